@@ -1,0 +1,5 @@
+import sys
+
+from aifab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,443 @@
+"""Load: bytes -> plain data plus the source position of every node, refusing hostile input.
+
+Blueprints come from pull requests, so the loader trusts nothing. It builds data from libyaml's
+event stream itself rather than from PyYAML's composer, because that lets it
+- stop at the first event past the nesting limit (libyaml's C composer recurses and crashes on
+  deep nesting; its event stream does not, but gets quadratic, so the limit is checked early),
+- bound alias expansion (billion laughs) and the total number of nodes,
+- record a (line, column) for every key and value once, here, for every later stage,
+- read scalars by the YAML 1.2 core schema and refuse those that YAML 1.1 tools (PyYAML,
+  Go yaml.v2, older Helm) would read differently: `NO`, `on`, `0755`, `1e3`, `2024-01-01`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+from yaml.resolver import Resolver
+
+from aifab.diagnostics import Finding, Path, Severity, finding
+
+CODES = {
+    "AF101": "file cannot be read",
+    "AF102": "file too large",
+    "AF103": "file is not UTF-8 text",
+    "AF104": "YAML syntax error",
+    "AF105": "more than one YAML document",
+    "AF106": "empty document or root not a mapping",
+    "AF107": "duplicate key",
+    "AF108": "key is not a string",
+    "AF109": "anchors and aliases over budget",
+    "AF110": "tag not allowed",
+    "AF111": "number not finite",
+    "AF112": "number too large",
+    "AF113": "scalar read differently by YAML 1.1 and 1.2",
+    "AF114": "nesting or size over budget",
+    "AF115": "YAML merge key not allowed",
+}
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_ALIASES = 32
+MAX_INT = 2**53  # what a JSON number (and a Go float64 reader) still holds exactly
+MAX_NUMBER_CHARS = 32
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML11 = Resolver()  # PyYAML's YAML 1.1 implicit resolution, to detect disagreements
+_TAG = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT10 = re.compile(r"^[-+]?[0-9]+$")
+_INT8 = re.compile(r"^0o[0-7]+$")
+_INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF_NAN = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+# YAML 1.1 booleans that PyYAML knows, and the single letters that Go yaml.v2 also reads so
+_BOOL11_EXTRA = re.compile(r"^(?:y|Y|n|N)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A loaded file: its data (None when unreadable), positions, source lines and findings."""
+
+    file: str
+    data: Any
+    text: str = ""
+    positions: Mapping[Path, tuple[int, int]] = field(default_factory=dict)
+    key_positions: Mapping[Path, tuple[int, int]] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+    def position(self, path: Path, *, at_key: bool = False) -> tuple[int, int]:
+        """The (line, col) of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while True:
+            table = self.key_positions if at_key else self.positions
+            if path in table:
+                return table[path]
+            if at_key and path in self.positions:
+                return self.positions[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+
+    def place(self, f: Finding, *, at_key: bool = False) -> Finding:
+        line, col = self.position(f.path, at_key=at_key)
+        return replace(f, file=self.file, line=line, col=col)
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+class _Refused(Exception):
+    """Stops composition at the first problem that makes the rest meaningless."""
+
+    def __init__(self, code: str, message: str, mark: Any, hint: str = "") -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+        self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+
+
+def load_file(path: str | FsPath, display: str | None = None) -> Document:
+    """Read and load one blueprint file; every problem becomes a finding, never an exception."""
+    name = display or str(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return _refused(name, "AF101", f"cannot read the file: {exc.strerror or exc}")
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, name: str) -> Document:
+    if len(raw) > MAX_BYTES:
+        return _refused(
+            name,
+            "AF102",
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB; a blueprint is a few KiB",
+            hint="split a large fleet into one file per cluster",
+        )
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        return _refused(name, "AF103", "the file is binary (it contains NUL bytes)", line=line)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return _refused(
+            name,
+            "AF103",
+            f"the file is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
+            hint="save the file as UTF-8",
+            line=line,
+        )
+    return load_text(text, name)
+
+
+def load_text(text: str, name: str) -> Document:
+    composer = _Composer(text)
+    try:
+        data = composer.compose()
+    except _Refused as exc:
+        problem = Finding(name, exc.line, exc.col, exc.code, Severity.ERROR, exc.message, (), exc.hint)
+        return Document(name, None, text, findings=(problem,))
+    except yaml.YAMLError as exc:
+        return Document(name, None, text, findings=(_syntax_finding(name, exc, text),))
+    findings = [replace(f, file=name) for f in composer.findings]
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {_kind(data)}"
+        findings.append(
+            Finding(name, 1, 1, "AF106", Severity.ERROR,
+                    f"the document is {kind}; a blueprint is a mapping with apiVersion, kind, "
+                    "metadata and spec", (), "start from blueprints/gwangju-gb200.yaml")
+        )
+        data = None
+    return Document(name, data, text, composer.positions, composer.key_positions, tuple(findings))
+
+
+def _refused(name: str, code: str, message: str, hint: str = "", line: int = 1) -> Document:
+    return Document(name, None, findings=(Finding(name, line, 1, code, Severity.ERROR, message, (), hint),))
+
+
+def _syntax_finding(name: str, exc: yaml.YAMLError, text: str) -> Finding:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if isinstance(getattr(exc, "position", None), int):  # a ReaderError: a character index
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"YAML syntax error: {context + ', ' if context else ''}{problem}"
+    hint = ""
+    if isinstance(exc, yaml.reader.ReaderError):
+        message = f"YAML syntax error: {exc.reason} (character #x{exc.character:04x})" if isinstance(
+            exc.character, int) else f"YAML syntax error: {exc.reason}"
+        hint = "remove control characters from the file"
+    elif "cannot start any token" in problem or "\\t" in str(exc) or "tab" in problem:
+        hint = "YAML indentation uses spaces only; replace tabs with spaces"
+    elif "mapping values are not allowed" in problem:
+        hint = "a value containing ': ' must be quoted"
+    return Finding(name, line, col, "AF104", Severity.ERROR, message, (), hint)
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", dict: "mapping", str: "string", bool: "boolean"}.get(type(value), "number")
+
+
+class _Composer:
+    """Builds plain data from parser events, recording positions and collecting findings."""
+
+    def __init__(self, text: str) -> None:
+        self.parser = _Loader(text)
+        self.positions: dict[Path, tuple[int, int]] = {}
+        self.key_positions: dict[Path, tuple[int, int]] = {}
+        self.findings: list[Finding] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, node count)
+        self.nodes = 0
+        self.aliases = 0
+
+    def compose(self) -> Any:
+        try:
+            self._expect(yaml.StreamStartEvent)
+            if isinstance(self.parser.peek_event(), yaml.StreamEndEvent):
+                return None
+            self._expect(yaml.DocumentStartEvent)
+            data, _ = self._node((), 0)
+            self._expect(yaml.DocumentEndEvent)
+            nxt = self.parser.get_event()
+            if not isinstance(nxt, yaml.StreamEndEvent):
+                raise _Refused(
+                    "AF105",
+                    "the file holds more than one YAML document; a blueprint is one document",
+                    nxt.start_mark,
+                    "remove the '---' separator, or put each cluster in its own file",
+                )
+            return data
+        finally:
+            self.parser.dispose()
+
+    def _expect(self, kind: type) -> Any:
+        event = self.parser.get_event()
+        if not isinstance(event, kind):  # pragma: no cover - libyaml guarantees the event order
+            raise _Refused("AF104", f"unexpected YAML {type(event).__name__}", event.start_mark)
+        return event
+
+    def _add(self, code: str, message: str, mark: Any, path: Path, hint: str = "") -> None:
+        self.findings.append(
+            Finding("", mark.line + 1, mark.column + 1, code, Severity.ERROR, message, path, hint)
+        )
+
+    def _node(self, path: Path, depth: int) -> tuple[Any, int]:
+        """Returns (value, number of nodes in it), so aliases can be charged their full size."""
+        event = self.parser.get_event()
+        mark = event.start_mark
+        self.positions.setdefault(path, (mark.line + 1, mark.column + 1))
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Refused("AF114", f"the document has more than {MAX_NODES} nodes", mark)
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event, path)
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
+            self._add("AF110", f"the tag {tag.replace(_TAG, '!!')} is not allowed in a blueprint",
+                      mark, path, "remove the tag: blueprints are plain data")
+        if isinstance(event, yaml.ScalarEvent):
+            value, size = self._scalar(event, path), 1
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if depth >= MAX_DEPTH:
+                raise _Refused("AF114", f"the document is nested deeper than {MAX_DEPTH} levels",
+                               mark, "a blueprint needs a handful of levels")
+            if isinstance(event, yaml.MappingStartEvent):
+                value, size = self._mapping(path, depth + 1)
+            else:
+                value, size = self._sequence(path, depth + 1)
+        else:  # pragma: no cover - no other event can start a node
+            raise _Refused("AF104", f"unexpected YAML {type(event).__name__}", mark)
+        if getattr(event, "anchor", None):
+            self.anchors[event.anchor] = (value, size)
+        return value, size
+
+    def _alias(self, event: yaml.AliasEvent, path: Path) -> tuple[Any, int]:
+        self.aliases += 1
+        if event.anchor not in self.anchors:
+            raise _Refused("AF104", f"YAML syntax error: the alias *{event.anchor} has no anchor "
+                           "before it", event.start_mark)
+        value, size = self.anchors[event.anchor]
+        self.nodes += size
+        if self.aliases > MAX_ALIASES or self.nodes > MAX_NODES:
+            raise _Refused(
+                "AF109",
+                f"anchors and aliases expand beyond the budget ({MAX_ALIASES} aliases, "
+                f"{MAX_NODES} nodes): this looks like an alias bomb",
+                event.start_mark,
+                "write the values out instead of aliasing them",
+            )
+        return value, size
+
+    def _mapping(self, path: Path, depth: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        size = 1
+        while not isinstance(self.parser.peek_event(), yaml.MappingEndEvent):
+            key_event = self.parser.peek_event()
+            mark = key_event.start_mark
+            key = self._key(path, depth)
+            child = path + (key,) if key is not None else path + ("\x00bad",)
+            if key is not None and key in result:
+                first = self.key_positions[child][0]
+                self._add("AF107", f"duplicate key '{key}' (first defined on line {first})",
+                          mark, child, "remove one of the two; YAML tools disagree on which wins")
+                key = None
+                child = path + ("\x00dup",)
+            elif key is not None:
+                self.key_positions[child] = (mark.line + 1, mark.column + 1)
+            value, value_size = self._node(child, depth)
+            size += value_size + 1
+            if key is not None:
+                result[key] = value
+        self.parser.get_event()
+        return result, size
+
+    def _key(self, path: Path, depth: int) -> str | None:
+        """A mapping key: a plain or quoted string, else a finding and None."""
+        event = self.parser.peek_event()
+        mark = event.start_mark
+        if isinstance(event, yaml.ScalarEvent):
+            self.parser.get_event()
+            if event.style or event.tag == _TAG + "str":
+                return event.value
+            if event.value == "<<":
+                self._add("AF115", "YAML merge keys (<<) are not allowed", mark, path,
+                          "write the keys out; merge keys are a YAML 1.1 feature many tools lack")
+                return None
+            key = _resolve12(event.value)
+            if isinstance(key, str) and event.tag in (None, "!"):
+                return key
+            shown = event.value
+        else:
+            key, _ = self._node(path + ("\x00key",), depth)
+            shown = _kind(key)
+        what = "null" if key is None else f"a {_kind(key)}"
+        self._add("AF108", f"the key '{shown}' is {what}, not a string", mark, path,
+                  "keys are names: quote the key, or rename it")
+        return None
+
+    def _sequence(self, path: Path, depth: int) -> tuple[list[Any], int]:
+        result: list[Any] = []
+        size = 1
+        while not isinstance(self.parser.peek_event(), yaml.SequenceEndEvent):
+            value, value_size = self._node(path + (len(result),), depth)
+            result.append(value)
+            size += value_size
+        self.parser.get_event()
+        return result, size
+
+    def _scalar(self, event: yaml.ScalarEvent, path: Path) -> Any:
+        text = event.value
+        if event.style or event.tag == _TAG + "str":  # quoted, block or !!str: always a string
+            return text
+        if event.tag not in (None, "!"):
+            return self._explicit(event, path)
+        value = _resolve12(text)
+        tag11 = _YAML11.resolve(yaml.ScalarNode, text, (True, False))
+        if _INF_NAN.match(text) or (isinstance(value, float) and not math.isfinite(value)):
+            self._add("AF111", f"'{text}' is not a finite number", event.start_mark, path,
+                      "use a finite number, or quote it if you meant text")
+            return None
+        if value is _TOO_BIG or (type(value) is int and abs(value) > MAX_INT):
+            shown = text if len(text) <= 20 else text[:20] + "..."
+            self._add("AF112", f"the number {shown} is too large (beyond 2^53)",
+                      event.start_mark, path, "use a realistic number")
+            return None
+        reading11 = _describe11(tag11, text)
+        if reading11 is not None and reading11 != _describe12(value):
+            hint = (f"quote it ('{text}') if you mean text"
+                    + ("; write true or false for a boolean" if tag11.endswith("bool") else ""))
+            self._add(
+                "AF113",
+                f"'{text}' is {reading11} in YAML 1.1 (PyYAML, Go yaml.v2) but "
+                f"{_describe12(value)} in YAML 1.2; tools would disagree on this value",
+                event.start_mark, path, hint,
+            )
+        return value
+
+    def _explicit(self, event: yaml.ScalarEvent, path: Path) -> Any:
+        """A scalar with an explicit standard tag: !!int 3, !!bool true, !!null ''."""
+        value = _resolve12(event.value)
+        expected = {_TAG + "int": int, _TAG + "float": float, _TAG + "bool": bool}.get(event.tag)
+        if event.tag == _TAG + "null":
+            return None
+        if expected is None:  # a disallowed tag was already reported
+            return event.value
+        if type(value) is not expected and not (expected is float and type(value) is int):
+            self._add("AF110", f"'{event.value}' is not a valid {event.tag.replace(_TAG, '!!')}",
+                      event.start_mark, path, "remove the tag")
+            return event.value
+        return float(value) if expected is float else value
+
+
+_TOO_BIG = object()
+
+
+def _resolve12(text: str) -> Any:
+    if _NULL.match(text):
+        return None
+    if _BOOL.match(text):
+        return text.lower() == "true"
+    if len(text) > MAX_NUMBER_CHARS and (_INT10.match(text) or _FLOAT.match(text)):
+        return _TOO_BIG
+    if _INT10.match(text):
+        return int(text, 10)
+    if _INT8.match(text):
+        return int(text[2:], 8)
+    if _INT16.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF_NAN.match(text):
+        return math.nan
+    return text
+
+
+def _describe12(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+    return "a string"
+
+
+def _describe11(tag: str, text: str) -> str | None:
+    """How a YAML 1.1 reader sees a plain scalar, in the words of `_describe12`."""
+    kind = tag.removeprefix(_TAG)
+    if _BOOL11_EXTRA.match(text):
+        return f"the boolean {'true' if text in 'yY' else 'false'}"
+    if kind == "bool":
+        return f"the boolean {'true' if text.lower() in ('yes', 'true', 'on') else 'false'}"
+    if kind == "null":
+        return "null"
+    if kind == "timestamp":
+        return "a date"
+    if kind == "int":
+        try:
+            return f"the number {yaml.safe_load(text)}"
+        except (yaml.YAMLError, ValueError):
+            return None
+    if kind == "float":
+        try:
+            value = yaml.safe_load(text)
+        except (yaml.YAMLError, ValueError):
+            return None
+        return f"the number {value:g}" if isinstance(value, float) and math.isfinite(value) else None
+    return "a string"

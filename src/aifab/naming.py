@@ -1,0 +1,118 @@
+"""Names: hostname templates, Kubernetes name rules, and the names aifab composes for objects.
+
+Both the rules and the generator take composed names from here, so what is checked is what is
+generated. Hostname templates are parsed here, never passed to `str.format` (a user string
+with `{0.__class__}` must stay text).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from aifab.diagnostics import Path
+from aifab.model import Cluster, NodePool
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL_MAX = 63
+DNS_SUBDOMAIN_MAX = 253
+
+# Namespaces that exist in every cluster, and the ones aifab's components install operators into.
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+OPERATOR_NAMESPACES = ("gpu-operator", "kueue-system", "nvidia-dra-driver-gpu", "nvidia-network-operator")
+RESERVED_PREFIXES = ("kube-", "openshift-")
+
+_PLACEHOLDER = re.compile(r"\{([a-z]+)(?::0([1-9])d)?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    name: str
+    width: int  # 0: no padding
+
+
+def placeholders(template: str) -> list[Placeholder]:
+    return [Placeholder(m[1], int(m[2] or 0)) for m in _PLACEHOLDER.finditer(template)]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSlot:
+    """Where a node sits: 1-based index in its pool, rack, and tray (position in its rack)."""
+
+    node: int
+    rack: int | None
+    tray: int | None
+
+
+def node_slots(pool: NodePool) -> Iterator[NodeSlot]:
+    per_rack = pool.system.nodes_per_rack
+    for i in range(pool.node_count):
+        rack = i // per_rack + 1 if per_rack else None
+        tray = i % per_rack + 1 if per_rack else None
+        yield NodeSlot(i + 1, rack, tray)
+
+
+def render_hostname(template: str, slot: NodeSlot) -> str:
+    def value(m: re.Match[str]) -> str:
+        number = getattr(slot, m[1], None)
+        if number is None:
+            return m[0]
+        return str(number).zfill(int(m[2] or 0))
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def hostnames(pool: NodePool) -> list[str]:
+    """The node names of a pool with a hostname template, in node order."""
+    if pool.hostnames is None:
+        return []
+    return [render_hostname(pool.hostnames, slot) for slot in node_slots(pool)]
+
+
+def dns_label_problem(name: str) -> str:
+    """Why `name` is not a DNS-1123 label, or '' when it is one."""
+    if len(name) > DNS_LABEL_MAX:
+        return f"'{name}' is {len(name)} characters long; Kubernetes allows {DNS_LABEL_MAX}"
+    if not DNS_LABEL.match(name):
+        return (f"'{name}' is not a DNS-1123 label (lower-case letters, digits and '-', "
+                "starting and ending with a letter or digit)")
+    return ""
+
+
+def hostname_problem(name: str) -> str:
+    """Why `name` is not a valid node name (a DNS-1123 subdomain), or ''."""
+    if len(name) > DNS_SUBDOMAIN_MAX:
+        return f"'{name[:40]}...' is {len(name)} characters long; node names allow {DNS_SUBDOMAIN_MAX}"
+    for part in name.split("."):
+        if problem := dns_label_problem(part):
+            return f"in node name '{name}': {problem}"
+    return ""
+
+
+def tenant_namespace(tenant_name: str) -> str:
+    return tenant_name
+
+
+def compute_domain_name(pool: NodePool, rack: int) -> str:
+    return f"{pool.name}-nvl{rack:03d}"
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedName:
+    """A name aifab will give an object, where it comes from, and what it names."""
+
+    name: str
+    path: Path
+    what: str
+
+
+def composed_names(cluster: Cluster) -> Iterator[ComposedName]:
+    """Every object name composed from blueprint names (plain copies are checked by the schema)."""
+    for pool in cluster.node_pools:
+        if pool.compute_domains and pool.rack_count:
+            for rack in (1, pool.rack_count):
+                yield ComposedName(compute_domain_name(pool, rack), pool.path + ("name",),
+                                   "ComputeDomain")
+    for tenant in cluster.tenants:
+        yield ComposedName(tenant_namespace(tenant.name), tenant.path + ("name",), "Namespace")

@@ -1,0 +1,102 @@
+"""Reporters: findings as text for people, JSON for tools, workflow commands for GitHub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+
+from aifab.diagnostics import Finding, Severity
+
+SourceLines = Mapping[str, Sequence[str]]
+
+
+def summary(findings: Sequence[Finding], files: int) -> str:
+    errors = sum(f.is_error for f in findings)
+    warnings = len(findings) - errors
+    noun = "blueprint" if files == 1 else "blueprints"
+    if not findings:
+        return f"{files} {noun} valid"
+    return f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {files} {noun}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+    """`file:line:col: error AF301 message`, the source line with a caret, then the hint."""
+    out = []
+    for f in findings:
+        out.append(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} {f.message}")
+        if f.path:
+            out.append(f"  at {f.json_path}")
+        lines = sources.get(f.file, ())
+        if 0 < f.line <= len(lines):
+            source = lines[f.line - 1].expandtabs(1)
+            gutter = f"{f.line:>5} | "
+            out.append(gutter + source)
+            out.append(" " * (len(gutter) - 2) + "| " + " " * (f.col - 1) + "^")
+        if f.hint:
+            out.append(f"  hint: {f.hint}")
+    out.append(summary(findings, files))
+    return "\n".join(out)
+
+
+def as_json(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+    return json.dumps(
+        {
+            "findings": [
+                {
+                    "file": f.file,
+                    "line": f.line,
+                    "column": f.col,
+                    "severity": f.severity.value,
+                    "code": f.code,
+                    "message": f.message,
+                    "path": f.json_path,
+                    "hint": f.hint,
+                }
+                for f in findings
+            ],
+            "summary": {
+                "files": files,
+                "errors": sum(f.is_error for f in findings),
+                "warnings": sum(not f.is_error for f in findings),
+            },
+        },
+        indent=2,
+    )
+
+
+def github(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+    """GitHub Actions workflow commands: annotations on the pull request's lines.
+
+    Escaping follows the runner's rules (actions/toolkit, command.ts): data escapes % CR LF;
+    property values also escape ':' and ','.
+    """
+    out = []
+    for f in findings:
+        level = "error" if f.severity is Severity.ERROR else "warning"
+        message = f"{f.message} ({f.json_path})" + (f". Hint: {f.hint}" if f.hint else "")
+        props = ",".join(
+            f"{k}={_escape_property(str(v))}"
+            for k, v in (("file", f.file), ("line", f.line), ("col", f.col), ("title", f.code))
+        )
+        out.append(f"::{level} {props}::{_escape_data(message)}")
+    out.append(summary(findings, files))
+    return "\n".join(out)
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+FORMATS: dict[str, Callable[[Sequence[Finding], SourceLines, int], str]] = {
+    "text": text,
+    "json": as_json,
+    "github": github,
+}

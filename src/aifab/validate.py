@@ -1,0 +1,179 @@
+"""Validate: the blueprint against the published JSON Schema, every error a finding with a hint.
+
+The schema (schemas/blueprint.schema.json) is the contract editors and check-jsonschema use too;
+this module only turns jsonschema's errors into findings a tired operator can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path as FsPath
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from aifab.diagnostics import Finding, did_you_mean, finding, one_of
+from aifab.load import Document
+
+CODES = {
+    "AF201": "unknown key",
+    "AF202": "required key missing",
+    "AF203": "value not one of the allowed values",
+    "AF204": "value of the wrong type",
+    "AF205": "value does not have the expected form",
+    "AF206": "value out of range",
+    "AF207": "value not valid",
+}
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+def schema_path() -> FsPath:
+    """The schema inside an installed wheel, else the repository's published copy."""
+    packaged = resources.files("aifab") / "schemas" / "blueprint.schema.json"
+    if packaged.is_file():
+        return FsPath(str(packaged))
+    return FsPath(__file__).resolve().parents[2] / "schemas" / "blueprint.schema.json"
+
+
+@cache
+def validator() -> Draft202012Validator:
+    """Compiled once per process."""
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def validate(doc: Document) -> list[Finding]:
+    """All schema findings of a loaded document, placed at their key or value."""
+    found: list[Finding] = []
+    for error in validator().iter_errors(doc.data):
+        for f, at_key in _findings(error, doc):
+            found.append(doc.place(f, at_key=at_key))
+    return found
+
+
+def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, bool]]:
+    path = tuple(error.absolute_path)
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    keyword = error.validator
+    value = error.instance
+    where = _where(path)
+
+    if keyword == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        for key in sorted(set(value) - set(allowed)):
+            hint = did_you_mean(key, allowed) or f"allowed keys here: {', '.join(allowed)}"
+            yield finding("AF201", f"unknown key '{key}'{where}", path + (key,), hint=hint), True
+    elif keyword == "required":
+        for key in error.validator_value:
+            if key not in value:
+                about = schema.get("properties", {}).get(key, {}).get("description", "")
+                yield finding("AF202", f"missing required key '{key}'{where}", path,
+                              hint=about), True
+    elif keyword in ("enum", "const"):
+        allowed = error.validator_value if keyword == "enum" else [error.validator_value]
+        close = did_you_mean(str(value), [str(a) for a in allowed])
+        yield finding("AF203", f"{_show(value)} is not allowed{where}; expected "
+                      f"{one_of(str(a) for a in allowed)}", path, hint=close), False
+    elif keyword == "type":
+        expected = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        yield finding("AF204", f"expected {words}{where}, found {_describe(value)}", path,
+                      hint=_type_hint(expected, value, doc, path)), False
+    elif keyword == "pattern":
+        examples = schema.get("examples") or []
+        hint = f"for example: {one_of(str(e) for e in examples)}" if examples else (
+            f"the value must match {error.validator_value}")
+        yield finding("AF205", f"{_show(value)} does not have the expected form{where}", path,
+                      hint=hint), False
+    elif keyword == "propertyNames":
+        for child in error.context or []:
+            key = child.instance
+            yield finding("AF205", f"the key '{key}'{where} is not a valid name: "
+                          f"{_reason(child)}", path + (key,),
+                          hint="label keys are [prefix/]name, names up to 63 characters of "
+                          "letters, digits, '-', '_' and '.'"), True
+    elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        yield finding("AF206", f"{_show(value)}{where} {_bound(keyword, error.validator_value)}",
+                      path), False
+    elif keyword in ("minLength", "maxLength", "minItems", "maxItems", "minProperties",
+                     "maxProperties"):
+        yield finding("AF206", f"{where.removeprefix(' at ') or 'the value'} {_size(keyword, error.validator_value)}",
+                      path, hint=schema.get("description", "")), False
+    else:
+        yield finding("AF207", f"{error.message}{where}", path), False
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    from aifab.diagnostics import format_path
+
+    return f" at {format_path(path)}" if path else ""
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _type_hint(expected: Any, value: Any, doc: Document, path: tuple[Any, ...]) -> str:
+    if expected == "string" and isinstance(value, (int, float, bool)):
+        line, col = doc.position(path)
+        raw = doc.line_text(line)[col - 1 :].split(" #")[0].strip() or str(value)
+        return f'quote it: "{raw}" (an unquoted {raw} is read as {_describe(value)})'
+    if expected in ("integer", "number") and isinstance(value, str):
+        return "remove the quotes around the number"
+    if value is None:
+        return "the key is there but has no value; give it one or remove the key"
+    return ""
+
+
+def _reason(child: ValidationError) -> str:
+    if child.validator == "maxLength":
+        return f"longer than {child.validator_value} characters"
+    if child.validator == "pattern":
+        return "it has characters or a form not allowed"
+    return child.message
+
+
+def _bound(keyword: str, limit: Any) -> str:
+    return {
+        "minimum": f"is below the minimum of {limit}",
+        "maximum": f"is above the maximum of {limit}",
+        "exclusiveMinimum": f"must be greater than {limit}",
+        "exclusiveMaximum": f"must be less than {limit}",
+    }[keyword]
+
+
+def _size(keyword: str, limit: Any) -> str:
+    return {
+        "minLength": f"must have at least {limit} character(s)",
+        "maxLength": f"must have at most {limit} characters",
+        "minItems": f"must have at least {limit} item(s)",
+        "maxItems": f"must have at most {limit} items",
+        "minProperties": f"must have at least {limit} key(s)",
+        "maxProperties": f"must have at most {limit} key(s)",
+    }[keyword]

@@ -1,0 +1,75 @@
+"""Every rule has passing and failing fixture blueprints; failing ones say where they fail.
+
+Fixtures live in tests/fixtures/rules/<rule module>/{pass,fail}-<case>.yaml. In a failing
+fixture, a comment `# expect: AF312` on a line says that a finding with that code is reported
+at that line; every finding must be expected, and every expectation met. A passing fixture
+yields no finding at all. Adding a rule module without fixtures fails the meta-test.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from aifab.check import rules
+from aifab.pipeline import run
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+EXPECT = re.compile(r"#\s*expect:\s*((?:AF\d{3}[ ,]*)+)")
+
+
+def _fixtures(prefix: str) -> list[Path]:
+    return sorted(FIXTURES.glob(f"*/{prefix}-*.yaml"))
+
+
+def _expected(path: Path) -> set[tuple[int, str]]:
+    expected = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if m := EXPECT.search(line):
+            expected |= {(number, code) for code in re.findall(r"AF\d{3}", m[1])}
+    return expected
+
+
+def _id(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+@pytest.mark.parametrize("rule", [r.name for r in rules()])
+def test_every_rule_has_passing_and_failing_fixtures(rule):
+    folder = FIXTURES / rule
+    assert sorted(folder.glob("pass-*.yaml")), f"rule {rule} has no passing fixture in {folder}"
+    failing = sorted(folder.glob("fail-*.yaml"))
+    assert failing, f"rule {rule} has no failing fixture in {folder}"
+    codes = {code for f in failing for _, code in _expected(f)}
+    rule_codes = next(r.codes for r in rules() if r.name == rule)
+    assert set(rule_codes) <= codes, f"codes of {rule} without a failing fixture: {set(rule_codes) - codes}"
+
+
+@pytest.mark.parametrize("path", _fixtures("pass"), ids=_id)
+def test_passing_fixture_has_no_findings(path):
+    result = run(path)
+    assert result.cluster is not None
+    assert [(f.line, f.code, f.message) for f in result.findings] == []
+
+
+@pytest.mark.parametrize("path", _fixtures("fail"), ids=_id)
+def test_failing_fixture_reports_expected_findings_at_their_lines(path):
+    expected = _expected(path)
+    assert expected, f"{path} has no '# expect: AFnnn' comment"
+    result = run(path)
+    got = {(f.line, f.code) for f in result.findings}
+    assert got == expected, "\n".join(
+        f"{f.file}:{f.line}: {f.code} {f.message}" for f in result.findings
+    )
+    assert all(f.file == str(path) and f.col >= 1 for f in result.findings)
+
+
+def test_rule_codes_are_unique_and_well_formed():
+    seen: dict[str, str] = {}
+    for rule in rules():
+        for code in rule.codes:
+            assert re.fullmatch(r"AF3\d\d", code), f"{rule.name}: {code}"
+            assert code not in seen, f"{code} in both {seen.get(code)} and {rule.name}"
+            seen[code] = rule.name
