@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aifab import __version__
 
@@ -18,7 +19,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aifab",
-        description="Blueprints of NVIDIA Blackwell GPU clusters: validate, inspect the catalog.",
+        description="Blueprints of NVIDIA Blackwell GPU clusters: validate, generate, inspect the catalog.",
     )
     parser.add_argument("--version", action="version", version=f"aifab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,6 +35,28 @@ def _parser() -> argparse.ArgumentParser:
                           help="output format (github: workflow-command annotations)")
     validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
+    generate = commands.add_parser(
+        "generate",
+        help="expand blueprints into generated/<cluster>/ (or check that it is current)",
+        description="Expand blueprints into verified Kubernetes manifests under generated/<cluster>/. "
+        "Nothing is written when any blueprint or generated object has an error.",
+    )
+    generate.add_argument("paths", nargs="*", metavar="BLUEPRINT|DIR",
+                          help="blueprint files or folders of them (default: blueprints/)")
+    generate.add_argument("--out", default="generated", metavar="DIR",
+                          help="output folder (default: generated/)")
+    generate.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 when the output folder is not current")
+    generate.add_argument("--diff", action="store_true", help="with --check: show unified diffs")
+    generate.add_argument("--crds", metavar="DIR", type=_folder,
+                          help="CRDs of the operators, to verify custom resources against")
+    generate.add_argument("--chart-values", metavar="DIR", type=_folder,
+                          help="charts' default values (<chart>-<version>.values.yaml), to check "
+                          "Helm values keys against")
+    generate.add_argument("--format", choices=("text", "json", "github"), default="text",
+                          help="format of findings")
+    generate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
     catalog = commands.add_parser(
         "catalog",
         help="list the systems of the hardware catalog, or show one with its sources",
@@ -43,12 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _folder(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a folder")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"validate": _validate, "generate": _generate, "catalog": _catalog}
     try:
-        if args.command == "validate":
-            return _validate(args)
-        return _catalog(args)
+        return commands[args.command](args)
     except BrokenPipeError:  # `aifab validate | head` is not an error
         sys.stderr.close()
         return EXIT_OK
@@ -73,6 +102,56 @@ def _validate(args: argparse.Namespace) -> int:
     findings = sorted_unique(with_strict(findings, args.strict))
     print(FORMATS[args.format](findings, sources, len(files)))
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from aifab.diagnostics import sorted_unique, with_strict
+    from aifab.generate import check, plan, write
+    from aifab.pipeline import blueprint_files
+    from aifab.reporters import FORMATS
+    from aifab.verify import Sources
+
+    files, usage = blueprint_files(args.paths or ["blueprints"])
+    if usage:
+        print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values))
+    findings = sorted_unique(with_strict(result.findings, args.strict))
+    sources = {r.document.file: r.document.text.splitlines() for r in result.results}
+    if findings:
+        print(FORMATS[args.format](findings, sources, len(files)))
+    if any(f.is_error for f in findings):
+        print("nothing written: fix the errors above", file=sys.stderr)
+        return EXIT_FINDINGS
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.check:
+        return _report_drift(check(result, all_clusters=not args.paths), args.diff)
+    for name, changed in write(result).items():
+        count = len(result.files[name])
+        print(f"{out / name}/: {count} files {'written' if changed else 'unchanged'}")
+    return EXIT_OK
+
+
+def _report_drift(drifts: Sequence, show_diff: bool) -> int:
+    stale = [d for d in drifts if not d.clean]
+    for d in drifts:
+        if d.clean:
+            print(f"{d.folder}/: current")
+            continue
+        print(f"{d.folder}/: NOT current")
+        for label, paths in (("missing", d.missing), ("stale (regenerate)", d.stale),
+                             ("edited by hand", d.edited), ("extra", d.extra)):
+            for path in paths:
+                print(f"  {label}: {path}")
+        if show_diff:
+            for diff in d.diffs.values():
+                print(diff, end="")
+    if stale:
+        print("run `aifab generate` and commit the result", file=sys.stderr)
+        return EXIT_FINDINGS
+    return EXIT_OK
 
 
 def _catalog(args: argparse.Namespace) -> int:

@@ -13,16 +13,15 @@ event stream itself rather than from PyYAML's composer, because that lets it
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
-from yaml.resolver import Resolver
 
-from aifab.diagnostics import Finding, Path, Severity, finding
+from aifab.diagnostics import Finding, Path, Severity
+from aifab.yamlscalars import INF_NAN, TAG, TOO_BIG, describe12, disagreement, resolve12
 
 CODES = {
     "AF101": "file cannot be read",
@@ -47,24 +46,9 @@ MAX_DEPTH = 64
 MAX_NODES = 200_000
 MAX_ALIASES = 32
 MAX_INT = 2**53  # what a JSON number (and a Go float64 reader) still holds exactly
-MAX_NUMBER_CHARS = 32
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_YAML11 = Resolver()  # PyYAML's YAML 1.1 implicit resolution, to detect disagreements
-_TAG = "tag:yaml.org,2002:"
-_ALLOWED_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
-
-# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT10 = re.compile(r"^[-+]?[0-9]+$")
-_INT8 = re.compile(r"^0o[0-7]+$")
-_INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-_INF_NAN = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
-# YAML 1.1 booleans that PyYAML knows, and the single letters that Go yaml.v2 also reads so
-_BOOL11_EXTRA = re.compile(r"^(?:y|Y|n|N)$")
-
+_ALLOWEDTAGS = {TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -241,15 +225,18 @@ class _Composer:
         """Returns (value, number of nodes in it), so aliases can be charged their full size."""
         event = self.parser.get_event()
         mark = event.start_mark
-        self.positions.setdefault(path, (mark.line + 1, mark.column + 1))
+        # A block mapping or list starts on its first child's line; point at its key instead.
+        block = isinstance(event, yaml.CollectionStartEvent) and not event.flow_style
+        at = self.key_positions.get(path) if block else None
+        self.positions.setdefault(path, at or (mark.line + 1, mark.column + 1))
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _Refused("AF114", f"the document has more than {MAX_NODES} nodes", mark)
         if isinstance(event, yaml.AliasEvent):
             return self._alias(event, path)
         tag = getattr(event, "tag", None)
-        if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
-            self._add("AF110", f"the tag {tag.replace(_TAG, '!!')} is not allowed in a blueprint",
+        if tag is not None and tag != "!" and tag not in _ALLOWEDTAGS:
+            self._add("AF110", f"the tag {tag.replace(TAG, '!!')} is not allowed in a blueprint",
                       mark, path, "remove the tag: blueprints are plain data")
         if isinstance(event, yaml.ScalarEvent):
             value, size = self._scalar(event, path), 1
@@ -313,13 +300,13 @@ class _Composer:
         mark = event.start_mark
         if isinstance(event, yaml.ScalarEvent):
             self.parser.get_event()
-            if event.style or event.tag == _TAG + "str":
+            if event.style or event.tag == TAG + "str":
                 return event.value
             if event.value == "<<":
                 self._add("AF115", "YAML merge keys (<<) are not allowed", mark, path,
                           "write the keys out; merge keys are a YAML 1.1 feature many tools lack")
                 return None
-            key = _resolve12(event.value)
+            key = resolve12(event.value)
             if isinstance(key, str) and event.tag in (None, "!"):
                 return key
             shown = event.value
@@ -343,101 +330,43 @@ class _Composer:
 
     def _scalar(self, event: yaml.ScalarEvent, path: Path) -> Any:
         text = event.value
-        if event.style or event.tag == _TAG + "str":  # quoted, block or !!str: always a string
+        if event.style or event.tag == TAG + "str":  # quoted, block or !!str: always a string
             return text
         if event.tag not in (None, "!"):
             return self._explicit(event, path)
-        value = _resolve12(text)
-        tag11 = _YAML11.resolve(yaml.ScalarNode, text, (True, False))
-        if _INF_NAN.match(text) or (isinstance(value, float) and not math.isfinite(value)):
+        value = resolve12(text)
+        if INF_NAN.match(text) or (isinstance(value, float) and not math.isfinite(value)):
             self._add("AF111", f"'{text}' is not a finite number", event.start_mark, path,
                       "use a finite number, or quote it if you meant text")
             return None
-        if value is _TOO_BIG or (type(value) is int and abs(value) > MAX_INT):
+        if value is TOO_BIG or (type(value) is int and abs(value) > MAX_INT):
             shown = text if len(text) <= 20 else text[:20] + "..."
             self._add("AF112", f"the number {shown} is too large (beyond 2^53)",
                       event.start_mark, path, "use a realistic number")
             return None
-        reading11 = _describe11(tag11, text)
-        if reading11 is not None and reading11 != _describe12(value):
-            hint = (f"quote it ('{text}') if you mean text"
-                    + ("; write true or false for a boolean" if tag11.endswith("bool") else ""))
+        reading11 = disagreement(text)
+        if reading11 is not None:
+            boolean = reading11.startswith("the boolean")
+            hint = f"quote it ('{text}') if you mean text" + (
+                "; write true or false for a boolean" if boolean else "")
             self._add(
                 "AF113",
                 f"'{text}' is {reading11} in YAML 1.1 (PyYAML, Go yaml.v2) but "
-                f"{_describe12(value)} in YAML 1.2; tools would disagree on this value",
+                f"{describe12(value)} in YAML 1.2; tools would disagree on this value",
                 event.start_mark, path, hint,
             )
         return value
 
     def _explicit(self, event: yaml.ScalarEvent, path: Path) -> Any:
         """A scalar with an explicit standard tag: !!int 3, !!bool true, !!null ''."""
-        value = _resolve12(event.value)
-        expected = {_TAG + "int": int, _TAG + "float": float, _TAG + "bool": bool}.get(event.tag)
-        if event.tag == _TAG + "null":
+        value = resolve12(event.value)
+        expected = {TAG + "int": int, TAG + "float": float, TAG + "bool": bool}.get(event.tag)
+        if event.tag == TAG + "null":
             return None
         if expected is None:  # a disallowed tag was already reported
             return event.value
         if type(value) is not expected and not (expected is float and type(value) is int):
-            self._add("AF110", f"'{event.value}' is not a valid {event.tag.replace(_TAG, '!!')}",
+            self._add("AF110", f"'{event.value}' is not a valid {event.tag.replace(TAG, '!!')}",
                       event.start_mark, path, "remove the tag")
             return event.value
         return float(value) if expected is float else value
-
-
-_TOO_BIG = object()
-
-
-def _resolve12(text: str) -> Any:
-    if _NULL.match(text):
-        return None
-    if _BOOL.match(text):
-        return text.lower() == "true"
-    if len(text) > MAX_NUMBER_CHARS and (_INT10.match(text) or _FLOAT.match(text)):
-        return _TOO_BIG
-    if _INT10.match(text):
-        return int(text, 10)
-    if _INT8.match(text):
-        return int(text[2:], 8)
-    if _INT16.match(text):
-        return int(text[2:], 16)
-    if _FLOAT.match(text):
-        return float(text)
-    if _INF_NAN.match(text):
-        return math.nan
-    return text
-
-
-def _describe12(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
-    return "a string"
-
-
-def _describe11(tag: str, text: str) -> str | None:
-    """How a YAML 1.1 reader sees a plain scalar, in the words of `_describe12`."""
-    kind = tag.removeprefix(_TAG)
-    if _BOOL11_EXTRA.match(text):
-        return f"the boolean {'true' if text in 'yY' else 'false'}"
-    if kind == "bool":
-        return f"the boolean {'true' if text.lower() in ('yes', 'true', 'on') else 'false'}"
-    if kind == "null":
-        return "null"
-    if kind == "timestamp":
-        return "a date"
-    if kind == "int":
-        try:
-            return f"the number {yaml.safe_load(text)}"
-        except (yaml.YAMLError, ValueError):
-            return None
-    if kind == "float":
-        try:
-            value = yaml.safe_load(text)
-        except (yaml.YAMLError, ValueError):
-            return None
-        return f"the number {value:g}" if isinstance(value, float) and math.isfinite(value) else None
-    return "a string"

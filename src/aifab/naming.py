@@ -74,7 +74,7 @@ def dns_label_problem(name: str) -> str:
     """Why `name` is not a DNS-1123 label, or '' when it is one."""
     if len(name) > DNS_LABEL_MAX:
         return f"'{name}' is {len(name)} characters long; Kubernetes allows {DNS_LABEL_MAX}"
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         return (f"'{name}' is not a DNS-1123 label (lower-case letters, digits and '-', "
                 "starting and ending with a letter or digit)")
     return ""
@@ -110,9 +110,8 @@ class ComposedName:
 def composed_names(cluster: Cluster) -> Iterator[ComposedName]:
     """Every object name composed from blueprint names (plain copies are checked by the schema)."""
     for pool in cluster.node_pools:
-        if pool.compute_domains and pool.rack_count:
-            for rack in (1, pool.rack_count):
-                yield ComposedName(compute_domain_name(pool, rack), pool.path + ("name",),
-                                   "ComputeDomain")
+        if pool.compute_domains and pool.rack_count:  # the last rack has the widest number
+            yield ComposedName(compute_domain_name(pool, pool.rack_count), pool.path + ("name",),
+                               "ComputeDomain")
     for tenant in cluster.tenants:
         yield ComposedName(tenant_namespace(tenant.name), tenant.path + ("name",), "Namespace")

@@ -169,7 +169,8 @@ def _storage(entry: Mapping[str, Any], index: int) -> StorageClass:
         backend=entry["backend"],
         capacity_tib=entry.get("capacityTiB"),
         default=entry.get("default", False),
-        reclaim_policy=entry.get("reclaimPolicy", "Retain"),
+        # node-local volumes die with their node; shared file systems keep data by default
+        reclaim_policy=entry.get("reclaimPolicy", "Delete" if entry["backend"] == "local-nvme" else "Retain"),
         parameters=_frozen(entry.get("parameters", {})),
         mount_options=tuple(entry.get("mountOptions", [])),
     )

@@ -7,16 +7,17 @@ this module only turns jsonschema's errors into findings a tired operator can ac
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from aifab.diagnostics import Finding, did_you_mean, finding, one_of
+from aifab.diagnostics import Finding, did_you_mean, finding, format_path, one_of
 from aifab.load import Document
 
 CODES = {
@@ -48,11 +49,28 @@ def schema_path() -> FsPath:
     return FsPath(__file__).resolve().parents[2] / "schemas" / "blueprint.schema.json"
 
 
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`pattern` as JSON Schema defines it (ECMA-262): `$` is the very end of the string.
+
+    Python's `$` also matches before a final newline, which would let "gpu\n" pass `^[a-z]+$`.
+    """
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern)
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
 @cache
 def validator() -> Draft202012Validator:
     """Compiled once per process."""
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 def validate(doc: Document) -> list[Finding]:
@@ -61,7 +79,21 @@ def validate(doc: Document) -> list[Finding]:
     for error in validator().iter_errors(doc.data):
         for f, at_key in _findings(error, doc):
             found.append(doc.place(f, at_key=at_key))
-    return found
+    return _without_typo_echoes(found)
+
+
+def _without_typo_echoes(found: list[Finding]) -> list[Finding]:
+    """A misspelt required key is one mistake: keep 'unknown key (did you mean X?)', drop
+    'missing required key X' at the same place."""
+    suggested = {
+        (f.path[:-1], f.hint.split("'")[1])
+        for f in found
+        if f.code == "AF201" and f.hint.startswith("did you mean")
+    }
+    return [
+        f for f in found
+        if not (f.code == "AF202" and (f.path, f.message.split("'")[1]) in suggested)
+    ]
 
 
 def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, bool]]:
@@ -71,7 +103,12 @@ def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, 
     value = error.instance
     where = _where(path)
 
-    if keyword == "additionalProperties":
+    if "propertyNames" in error.schema_path:  # jsonschema reports a bad key on its mapping
+        yield finding("AF205", f"the key '{value}'{where} is not a valid name: "
+                      f"{_reason(error)}", path + (value,),
+                      hint="label keys are [prefix/]name, names up to 63 characters of "
+                      "letters, digits, '-', '_' and '.'"), True
+    elif keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         for key in sorted(set(value) - set(allowed)):
             hint = did_you_mean(key, allowed) or f"allowed keys here: {', '.join(allowed)}"
@@ -98,27 +135,18 @@ def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, 
             f"the value must match {error.validator_value}")
         yield finding("AF205", f"{_show(value)} does not have the expected form{where}", path,
                       hint=hint), False
-    elif keyword == "propertyNames":
-        for child in error.context or []:
-            key = child.instance
-            yield finding("AF205", f"the key '{key}'{where} is not a valid name: "
-                          f"{_reason(child)}", path + (key,),
-                          hint="label keys are [prefix/]name, names up to 63 characters of "
-                          "letters, digits, '-', '_' and '.'"), True
     elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         yield finding("AF206", f"{_show(value)}{where} {_bound(keyword, error.validator_value)}",
                       path), False
     elif keyword in ("minLength", "maxLength", "minItems", "maxItems", "minProperties",
                      "maxProperties"):
-        yield finding("AF206", f"{where.removeprefix(' at ') or 'the value'} {_size(keyword, error.validator_value)}",
+        yield finding("AF206", f"{format_path(path)} {_size(keyword, error.validator_value)}",
                       path, hint=schema.get("description", "")), False
     else:
         yield finding("AF207", f"{error.message}{where}", path), False
 
 
 def _where(path: tuple[Any, ...]) -> str:
-    from aifab.diagnostics import format_path
-
     return f" at {format_path(path)}" if path else ""
 
 

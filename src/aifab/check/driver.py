@@ -1,0 +1,94 @@
+"""Drivers and operator release: every pool's driver and the GPU Operator support its GPU.
+
+Minimum drivers per GPU, with and without MIG, and the first GPU Operator release per GPU come
+from gpus.yaml (sources R1, D8); ComputeDomains need the driver of features.computeDomain (R4).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from aifab.catalog import version_tuple
+from aifab.check.mig import uses_mig
+from aifab.diagnostics import Finding, finding
+from aifab.model import Cluster, NodePool
+
+CODES = {
+    "AF346": "driver older than the GPU needs",
+    "AF347": "driver older than ComputeDomains need",
+    "AF348": "GPU Operator release does not support the GPU",
+}
+
+DRIVER = ("spec", "gpuOperator", "driver", "version")
+OPERATOR = ("spec", "gpuOperator", "version")
+
+
+def _need(pool: NodePool, cluster: Cluster) -> tuple[str, str, str]:
+    """The strictest driver minimum of the pool: (code, minimum, what needs it)."""
+    gpu = pool.system.gpu
+    needs = [("AF346", gpu.min_driver, gpu.name)]
+    if uses_mig(pool):
+        needs.append(("AF346", gpu.min_driver_mig, f"{gpu.name} with MIG"))
+    if pool.compute_domains:
+        cd_min = cluster.catalog.features["computeDomain"]["minDriver"]
+        needs.append(("AF347", cd_min, "ComputeDomains"))
+    return max(needs, key=lambda need: version_tuple(need[1]))
+
+
+def check(cluster: Cluster) -> Iterator[Finding]:
+    yield from _drivers(cluster)
+    yield from _operator(cluster)
+
+
+def _drivers(cluster: Cluster) -> Iterator[Finding]:
+    shared: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for pool in cluster.node_pools:
+        code, minimum, what = _need(pool, cluster)
+        if version_tuple(pool.driver_version) >= version_tuple(minimum):
+            continue
+        if pool.driver_overridden:
+            yield finding(
+                code,
+                f"pool '{pool.name}': driver {pool.driver_version} is below the minimum for "
+                f"{what} ({minimum})",
+                pool.path + ("driver", "version"),
+                hint=f"set the pool's driver.version to {minimum} or later",
+            )
+        else:  # one finding per GPU model at the cluster's driver, with its strictest minimum
+            shared[(code, pool.system.gpu.id)].append((pool.name, minimum, what))
+    for (code, _), pools in shared.items():
+        _, minimum, what = max(pools, key=lambda need: version_tuple(need[1]))
+        yield finding(
+            code,
+            f"driver {cluster.gpu_operator.driver_version} is below the minimum for {what} "
+            f"({minimum}); pools: {', '.join(name for name, _, _ in pools)}",
+            DRIVER,
+            hint=_driver_hint(cluster, minimum),
+        )
+
+
+def _driver_hint(cluster: Cluster, minimum: str) -> str:
+    hint = f"set gpuOperator.driver.version to {minimum} or later"
+    release = cluster.catalog.gpu_operator_releases.get(cluster.gpu_operator.version)
+    default = release.default_driver if release else None
+    if default and version_tuple(default) >= version_tuple(minimum):
+        hint += f" ({release.version} ships {default} by default)"
+    return hint
+
+
+def _operator(cluster: Cluster) -> Iterator[Finding]:
+    version = cluster.gpu_operator.version
+    pools: dict[str, list[str]] = defaultdict(list)
+    for pool in cluster.node_pools:
+        if version_tuple(version) < version_tuple(pool.system.gpu.min_gpu_operator):
+            pools[pool.system.gpu.id].append(pool.name)
+    for gpu_id, names in pools.items():
+        gpu = cluster.catalog.gpus[gpu_id]
+        yield finding(
+            "AF348",
+            f"GPU Operator {version} does not support the {gpu.name} (pools: {', '.join(names)}); "
+            f"support starts with {gpu.min_gpu_operator}",
+            OPERATOR,
+            hint=f"set gpuOperator.version to {gpu.min_gpu_operator} or later",
+        )

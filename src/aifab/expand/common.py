@@ -1,0 +1,95 @@
+"""What every component needs: the Output type, object metadata, mirrors, quantities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aifab.model import Cluster
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "aifab"}
+AIFAB_API = "aifab.dev/v1alpha1"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One generated file: a path relative to generated/<cluster>/ and the data it holds.
+
+    `kind` says what the Pulumi stack does with it:
+    - "object":  a Kubernetes object (apiVersion, kind, metadata, ...), applied as is;
+    - "release": an aifab HelmRelease (chart, repository, version, namespace, values);
+    - "nodes":   an aifab NodePool (node names with the labels and taints each gets).
+    """
+
+    path: str
+    kind: str
+    data: Mapping[str, Any]
+
+
+def obj(component: str, data: dict[str, Any]) -> Output:
+    """A Kubernetes object at `<component>/[<namespace>/]<kind>-<name>.yaml`."""
+    meta = data["metadata"]
+    folder = f"{component}/{meta['namespace']}" if "namespace" in meta else component
+    return Output(f"{folder}/{data['kind'].lower()}-{meta['name']}.yaml", "object", data)
+
+
+def metadata(cluster: Cluster, name: str, namespace: str | None = None,
+             labels: Mapping[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """metadata with the labels every aifab object carries, so `kubectl get -l` finds them."""
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = {**MANAGED_BY, "aifab.dev/cluster": cluster.name, **(labels or {})}
+    meta.update(extra)
+    return meta
+
+
+def release(component: str, cluster: Cluster, *, chart_key: str, version: str, namespace: str,
+            values: Mapping[str, Any]) -> Output:
+    """An aifab HelmRelease: chart from the catalog, repository through `chartMirror` if set."""
+    chart = cluster.catalog.charts[chart_key]
+    data = {
+        "apiVersion": AIFAB_API,
+        "kind": "HelmRelease",
+        "metadata": {"name": chart_key, "namespace": namespace},
+        "chart": chart["chart"],
+        "repository": chart_repository(cluster, chart["repo"]),
+        "version": version,
+        "values": values,
+    }
+    return Output(f"{component}/helmrelease-{chart_key}.yaml", "release", data)
+
+
+def chart_repository(cluster: Cluster, upstream: str) -> str:
+    """The chart repository to use: the site's chart mirror when set, else upstream."""
+    return cluster.sovereignty.chart_mirror or upstream
+
+
+def image_registry(cluster: Cluster, upstream: str) -> str:
+    """An image repository prefix (e.g. nvcr.io/nvidia) through the site's registry mirror.
+
+    The mirror keeps the upstream host as the first path segment (registry.site/nvcr.io/nvidia),
+    as `skopeo sync` and registry proxy caches lay it out, so one mirror serves every upstream.
+    """
+    mirror = cluster.sovereignty.registry_mirror
+    return f"{mirror}/{upstream}" if mirror else upstream
+
+
+def quantity(count: int) -> str:
+    """A Kubernetes quantity for a count, in its one canonical spelling (a plain integer)."""
+    return str(int(count))
+
+# Node labels aifab puts on every node (node_pools) and selects on (kueue, compute domains).
+LABEL_POOL = "aifab.dev/pool"
+LABEL_SYSTEM = "aifab.dev/system"
+LABEL_RACK = "aifab.dev/rack"
+LABEL_NVLINK_DOMAIN = "aifab.dev/nvlink-domain"
+LABEL_SCALABLE_UNIT = "aifab.dev/scalable-unit"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+# Where each operator runs (aifab.naming.OPERATOR_NAMESPACES lists them for the rules).
+NS_GPU_OPERATOR = "gpu-operator"
+NS_NETWORK_OPERATOR = "nvidia-network-operator"
+NS_KUEUE = "kueue-system"
+NS_DRA_DRIVER = "nvidia-dra-driver-gpu"

@@ -1,0 +1,130 @@
+"""The `aifab` command as users and CI run it: exit codes, formats, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aifab.cli import main
+from aifab.reporters import _escape_data, _escape_property
+
+ROOT = Path(__file__).resolve().parents[1]
+BLUEPRINTS = ROOT / "blueprints"
+REFERENCE = BLUEPRINTS / "gwangju-gb200.yaml"
+
+
+def aifab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a child process, as CI does."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "aifab", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def broken(tmp_path: Path, old: str, new: str, name: str = "bp.yaml") -> Path:
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_bundled_blueprints_are_valid():
+    proc = aifab("validate", "blueprints/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith(f"{len(list(BLUEPRINTS.glob('*.yaml')))} blueprints valid")
+
+
+def test_default_path_is_blueprints_folder():
+    assert main(["validate"]) == 0
+
+
+def test_error_exit_1_with_file_line_code_and_caret(tmp_path):
+    path = broken(tmp_path, "country: KR", "country: Korea")
+    proc = aifab("validate", str(path))
+    assert proc.returncode == 1
+    assert f"{path}:15:14: error AF205" in proc.stdout
+    assert "  at spec.site.country" in proc.stdout
+    assert "   15 |     country: Korea" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("args", [["validate", "--no-such-flag"], ["frobnicate"], []])
+def test_usage_errors_exit_2(args):
+    proc = aifab(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_missing_path_exits_2(tmp_path):
+    proc = aifab("validate", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_hostile_file_exits_1_without_traceback(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("a: !!python/object/apply:os.system ['touch pwned']\n", encoding="utf-8")
+    proc = aifab("validate", str(path), cwd=tmp_path)
+    assert proc.returncode == 1 and "AF110" in proc.stdout
+    assert not (tmp_path / "pwned").exists()
+    assert "Traceback" not in proc.stderr
+
+
+def test_findings_of_several_files_are_sorted_by_file_and_line(tmp_path):
+    b = broken(tmp_path, "racks: 16", "racks: 0", "b.yaml")
+    a = broken(tmp_path, "country: KR", "country: Korea", "a.yaml")
+    out = json.loads(aifab("validate", "--format", "json", str(b), str(a)).stdout)
+    assert [f["file"] for f in out["findings"]] == [str(a), str(b)]
+
+
+def test_json_format(tmp_path):
+    path = broken(tmp_path, "racks: 16", "racks: 0")
+    proc = aifab("validate", "--format", "json", str(path))
+    out = json.loads(proc.stdout)
+    (f,) = out["findings"]
+    assert f == {
+        "file": str(path), "line": 45, "column": 14, "severity": "error", "code": "AF206",
+        "message": f["message"], "path": "spec.nodePools[0].racks", "hint": "",
+    }
+    assert out["summary"] == {"files": 1, "errors": 1, "warnings": 0}
+
+
+def test_github_format_is_a_workflow_command(tmp_path):
+    path = broken(tmp_path, "country: KR", "country: Korea")
+    first = aifab("validate", "--format", "github", str(path)).stdout.splitlines()[0]
+    assert first.startswith(f"::error file={str(path).replace(':', '%3A')},line=15,col=14,title=AF205::")
+
+
+def test_github_escaping():
+    assert _escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
+    assert _escape_property("a:b,c%") == "a%3Ab%2Cc%25"
+
+
+def test_strict_turns_warnings_into_errors(tmp_path):
+    # two storage classes, none default: a warning, an error under --strict
+    path = broken(tmp_path, "      default: true\n", "")
+    assert main(["validate", str(path)]) == 0
+    assert main(["validate", "--strict", str(path)]) == 1
+
+
+def test_catalog_list_and_show():
+    proc = aifab("catalog")
+    assert proc.returncode == 0 and "gb200-nvl72" in proc.stdout
+    proc = aifab("catalog", "gb300-nvl72")
+    assert proc.returncode == 0 and "D4" in proc.stdout
+
+
+def test_catalog_unknown_system_suggests():
+    proc = aifab("catalog", "gb300-nvl27")
+    assert proc.returncode == 2 and "did you mean 'gb300-nvl72'?" in proc.stderr
+
+
+def test_validate_does_not_import_heavy_libraries():
+    code = ("import sys; from aifab.cli import main; main(['validate', 'blueprints']); "
+            "print(sorted(m for m in ('pulumi', 'kubernetes', 'jinja2', 'rich') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,67 @@
+"""Composed names and the DNS-label check behind the kubernetes_names rule.
+
+With the schema's limits (pool names 30, tenant names 40 characters) no composed name can be
+too long, so these cases build the model directly from data the schema would refuse.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aifab.check import kubernetes_names
+from aifab.naming import DNS_LABEL_MAX, composed_names, dns_label_problem
+from aifab.resolve import resolve
+
+
+def _cluster(pool: str, tenant: str, racks: int = 2):
+    return resolve({
+        "apiVersion": "aifab.dev/v1alpha1",
+        "kind": "Cluster",
+        "metadata": {"name": "lab"},
+        "spec": {
+            "site": {"name": "lab-1", "country": "KR", "powerBudgetKW": 1000, "cooling": "liquid"},
+            "kubernetes": {"version": "1.34"},
+            "gpuOperator": {"version": "v26.3.0", "driver": {"version": "580.126.20"}},
+            "nodePools": [{"name": pool, "system": "gb200-nvl72", "racks": racks,
+                           "computeDomains": True}],
+            "tenants": [{"name": tenant, "quota": {pool: 72}}],
+        },
+    }, "test.yaml")
+
+
+def test_dns_label_problem_accepts_labels_up_to_the_limit():
+    assert dns_label_problem("a" * DNS_LABEL_MAX) == ""
+    assert dns_label_problem("gb200-nvl001") == ""
+
+
+@pytest.mark.parametrize("name, words", [
+    ("a" * (DNS_LABEL_MAX + 1), "64 characters long"),
+    ("GB200", "not a DNS-1123 label"),
+    ("gb200-", "not a DNS-1123 label"),
+    ("gb200\n-nvl001", "not a DNS-1123 label"),
+])
+def test_dns_label_problem_explains(name, words):
+    assert words in dns_label_problem(name)
+
+
+def test_dns_label_problem_refuses_a_final_newline():
+    assert dns_label_problem("team\n") != ""
+
+
+def test_composed_names_give_the_widest_compute_domain_name_and_namespaces():
+    names = [(c.name, c.path, c.what) for c in composed_names(_cluster("gb200", "research", 16))]
+    assert names == [
+        ("gb200-nvl016", ("spec", "nodePools", 0, "name"), "ComputeDomain"),
+        ("research", ("spec", "tenants", 0, "name"), "Namespace"),
+    ]
+
+
+def test_rule_reports_a_composed_name_that_is_too_long():
+    pool = "p" * 60  # a valid label; "-nvl001" makes it 67
+    found = list(kubernetes_names.check(_cluster(pool, "research", racks=1)))
+    assert [(f.code, f.path) for f in found] == [("AF374", ("spec", "nodePools", 0, "name"))]
+    assert "ComputeDomain name" in found[0].message and "67 characters" in found[0].message
+
+
+def test_rule_is_quiet_when_composed_names_just_fit():
+    assert list(kubernetes_names.check(_cluster("p" * 56, "t" * 63, racks=999))) == []
