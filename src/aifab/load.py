@@ -171,6 +171,10 @@ def _syntax_finding(name: str, exc: yaml.YAMLError, text: str) -> Finding:
         hint = "YAML indentation uses spaces only; replace tabs with spaces"
     elif "mapping values are not allowed" in problem:
         hint = "a value containing ': ' must be quoted"
+    elif "nesting depth" in problem:  # libyaml >= 0.2.5 has a limit of its own
+        return Finding(name, line, col, "AF114", Severity.ERROR,
+                       f"the document is nested deeper than {MAX_DEPTH} levels", (),
+                       "a blueprint needs a handful of levels")
     return Finding(name, line, col, "AF104", Severity.ERROR, message, (), hint)
 
 
