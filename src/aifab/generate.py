@@ -66,6 +66,11 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources) -> Plan:
             catalog_version=cluster.catalog.version,
         )
     result.findings = sorted_unique(result.findings)
+    if sources.crds is None:
+        result.notes.append("custom resources were not verified: pass --crds DIR (README, "
+                            "'Verification')")
+    if sources.chart_values is None:
+        result.notes.append("Helm values keys were not checked: pass --chart-values DIR")
     result.notes.extend(sources.notes)
     return result
 

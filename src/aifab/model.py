@@ -136,6 +136,11 @@ class NodePool:
             return {}
         return self.system.gpu.mig_configs.get(self.mig_config, {})
 
+    @property
+    def uses_mig(self) -> bool:
+        """True when the pool's (valid) MIG config creates MIG devices (not all-disabled)."""
+        return bool(self.mig_profiles)
+
 
 @dataclass(frozen=True, slots=True)
 class StorageClass:
@@ -187,3 +192,17 @@ class Cluster:
     @property
     def power_kw(self) -> float:
         return sum(p.power_kw for p in self.node_pools)
+
+    @property
+    def needed_mig_strategy(self) -> str:
+        """What the pools need: `mixed` when a config mixes profile types (all-balanced),
+        `single` when pools use MIG with one profile each, else `none`."""
+        mig = [pool for pool in self.node_pools if pool.uses_mig]
+        if any(len(pool.mig_profiles) > 1 for pool in mig):
+            return "mixed"
+        return "single" if mig else "none"
+
+    @property
+    def mig_strategy(self) -> str:
+        """The device plugin's MIG strategy: the blueprint's when written, else the needed one."""
+        return self.gpu_operator.mig_strategy or self.needed_mig_strategy

@@ -150,6 +150,21 @@ class OperatorRelease:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageBackend:
+    """The CSI driver behind a storage backend (storage.yaml)."""
+
+    name: str
+    driver: str
+    provisioner: str
+    parameters: Mapping[str, str]
+    required: tuple[str, ...]
+    volume_binding_mode: str
+    allow_volume_expansion: bool
+    source: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """Everything the validator needs to know about hardware and software, read-only."""
 
@@ -159,9 +174,11 @@ class Catalog:
     systems: Mapping[str, System]
     gpu_operator_releases: Mapping[str, OperatorRelease]
     network_operator_versions: tuple[str, ...]
+    doca_drivers: Mapping[str, str]  # Network Operator release -> DOCA-OFED driver version
     kueue_versions: tuple[str, ...]
     features: Mapping[str, Any]
     charts: Mapping[str, Any]
+    storage_backends: Mapping[str, StorageBackend]
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -324,7 +341,34 @@ def load_catalog() -> Catalog:
         systems=systems,
         gpu_operator_releases=MappingProxyType(releases),
         network_operator_versions=tuple(compat["networkOperator"]["versions"]),
+        doca_drivers=MappingProxyType(dict(compat["networkOperator"]["docaDriver"])),
         kueue_versions=tuple(compat["kueue"]["versions"]),
         features=_freeze(compat["features"]),
         charts=_freeze(compat["charts"]),
+        storage_backends=_storage_backends(_read("storage.yaml")["backends"]),
     )
+
+
+_BINDING_MODES = ("Immediate", "WaitForFirstConsumer")
+
+
+def _storage_backends(raw: Mapping[str, Any]) -> Mapping[str, StorageBackend]:
+    table: dict[str, StorageBackend] = {}
+    for name, entry in raw.items():
+        parameters = entry.get("parameters") or {}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in parameters.items()):
+            raise ValueError(f"storage backend {name}: parameters must map strings to strings")
+        if entry["volumeBindingMode"] not in _BINDING_MODES:
+            raise ValueError(f"storage backend {name}: bad volumeBindingMode")
+        table[name] = StorageBackend(
+            name=name,
+            driver=entry["driver"],
+            provisioner=entry["provisioner"],
+            parameters=MappingProxyType(dict(parameters)),
+            required=tuple(entry.get("required") or ()),
+            volume_binding_mode=entry["volumeBindingMode"],
+            allow_volume_expansion=bool(entry["allowVolumeExpansion"]),
+            source=entry["source"],
+            note=" ".join(entry.get("note", "").split()),
+        )
+    return MappingProxyType(table)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aifab.catalog import version_tuple
-from aifab.check.mig import uses_mig
 from aifab.diagnostics import Finding, warning
 from aifab.model import Cluster, NodePool
 
@@ -31,7 +30,7 @@ def check(cluster: Cluster) -> Iterator[Finding]:
     threshold, conflicts = cdmm["driverThreshold"], cdmm["warnWith"]
     pools = [pool for pool in cluster.node_pools if _cdmm(pool, threshold)]
     if "mig" in conflicts:
-        for pool in filter(uses_mig, pools):
+        for pool in (p for p in pools if p.uses_mig):
             yield warning(
                 "AF357",
                 f"pool '{pool.name}': driver {pool.driver_version} (>= {threshold}) turns on "

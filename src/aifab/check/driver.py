@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from aifab.catalog import version_tuple
-from aifab.check.mig import uses_mig
 from aifab.diagnostics import Finding, finding
 from aifab.model import Cluster, NodePool
 
@@ -28,7 +27,7 @@ def _need(pool: NodePool, cluster: Cluster) -> tuple[str, str, str]:
     """The strictest driver minimum of the pool: (code, minimum, what needs it)."""
     gpu = pool.system.gpu
     needs = [("AF346", gpu.min_driver, gpu.name)]
-    if uses_mig(pool):
+    if pool.uses_mig:
         needs.append(("AF346", gpu.min_driver_mig, f"{gpu.name} with MIG"))
     if pool.compute_domains:
         cd_min = cluster.catalog.features["computeDomain"]["minDriver"]

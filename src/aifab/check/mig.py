@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aifab.diagnostics import Finding, did_you_mean, finding, one_of, warning
-from aifab.model import Cluster, NodePool
+from aifab.model import Cluster
 
 CODES = {
     "AF340": "MIG config not defined for the pool's GPU",
@@ -19,20 +19,6 @@ CODES = {
 }
 
 STRATEGY = ("spec", "gpuOperator", "mig", "strategy")
-
-
-def uses_mig(pool: NodePool) -> bool:
-    """True when the pool's (valid) MIG config creates MIG devices."""
-    return bool(pool.mig_profiles)
-
-
-def mig_strategy(cluster: Cluster) -> str:
-    """The strategy the pools need: `mixed` if a config mixes profile types, `single` with MIG,
-    else `none`. A `gpuOperator.mig.strategy` in the blueprint takes precedence when set."""
-    mig = [pool for pool in cluster.node_pools if uses_mig(pool)]
-    if any(len(pool.mig_profiles) > 1 for pool in mig):
-        return "mixed"
-    return "single" if mig else "none"
 
 
 def check(cluster: Cluster) -> Iterator[Finding]:
@@ -51,10 +37,10 @@ def check(cluster: Cluster) -> Iterator[Finding]:
 
 def _strategy(cluster: Cluster) -> Iterator[Finding]:
     written = cluster.gpu_operator.mig_strategy
-    needed = mig_strategy(cluster)
+    needed = cluster.needed_mig_strategy
     if written is None or written == needed:
         return
-    mig = [pool for pool in cluster.node_pools if uses_mig(pool)]
+    mig = [pool for pool in cluster.node_pools if pool.uses_mig]
     if needed == "none":
         yield warning(
             "AF342",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from aifab.check.mig import uses_mig
 from aifab.diagnostics import Finding, finding
 from aifab.model import Cluster
 
@@ -22,7 +21,7 @@ def check(cluster: Cluster) -> Iterator[Finding]:
         if pool.sharing is None:
             continue
         where = pool.path + ("sharing", pool.sharing.kind)
-        if pool.sharing.kind == "mps" and uses_mig(pool) and not features["mps"]["withMig"]:
+        if pool.sharing.kind == "mps" and pool.uses_mig and not features["mps"]["withMig"]:
             yield finding(
                 "AF344",
                 f"pool '{pool.name}': MPS shares whole GPUs only and cannot be combined with "

@@ -2,7 +2,8 @@
 
 Kubernetes gives claims without a storageClassName the default class; with none they stay
 Pending, with several the choice is ambiguous (docs/blueprint.md, spec.storage[].default).
-The NFS CSI driver (kubernetes-csi/csi-driver-nfs) needs the server and the exported share.
+Each backend's CSI driver needs some parameters with no sensible default (the NFS server and
+share, a CephFS cluster and file system): catalog storage.yaml `required`, with sources.
 """
 
 from collections.abc import Iterator
@@ -17,9 +18,6 @@ CODES = {
     "AF387": "node-local volumes retained",
 }
 
-# Parameters a backend has no default for; docs/blueprint.md promises defaults for the others.
-REQUIRED_PARAMETERS = {"nfs": ("server", "share")}
-EXAMPLE_VALUES = {"server": "nfs.example.kr", "share": "/export/models"}
 
 
 def check(cluster: Cluster) -> Iterator[Finding]:
@@ -36,13 +34,13 @@ def check(cluster: Cluster) -> Iterator[Finding]:
                       ("spec", "storage"),
                       hint="set default: true on the class most claims should use")
     for storage in cluster.storage:
-        required = REQUIRED_PARAMETERS.get(storage.backend, ())
-        if missing := [key for key in required if key not in storage.parameters]:
+        backend = cluster.catalog.storage_backends[storage.backend]
+        if missing := [key for key in backend.required if key not in storage.parameters]:
             yield finding("AF386", f"{storage.backend} storage class '{storage.name}' has no "
                           f"{' or '.join(missing)} parameter; the {storage.backend} driver "
                           "cannot provision volumes without it", storage.path + ("backend",),
-                          hint="add under parameters: " + ", ".join(
-                              f"{key}: {EXAMPLE_VALUES[key]}" for key in missing))
+                          hint=f"add {', '.join(missing)} under parameters ({backend.driver}: "
+                          f"{backend.source})")
         if storage.backend == "local-nvme" and storage.reclaim_policy == "Retain":
             yield warning("AF387", f"local-nvme storage class '{storage.name}' retains volumes: "
                           "a retained local volume stays bound to its node and its disk space "

@@ -16,6 +16,7 @@ CODES = {
     "AF353": "Kubernetes version outside the GPU Operator's range",
     "AF354": "Network Operator version unknown to the catalog",
     "AF355": "Kueue version unknown to the catalog",
+    "AF356": "no DOCA-OFED driver known for the Network Operator release",
 }
 
 
@@ -50,6 +51,15 @@ def check(cluster: Cluster) -> Iterator[Finding]:
     if network and network.version not in catalog.network_operator_versions:
         yield _unknown("AF354", "Network Operator", network.version,
                        catalog.network_operator_versions, ("spec", "networkOperator", "version"))
+    if network and network.deploy_ofed and network.version not in catalog.doca_drivers:
+        yield finding(
+            "AF356",
+            f"Network Operator {network.version} would deploy the DOCA-OFED driver, but the "
+            "catalog knows no driver version for that release",
+            ("spec", "networkOperator", "version"),
+            hint=f"use {one_of(catalog.doca_drivers)}, or set ofedDriver.deploy: false when the "
+            "hosts run their own OFED",
+        )
     if cluster.kueue and cluster.kueue.version not in catalog.kueue_versions:
         yield _unknown("AF355", "Kueue", cluster.kueue.version, catalog.kueue_versions,
                        ("spec", "kueue", "version"))

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aifab.model import Cluster
+from aifab.model import Cluster, NodePool
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "aifab"}
 AIFAB_API = "aifab.dev/v1alpha1"
@@ -93,3 +93,26 @@ NS_GPU_OPERATOR = "gpu-operator"
 NS_NETWORK_OPERATOR = "nvidia-network-operator"
 NS_KUEUE = "kueue-system"
 NS_DRA_DRIVER = "nvidia-dra-driver-gpu"
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def mig_resource(profile: str) -> str:
+    """The extended resource of a MIG profile under the `mixed` strategy. The device plugin
+    turns '+' into '.': 1g.10gb+me is nvidia.com/mig-1g.10gb.me (NVIDIA/k8s-device-plugin)."""
+    return "nvidia.com/mig-" + profile.replace("+", ".")
+
+
+def gpu_resources(pool: NodePool, strategy: str) -> dict[str, int]:
+    """Resource -> how many of it the device plugin advertises per physical GPU of `pool`.
+
+    MIG `mixed`: one resource per profile; `single`: every MIG device as nvidia.com/gpu;
+    time-slicing and MPS multiply by their replicas (on MIG devices too).
+    """
+    replicas = pool.sharing.replicas if pool.sharing is not None else 1
+    profiles = pool.mig_profiles
+    if not profiles or strategy == "none":
+        return {GPU_RESOURCE: replicas}
+    if strategy == "single":
+        return {GPU_RESOURCE: sum(profiles.values()) * replicas}
+    return {mig_resource(p): n * replicas for p, n in sorted(profiles.items())}

@@ -24,6 +24,7 @@ CODES = {
     "AF404": "Helm values key unknown to the chart",
     "AF405": "no schema for this kind",
     "AF406": "node label or taint not valid",
+    "AF407": "custom resources not verified (no CRD given)",
 }
 
 

@@ -51,17 +51,25 @@ class CRDs:
                  served: Mapping[str, list[str]]) -> None:
         self._validators = validators
         self._served = served  # kind -> the apiVersions its CRD serves
+        self._unverified: set[tuple[str, str]] = set()
 
     def check(self, data: Mapping[str, Any], file: str) -> Iterator[Finding]:
         api, kind = str(data.get("apiVersion")), str(data.get("kind"))
         name = data.get("metadata", {}).get("name")
         validator = self._validators.get((api, kind))
-        if validator is None:
-            served = self._served.get(kind)
-            hint = (f"the CRD serves {', '.join(served)}" if served
-                    else "pass the operator's CRDs with --crds (see the README)")
+        if validator is None and kind in self._served:
             yield Finding(file, 1, 1, "AF403", Severity.ERROR,
-                          f"no CRD for {kind} {api} ({name})", (), hint)
+                          f"the CRD of {kind} does not serve {api} ({name})", (),
+                          f"the CRD serves {', '.join(self._served[kind])}: the generator and "
+                          "the operator version disagree")
+            return
+        if validator is None:  # said once per kind: the CRD folder lacks it
+            if (api, kind) not in self._unverified:
+                self._unverified.add((api, kind))
+                yield Finding(file, 1, 1, "AF407", Severity.WARNING,
+                              f"{kind} ({api}) objects are not verified: the --crds folder has "
+                              "no CRD for them", (), "add the CRD (it ships in the operator "
+                              "chart's crds/ folder) to verify them")
             return
         for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
             path = tuple(error.absolute_path)

@@ -1,0 +1,83 @@
+"""Namespaces: one per operator the cluster runs, one per tenant, each with its Pod Security level.
+
+Pod Security Admission enforces a namespace's level from its `pod-security.kubernetes.io/*`
+labels (https://kubernetes.io/docs/concepts/security/pod-security-admission/).
+
+- Operator namespaces (GPU Operator always; Network Operator, Kueue and the DRA driver when the
+  cluster uses them) are `privileged`: the driver containers load kernel modules, and the
+  device plugin, DCGM, OFED and the IMEX daemons need hostPath, host networking and privileged
+  containers, which only the Privileged profile allows.
+- Tenant namespaces are `restricted`, the strictest profile of the Pod Security Standards
+  (https://kubernetes.io/docs/concepts/security/pod-security-standards/). GPU workloads pass
+  it: the device plugin and the DRA driver hand devices to a container through CDI
+  (`gpuOperator.cdi`) or the device list of the allocation, so a GPU pod needs neither
+  `privileged`, nor hostPath volumes, nor added capabilities. What Restricted does ask of a
+  pod (runAsNonRoot, `allowPrivilegeEscalation: false`, capabilities `drop: [ALL]`,
+  seccompProfile `RuntimeDefault`) is set in the pod spec; images that run as root by default
+  (many NGC containers do) need a `runAsUser`. `audit` and `warn` carry the same level, so
+  `kubectl apply` shows what would be rejected. The level is pinned to the blueprint's
+  Kubernetes minor (`enforce-version: v1.34`), so an upgrade never tightens it unannounced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aifab.expand.common import (
+    NS_DRA_DRIVER,
+    NS_GPU_OPERATOR,
+    NS_KUEUE,
+    NS_NETWORK_OPERATOR,
+    Output,
+    metadata,
+    obj,
+)
+from aifab.model import Cluster
+from aifab.naming import tenant_namespace
+
+COMPONENT = "namespaces"
+PSA = "pod-security.kubernetes.io"
+MODES = ("enforce", "audit", "warn")
+TENANT_LABEL = "aifab.dev/tenant"
+
+
+def operator_namespaces(cluster: Cluster) -> list[str]:
+    """The operator namespaces this cluster needs, sorted."""
+    names = {NS_GPU_OPERATOR}
+    if cluster.network_operator is not None:
+        names.add(NS_NETWORK_OPERATOR)
+    if cluster.kueue is not None:
+        names.add(NS_KUEUE)
+    if any(pool.compute_domains for pool in cluster.node_pools):
+        names.add(NS_DRA_DRIVER)
+    return sorted(names)
+
+
+def pod_security_version(cluster: Cluster) -> str:
+    """The Pod Security Standards version for the blueprint's Kubernetes minor: "v1.34"."""
+    major, minor = cluster.kubernetes.version.split(".")[:2]
+    return f"v{major}.{minor}"
+
+
+def pod_security_labels(level: str, version: str | None = None) -> dict[str, str]:
+    labels = {f"{PSA}/{mode}": level for mode in MODES}
+    if version is not None:
+        labels |= {f"{PSA}/{mode}-version": version for mode in MODES}
+    return labels
+
+
+def _namespace(cluster: Cluster, name: str, labels: dict[str, str]) -> Output:
+    return obj(COMPONENT, {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": metadata(cluster, name, labels=labels),
+    })
+
+
+def expand(cluster: Cluster) -> Iterator[Output]:
+    for name in operator_namespaces(cluster):
+        yield _namespace(cluster, name, pod_security_labels("privileged"))
+    version = pod_security_version(cluster)
+    for tenant in sorted(cluster.tenants, key=lambda t: t.name):
+        labels = {TENANT_LABEL: tenant.name, **pod_security_labels("restricted", version)}
+        yield _namespace(cluster, tenant_namespace(tenant.name), labels)

@@ -1,0 +1,143 @@
+"""Node pools: one aifab NodePool per pool (node-pools/<pool>.yaml), the labels and taints of
+every node, which the stack applies to the Node objects.
+
+Labels per node, broadest first:
+- `aifab.dev/pool`, `aifab.dev/system` (catalog id): Kueue ResourceFlavors and nv-ipam pools
+  select on the pool label;
+- `aifab.dev/scalable-unit`: the DGX SuperPOD scalable unit, from the catalog (`suRacks` for
+  NVL72 racks, `suNodes` for servers), when the catalog knows one;
+- `aifab.dev/rack`: when the catalog knows the nodes per rack;
+- `aifab.dev/nvlink-domain`: only where an NVLink domain spans several nodes (NVL72: the rack).
+  On 8-GPU servers the domain is the node itself, which `kubernetes.io/hostname` already names,
+  so the label is omitted rather than duplicating the hostname;
+- the pool's own `labels`, then the GPU Operator's per-node labels (MIG config, device plugin
+  config) from `aifab.expand.gpu_operator`, so one place decides their keys and values.
+Numbers are zero-padded strings ("01") so they sort as text and stay valid label values.
+
+Taints: exactly the pool's taints. aifab adds no `nvidia.com/gpu=present:NoSchedule` of its own:
+the GPU Operator tolerates it (facts section 6), but so must every other DaemonSet (CNI, DNS,
+monitoring) and workload, so tainting is left to the blueprint (daejeon-b200 does it); Kueue
+ResourceFlavors add tolerations for whatever taints a pool has.
+
+Pools with a `nodeSelector` have no node names: their NodePool carries the selector, an empty
+`nodes` list, and the pool-wide `labels` and `taints` for the nodes the selector finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from aifab.catalog import System
+from aifab.expand.common import (
+    AIFAB_API,
+    LABEL_NVLINK_DOMAIN,
+    LABEL_POOL,
+    LABEL_RACK,
+    LABEL_SCALABLE_UNIT,
+    LABEL_SYSTEM,
+    Output,
+)
+from aifab.model import Cluster, NodePool
+from aifab.naming import NodeSlot, hostnames, node_slots
+
+FOLDER = "node-pools"
+
+
+def pool_topology_labels(system: System) -> list[str]:
+    """The topology label keys nodes of `system` carry, broadest level first (without the
+    hostname, which Kueue Topologies add as their lowest level)."""
+    levels = []
+    if system.su_racks or system.su_nodes:
+        levels.append(LABEL_SCALABLE_UNIT)
+    if system.nodes_per_rack:
+        levels.append(LABEL_RACK)
+    if system.nodes_per_nvlink_domain > 1:
+        levels.append(LABEL_NVLINK_DOMAIN)
+    return levels
+
+
+def expand(cluster: Cluster) -> Iterator[Output]:
+    for pool in cluster.node_pools:
+        yield Output(f"{FOLDER}/{pool.name}.yaml", "nodes", node_pool(pool))
+
+
+def node_pool(pool: NodePool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"system": pool.system.id}
+    if pool.node_selector:
+        spec["selector"] = dict(sorted(pool.node_selector.items()))
+    names = hostnames(pool)
+    common = _pool_labels(pool)
+    taints = [_taint(t.key, t.value, t.effect) for t in pool.taints]
+    spec["nodes"] = [
+        {"name": name, "labels": _sorted({**_slot_labels(pool, slot), **common}),
+         "taints": list(taints)}
+        for name, slot in zip(names, node_slots(pool), strict=True)
+    ] if names else []
+    if not names:
+        spec["labels"] = _sorted(common)
+        spec["taints"] = list(taints)
+    return {"apiVersion": AIFAB_API, "kind": "NodePool", "metadata": {"name": pool.name},
+            "spec": spec}
+
+
+def _pool_labels(pool: NodePool) -> dict[str, str]:
+    """Labels every node of the pool gets; aifab's own keys win over the pool's labels."""
+    from aifab.expand.gpu_operator import device_plugin_label, mig_config_label
+
+    labels = {**pool.labels, **_mapping(mig_config_label(pool)),
+              **_mapping(device_plugin_label(pool))}
+    labels[LABEL_POOL] = pool.name
+    labels[LABEL_SYSTEM] = pool.system.id
+    return labels
+
+
+def _slot_labels(pool: NodePool, slot: NodeSlot) -> dict[str, str]:
+    system = pool.system
+    labels = {}
+    su = _scalable_unit(system, slot)
+    if su is not None:
+        labels[LABEL_SCALABLE_UNIT] = _number(su, _su_count(pool))
+    if slot.rack is not None:
+        labels[LABEL_RACK] = _number(slot.rack, pool.rack_count or 1)
+    per_domain = system.nodes_per_nvlink_domain
+    if per_domain > 1:  # NVL72: 18 trays per domain, so the domain number is the rack number
+        domains = -(-pool.node_count // per_domain)
+        labels[LABEL_NVLINK_DOMAIN] = _number((slot.node - 1) // per_domain + 1, domains)
+    return labels
+
+
+def _scalable_unit(system: System, slot: NodeSlot) -> int | None:
+    if system.su_racks and slot.rack is not None:
+        return (slot.rack - 1) // system.su_racks + 1
+    if system.su_nodes:
+        return (slot.node - 1) // system.su_nodes + 1
+    return None
+
+
+def _su_count(pool: NodePool) -> int:
+    system = pool.system
+    if system.su_racks and pool.rack_count:
+        return -(-pool.rack_count // system.su_racks)
+    if system.su_nodes:
+        return -(-pool.node_count // system.su_nodes)
+    return 1
+
+
+def _number(value: int, highest: int) -> str:
+    """Zero-padded to the width of the highest value, at least 2 digits: "01" .. "16"."""
+    return str(value).zfill(max(2, len(str(highest))))
+
+
+def _taint(key: str, value: str, effect: str) -> dict[str, str]:
+    if value:
+        return {"key": key, "value": value, "effect": effect}
+    return {"key": key, "effect": effect}
+
+
+def _mapping(labels: Mapping[str, str] | None) -> Mapping[str, str]:
+    return labels or {}
+
+
+def _sorted(labels: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(labels.items()))

@@ -1,0 +1,83 @@
+"""The namespaces component: privileged operator namespaces, restricted tenant namespaces."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from aifab.expand import namespaces
+from aifab.pipeline import run
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "blueprints" / "gwangju-gb200.yaml"
+PSA = "pod-security.kubernetes.io"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    result = run(REFERENCE)
+    assert result.cluster is not None and result.ok
+    return result.cluster
+
+
+def _by_name(cluster):
+    return {o.data["metadata"]["name"]: o for o in namespaces.expand(cluster)}
+
+
+def test_reference_namespaces(cluster):
+    outputs = _by_name(cluster)
+    assert sorted(outputs) == sorted([
+        "gpu-operator", "nvidia-network-operator", "kueue-system", "nvidia-dra-driver-gpu",
+        "foundation-models", "public-research"])
+    for output in outputs.values():
+        assert output.kind == "object"
+        assert output.data["apiVersion"] == "v1" and output.data["kind"] == "Namespace"
+        assert output.path == f"namespaces/namespace-{output.data['metadata']['name']}.yaml"
+        assert "namespace" not in output.data["metadata"]
+
+
+def test_operator_namespaces_are_privileged(cluster):
+    outputs = _by_name(cluster)
+    operators = ("gpu-operator", "nvidia-network-operator", "kueue-system",
+                 "nvidia-dra-driver-gpu")
+    for name in operators:
+        labels = outputs[name].data["metadata"]["labels"]
+        for mode in ("enforce", "audit", "warn"):
+            assert labels[f"{PSA}/{mode}"] == "privileged"
+        assert "aifab.dev/tenant" not in labels
+        assert labels["aifab.dev/cluster"] == "gwangju-gb200"
+
+
+def test_tenant_namespaces_are_restricted_and_pinned(cluster):
+    outputs = _by_name(cluster)
+    for tenant in ("foundation-models", "public-research"):
+        labels = outputs[tenant].data["metadata"]["labels"]
+        assert labels["aifab.dev/tenant"] == tenant
+        for mode in ("enforce", "audit", "warn"):
+            assert labels[f"{PSA}/{mode}"] == "restricted"
+            assert labels[f"{PSA}/{mode}-version"] == "v1.34"
+
+
+def test_optional_operators_only_when_used(cluster):
+    bare = dataclasses.replace(
+        cluster, network_operator=None, kueue=None, tenants=(),
+        node_pools=tuple(dataclasses.replace(p, compute_domains=False) for p in cluster.node_pools))
+    assert sorted(_by_name(bare)) == ["gpu-operator"]
+
+
+def test_deterministic(cluster):
+    first = [(o.path, o.data) for o in namespaces.expand(cluster)]
+    again = [(o.path, o.data) for o in namespaces.expand(run(REFERENCE).cluster)]
+    assert first == again
+
+
+BLUEPRINTS = sorted((ROOT / "blueprints").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)
+def test_valid_kubernetes_objects(blueprint):
+    kv = pytest.importorskip("kubernetes_validate")
+    for output in namespaces.expand(run(blueprint).cluster):
+        kv.validate(dict(output.data), "1.34", strict=True)

@@ -1,0 +1,115 @@
+"""The node-pools component: one NodePool per pool, node names in order, labels and taints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aifab.expand import node_pools
+from aifab.expand.common import (
+    AIFAB_API,
+    LABEL_NVLINK_DOMAIN,
+    LABEL_POOL,
+    LABEL_RACK,
+    LABEL_SCALABLE_UNIT,
+    LABEL_SYSTEM,
+)
+from aifab.pipeline import run
+
+BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
+
+
+def cluster_of(path: Path):
+    result = run(path)
+    assert result.ok, [f.message for f in result.findings if f.is_error]
+    return result.cluster
+
+
+@pytest.fixture(scope="module")
+def gwangju():
+    return cluster_of(BLUEPRINTS / "gwangju-gb200.yaml")
+
+
+def pools(cluster) -> dict[str, Any]:
+    return {o.path: o for o in node_pools.expand(cluster)}
+
+
+def test_reference_paths_kinds_and_counts(gwangju):
+    out = pools(gwangju)
+    assert sorted(out) == ["node-pools/b200-infer.yaml", "node-pools/gb200.yaml"]
+    assert {o.kind for o in out.values()} == {"nodes"}
+    gb200 = out["node-pools/gb200.yaml"].data
+    assert gb200["apiVersion"] == AIFAB_API and gb200["kind"] == "NodePool"
+    assert gb200["metadata"] == {"name": "gb200"}
+    assert gb200["spec"]["system"] == "gb200-nvl72"
+    names = [n["name"] for n in gb200["spec"]["nodes"]]
+    assert len(names) == 288 and names[0] == "gj1-r01-t01" and names[-1] == "gj1-r16-t18"
+    assert names[17] == "gj1-r01-t18" and names[18] == "gj1-r02-t01"  # node order
+    b200 = [n["name"] for n in out["node-pools/b200-infer.yaml"].data["spec"]["nodes"]]
+    assert b200 == [f"gj1-b200-{i:03d}" for i in range(1, 32)]
+    assert "selector" not in gb200["spec"]
+
+
+def test_reference_labels(gwangju):
+    out = pools(gwangju)
+    nodes = {n["name"]: n for o in out.values() for n in o.data["spec"]["nodes"]}
+    first, last = nodes["gj1-r01-t01"]["labels"], nodes["gj1-r16-t18"]["labels"]
+    assert first[LABEL_POOL] == "gb200" and first[LABEL_SYSTEM] == "gb200-nvl72"
+    assert first[LABEL_RACK] == "01" and last[LABEL_RACK] == "16"
+    assert first[LABEL_NVLINK_DOMAIN] == "01" and last[LABEL_NVLINK_DOMAIN] == "16"
+    # catalog: 8 NVL72 racks per scalable unit
+    assert first[LABEL_SCALABLE_UNIT] == "01" and last[LABEL_SCALABLE_UNIT] == "02"
+    assert nodes["gj1-r08-t18"]["labels"][LABEL_SCALABLE_UNIT] == "01"
+    assert nodes["gj1-r09-t01"]["labels"][LABEL_SCALABLE_UNIT] == "02"
+    assert first["aifab.dev/workload"] == "training"
+    assert "nvidia.com/mig.config" not in first
+    b200 = nodes["gj1-b200-031"]["labels"]
+    assert b200[LABEL_POOL] == "b200-infer" and b200[LABEL_SYSTEM] == "dgx-b200"
+    assert b200[LABEL_SCALABLE_UNIT] == "01"  # 31 usable nodes per DGX B200 SU
+    assert LABEL_RACK not in b200 and LABEL_NVLINK_DOMAIN not in b200  # 8-GPU server
+    assert b200["nvidia.com/mig.config"] == "all-balanced"  # from gpu_operator.mig_config_label
+    assert b200["aifab.dev/workload"] == "inference"
+    assert all(n["taints"] == [] for n in nodes.values())
+    assert all(list(n["labels"]) == sorted(n["labels"]) for n in nodes.values())
+
+
+def test_taints_are_the_pools_only():
+    cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")
+    (out,) = pools(cluster).values()
+    nodes = out.data["spec"]["nodes"]
+    assert len(nodes) == 124
+    assert nodes[0]["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert nodes[-1]["labels"][LABEL_SCALABLE_UNIT] == "04"
+
+
+def test_selector_pool_and_sharing_label():
+    cluster = cluster_of(BLUEPRINTS / "seoul-rtxpro.yaml")
+    out = pools(cluster)
+    shared = out["node-pools/rtx-shared.yaml"].data["spec"]
+    assert shared["selector"] == {"aifab.dev/pool": "rtx-shared"}
+    assert shared["nodes"] == []
+    assert shared["labels"]["nvidia.com/device-plugin.config"] == "rtx-shared"
+    assert shared["labels"][LABEL_POOL] == "rtx-shared" and shared["taints"] == []
+    assert len(out["node-pools/rtx-mig.yaml"].data["spec"]["nodes"]) == 12
+
+
+def test_topology_labels(gwangju):
+    systems = gwangju.catalog.systems
+    assert node_pools.pool_topology_labels(systems["gb200-nvl72"]) == [
+        LABEL_SCALABLE_UNIT, LABEL_RACK, LABEL_NVLINK_DOMAIN]
+    assert node_pools.pool_topology_labels(systems["dgx-b200"]) == [LABEL_SCALABLE_UNIT]
+    assert node_pools.pool_topology_labels(systems["gb300-nvl72"]) == [
+        LABEL_RACK, LABEL_NVLINK_DOMAIN]
+    assert node_pools.pool_topology_labels(systems["rtx-pro-6000-bse"]) == []
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BLUEPRINTS.glob("*.yaml")))
+def test_deterministic(name):
+    def dump():
+        return [(o.path, yaml.safe_dump(dict(o.data)))
+                for o in node_pools.expand(cluster_of(BLUEPRINTS / name))]
+    assert dump() == dump()
