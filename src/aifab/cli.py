@@ -122,7 +122,8 @@ def _generate(args: argparse.Namespace) -> int:
     if findings:
         print(FORMATS[args.format](findings, sources, len(files)))
     if any(f.is_error for f in findings):
-        print("nothing written: fix the errors above", file=sys.stderr)
+        if not args.check:
+            print("nothing written: fix the errors above", file=sys.stderr)
         return EXIT_FINDINGS
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
