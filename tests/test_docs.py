@@ -10,7 +10,7 @@ import pytest
 from aifab.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"```yaml\n((?:#[^\n]*\n)*apiVersion: aifab\.dev/v1alpha1\n.*?)```", re.S)
+BLOCK = re.compile(r"```yaml\n((?:#[^\n]*\n)*apiVersion: aifab\.dev/v1alpha1\nkind: Cluster\n.*?)```", re.S)
 
 
 def examples() -> list[tuple[str, str]]:

@@ -98,6 +98,11 @@ def compute_domain_name(pool: NodePool, rack: int) -> str:
     return f"{pool.name}-nvl{rack:03d}"
 
 
+def compute_domain_channel(pool: NodePool, rack: int) -> str:
+    """The ResourceClaimTemplate the DRA driver creates for a ComputeDomain's IMEX channel."""
+    return f"{compute_domain_name(pool, rack)}-channel"
+
+
 @dataclass(frozen=True, slots=True)
 class ComposedName:
     """A name aifab will give an object, where it comes from, and what it names."""
@@ -110,8 +115,9 @@ class ComposedName:
 def composed_names(cluster: Cluster) -> Iterator[ComposedName]:
     """Every object name composed from blueprint names (plain copies are checked by the schema)."""
     for pool in cluster.node_pools:
-        if pool.compute_domains and pool.rack_count:  # the last rack has the widest number
-            yield ComposedName(compute_domain_name(pool, pool.rack_count), pool.path + ("name",),
-                               "ComputeDomain")
+        if pool.compute_domains and pool.rack_count:
+            # the longest name built from the pool: the last rack's ComputeDomain channel
+            yield ComposedName(compute_domain_channel(pool, pool.rack_count), pool.path + ("name",),
+                               "ComputeDomain channel (ResourceClaimTemplate)")
     for tenant in cluster.tenants:
         yield ComposedName(tenant_namespace(tenant.name), tenant.path + ("name",), "Namespace")

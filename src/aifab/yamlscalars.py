@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -101,6 +102,7 @@ def disagreement(text: str) -> str | None:
     return reading11 if reading11 != describe12(value) else None
 
 
+@lru_cache(maxsize=1 << 16)  # generated trees repeat the same label keys and values
 def needs_quotes(text: str) -> bool:
     """True when some YAML reader (1.1 or 1.2) would not read `text`, unquoted, as a string."""
     return (

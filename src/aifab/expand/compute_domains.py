@@ -43,7 +43,7 @@ from aifab.expand.common import (
     release,
 )
 from aifab.model import Cluster, NodePool
-from aifab.naming import compute_domain_name, tenant_namespace
+from aifab.naming import compute_domain_channel, compute_domain_name, tenant_namespace
 
 COMPONENT = "compute-domains"
 CHART_KEY = "nvidia-dra-driver-gpu"
@@ -54,7 +54,6 @@ OPERATOR_DRIVER_ROOT = "/run/nvidia/driver"
 
 API_VERSION = "resource.nvidia.com/v1beta1"
 ALLOCATION_MODE = "Single"  # one IMEX channel per claim: the CRD default, written out
-CHANNEL_SUFFIX = "-channel"
 
 
 def compute_domain_pools(cluster: Cluster) -> list[NodePool]:
@@ -68,8 +67,6 @@ def tenants_of(cluster: Cluster, pool: NodePool) -> list[str]:
                   if t.quota.get(pool.name, 0) > 0)
 
 
-def channel_template_name(pool: NodePool, rack: int) -> str:
-    return compute_domain_name(pool, rack) + CHANNEL_SUFFIX
 
 
 def values(cluster: Cluster, pools: list[NodePool]) -> dict[str, Any]:
@@ -104,7 +101,7 @@ def compute_domain(cluster: Cluster, pool: NodePool, rack: int, namespace: str) 
             "numNodes": 0,
             "channel": {
                 "allocationMode": ALLOCATION_MODE,
-                "resourceClaimTemplate": {"name": channel_template_name(pool, rack)},
+                "resourceClaimTemplate": {"name": compute_domain_channel(pool, rack)},
             },
         },
     })
