@@ -81,7 +81,10 @@ def render(outputs: Iterable[Output], *, blueprint: str, blueprint_data: Any,
            catalog_version: str) -> dict[str, bytes]:
     """Every file of a cluster's folder, lock included, as {relative path: bytes}."""
     top = header(blueprint)
-    files = {out.path: (top + to_yaml(out.data)).encode() for out in outputs}
+    files = {
+        out.path: (out.data["text"] if out.kind == "document" else top + to_yaml(out.data)).encode()
+        for out in outputs
+    }
     for path in files:
         _assert_inside(path)
     lock = {
