@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
 from aifab.diagnostics import Finding, Severity, sorted_unique
-from aifab.pipeline import Result, run
+from aifab.pipeline import Result, flatten, run
 from aifab.render import Drift, drift, render, write_cluster
 from aifab.verify import Sources, verify
 
@@ -41,8 +41,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources) -> Plan:
 
     result = Plan(out)
     owners: dict[str, str] = {}
-    for path in blueprints:
-        outcome = run(path)
+    for outcome in flatten(run(path) for path in blueprints):
         result.results.append(outcome)
         result.findings.extend(outcome.findings)
         cluster = outcome.cluster
@@ -61,7 +60,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources) -> Plan:
         result.findings.extend(verify(outputs, cluster.kubernetes.version, sources, folder))
         result.files[cluster.name] = render(
             outputs,
-            blueprint=_relative(path, out),
+            blueprint=_relative(FsPath(outcome.document.file), out),
             blueprint_data=outcome.document.data,
             catalog_version=cluster.catalog.version,
         )

@@ -82,6 +82,11 @@ class Document:
         lines = self.text.splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
+    def source_text(self, path: Path) -> str:
+        """The source from `path`'s position to the end of its line (for quoting hints)."""
+        line, col = self.position(path)
+        return self.line_text(line)[col - 1 :]
+
 
 class _Refused(Exception):
     """Stops composition at the first problem that makes the rest meaningless."""

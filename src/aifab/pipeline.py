@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
+from typing import TYPE_CHECKING
 
 from aifab.diagnostics import Finding, finding, sorted_unique
 from aifab.load import Document, load_file
 from aifab.model import Cluster
+
+if TYPE_CHECKING:
+    from aifab.fleet.compose import MergedDocument
 
 CODES = {
     "AF001": "path not found",
@@ -24,15 +28,27 @@ BLUEPRINT_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One blueprint's outcome: the model (None when it did not get that far) and findings."""
+    """One blueprint's outcome: the model (None when it did not get that far) and findings.
 
-    document: Document
+    A fleet's Result has no cluster of its own: its findings are the fleet-wide ones and
+    `members` holds one Result per cluster of the fleet.
+    """
+
+    document: Document | MergedDocument
     cluster: Cluster | None
     findings: tuple[Finding, ...]
+    members: tuple[Result, ...] = ()
 
     @property
     def ok(self) -> bool:
         return not any(f.is_error for f in self.findings)
+
+
+def flatten(results: Iterable[Result]) -> Iterator[Result]:
+    """Every Result, a fleet's followed by its clusters'."""
+    for result in results:
+        yield result
+        yield from result.members
 
 
 def blueprint_files(paths: Iterable[str]) -> tuple[list[FsPath], list[Finding]]:
@@ -62,17 +78,28 @@ def _at(file: str, f: Finding) -> Finding:
 
 
 def run(path: FsPath) -> Result:
-    """Load, validate, resolve and check one blueprint file."""
-    from aifab.check import check
-    from aifab.resolve import resolve
+    """Load one blueprint file (a Cluster or a Fleet), validate, resolve and check it."""
+    doc = load_file(path)
+    if doc.data is not None and doc.data.get("kind") == "Fleet":
+        return _fleet(doc)
+    return _cluster(doc)
+
+
+def _schema_findings(doc: Document | MergedDocument, kind: str) -> list[Finding]:
     from aifab.validate import validate
 
-    doc = load_file(path)
     findings = list(doc.findings)
+    reported = {f.path for f in findings}  # a load finding already said what is wrong there
+    return findings + [f for f in validate(doc, kind) if f.path not in reported]
+
+
+def _cluster(doc: Document | MergedDocument) -> Result:
+    from aifab.check import check
+    from aifab.resolve import resolve
+
     if doc.data is None:
-        return Result(doc, None, tuple(sorted_unique(findings)))
-    reported = {f.path for f in findings}
-    findings += [f for f in validate(doc) if f.path not in reported]
+        return Result(doc, None, tuple(sorted_unique(doc.findings)))
+    findings = _schema_findings(doc, "Cluster")
     if any(f.is_error for f in findings):
         return Result(doc, None, tuple(sorted_unique(findings)))
     cluster = resolve(doc.data, doc.file)
@@ -80,6 +107,25 @@ def run(path: FsPath) -> Result:
     return Result(doc, cluster, tuple(sorted_unique(findings)))
 
 
+def _fleet(doc: Document) -> Result:
+    from aifab.fleet import check_fleet, members, resolve_fleet
+
+    findings = _schema_findings(doc, "Fleet")
+    if any(f.is_error for f in findings):
+        return Result(doc, None, tuple(sorted_unique(findings)))
+    results = []
+    for member in members(doc):
+        findings.extend(member.findings)
+        if member.document is not None:
+            results.append((member.index, _cluster(member.document)))
+    if results and all(r.cluster is not None for _, r in results) and not any(
+            f.is_error for f in findings):
+        fleet = resolve_fleet(doc.data, [(i, r.cluster) for i, r in results if r.cluster])
+        findings += [doc.place(f) for f in check_fleet(fleet)]
+    return Result(doc, None, tuple(sorted_unique(findings)), tuple(r for _, r in results))
+
+
 def run_all(paths: Iterable[FsPath]) -> Iterator[Result]:
+    """Every Result of the files, fleets' clusters included."""
     for path in paths:
-        yield run(path)
+        yield from flatten([run(path)])

@@ -30,6 +30,8 @@ CODES = {
     "AF207": "value not valid",
 }
 
+SCHEMAS = {"Cluster": "blueprint", "Fleet": "fleet"}  # kind -> schemas/<name>.schema.json
+
 _TYPE_WORDS = {
     "string": "a string",
     "integer": "a whole number",
@@ -41,12 +43,13 @@ _TYPE_WORDS = {
 }
 
 
-def schema_path() -> FsPath:
-    """The schema inside an installed wheel, else the repository's published copy."""
-    packaged = resources.files("aifab") / "schemas" / "blueprint.schema.json"
+def schema_path(kind: str = "Cluster") -> FsPath:
+    """The schema of a kind inside an installed wheel, else the repository's published copy."""
+    name = f"{SCHEMAS[kind]}.schema.json"
+    packaged = resources.files("aifab") / "schemas" / name
     if packaged.is_file():
         return FsPath(str(packaged))
-    return FsPath(__file__).resolve().parents[2] / "schemas" / "blueprint.schema.json"
+    return FsPath(__file__).resolve().parents[2] / "schemas" / name
 
 
 def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -67,16 +70,16 @@ _Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 
 
 @cache
-def validator() -> Draft202012Validator:
-    """Compiled once per process."""
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+def validator(kind: str = "Cluster") -> Draft202012Validator:
+    """Compiled once per process and kind."""
+    schema = json.loads(schema_path(kind).read_text(encoding="utf-8"))
     return _Validator(schema)
 
 
-def validate(doc: Document) -> list[Finding]:
+def validate(doc: Document, kind: str = "Cluster") -> list[Finding]:
     """All schema findings of a loaded document, placed at their key or value."""
     found: list[Finding] = []
-    for error in validator().iter_errors(doc.data):
+    for error in validator(kind).iter_errors(doc.data):
         for f, at_key in _findings(error, doc):
             found.append(doc.place(f, at_key=at_key))
     return _without_typo_echoes(found)
@@ -169,8 +172,7 @@ def _describe(value: Any) -> str:
 
 def _type_hint(expected: Any, value: Any, doc: Document, path: tuple[Any, ...]) -> str:
     if expected == "string" and isinstance(value, (int, float, bool)):
-        line, col = doc.position(path)
-        raw = doc.line_text(line)[col - 1 :].split(" #")[0].strip() or str(value)
+        raw = doc.source_text(path).split(" #")[0].strip() or str(value)
         return f'quote it: "{raw}" (an unquoted {raw} is read as {_describe(value)})'
     if expected in ("integer", "number") and isinstance(value, str):
         return "remove the quotes around the number"
