@@ -14,6 +14,7 @@ import yaml
 from aifab.expand import kueue
 from aifab.expand.common import HOSTNAME_LABEL, LABEL_POOL, NS_KUEUE
 from aifab.pipeline import run
+from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
@@ -142,7 +143,7 @@ def test_cluster_queues_reference(gwangju):
 
 def test_resource_group_invariants():
     """Every flavor lists every covered resource; a resource and a flavor are in one group."""
-    for path in sorted(BLUEPRINTS.glob("*.yaml")):
+    for path in CLUSTER_FILES:
         for queue in by_kind(cluster_of(path), "ClusterQueue").values():
             seen_resources: list[str] = []
             seen_flavors: list[str] = []
@@ -190,14 +191,14 @@ def test_no_kueue_no_output(tmp_path):
     assert list(kueue.expand(cluster)) == []
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BLUEPRINTS.glob("*.yaml")))
+@pytest.mark.parametrize("name", [p.name for p in CLUSTER_FILES])
 def test_deterministic(name):
     first = yaml.safe_dump([dict(o.data) for o in kueue.expand(cluster_of(BLUEPRINTS / name))])
     second = yaml.safe_dump([dict(o.data) for o in kueue.expand(cluster_of(BLUEPRINTS / name))])
     assert first == second
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BLUEPRINTS.glob("*.yaml")))
+@pytest.mark.parametrize("name", [p.name for p in CLUSTER_FILES])
 def test_objects_match_reference_crds(name):
     schemas = {}
     for data in outputs(cluster_of(BLUEPRINTS / name)).values():

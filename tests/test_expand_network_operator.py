@@ -15,6 +15,7 @@ import yaml
 from aifab.expand import network_operator
 from aifab.expand.common import LABEL_POOL, NS_NETWORK_OPERATOR
 from aifab.pipeline import run
+from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
@@ -171,7 +172,7 @@ def test_no_fabric_no_output():
     assert list(network_operator.expand(cluster_of(BLUEPRINTS / "seoul-rtxpro.yaml"))) == []
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BLUEPRINTS.glob("*.yaml")))
+@pytest.mark.parametrize("name", [p.name for p in CLUSTER_FILES])
 def test_deterministic(name):
     def dump():
         return yaml.safe_dump([dict(o.data)

@@ -18,6 +18,7 @@ from aifab.expand.common import (
     LABEL_SYSTEM,
 )
 from aifab.pipeline import run
+from bundled import CLUSTER_FILES
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
 
@@ -107,7 +108,7 @@ def test_topology_labels(gwangju):
     assert node_pools.pool_topology_labels(systems["rtx-pro-6000-bse"]) == []
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BLUEPRINTS.glob("*.yaml")))
+@pytest.mark.parametrize("name", [p.name for p in CLUSTER_FILES])
 def test_deterministic(name):
     def dump():
         return [(o.path, yaml.safe_dump(dict(o.data)))

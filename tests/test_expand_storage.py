@@ -11,6 +11,7 @@ import pytest
 from aifab.catalog import load_catalog
 from aifab.expand import storage
 from aifab.pipeline import run
+from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "blueprints" / "gwangju-gb200.yaml"
@@ -118,7 +119,7 @@ def test_deterministic(cluster):
     assert first == again
 
 
-BLUEPRINTS = sorted((ROOT / "blueprints").glob("*.yaml"))
+BLUEPRINTS = CLUSTER_FILES
 
 
 @pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)

@@ -11,6 +11,7 @@ import pytest
 from aifab.expand import tenants
 from aifab.model import Sharing
 from aifab.pipeline import run
+from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "blueprints" / "gwangju-gb200.yaml"
@@ -145,7 +146,7 @@ def test_deterministic(cluster):
     assert first == again
 
 
-BLUEPRINTS = sorted((ROOT / "blueprints").glob("*.yaml"))
+BLUEPRINTS = CLUSTER_FILES
 
 
 @pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)

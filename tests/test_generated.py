@@ -57,22 +57,35 @@ def repo_copy(tmp_path: Path, *names: str) -> Path:
     return tmp_path
 
 
-def test_generated_matches_the_blueprints_byte_for_byte():
-    result = plan(bundled(), GENERATED, Sources())
-    assert result.ok, [f.message for f in result.findings if f.is_error]
-    drifts = check(result, all_clusters=True)
+@pytest.fixture(scope="module")
+def everything():
+    """Every bundled blueprint, the national fleet included, generated once (two processes)
+    and verified against the reference CRDs and chart values."""
+    ref = reference()
+    return plan(bundled(), GENERATED, Sources(crds=ref / "crds", chart_values=ref / "chart-values"),
+                jobs=2)
+
+
+def test_generated_matches_the_blueprints_byte_for_byte(everything):
+    drifts = check(everything, all_clusters=True)
     report = {str(d.folder): (d.missing, d.stale, d.edited, d.extra) for d in drifts if not d.clean}
     assert report == {}, "generated/ is not current: run `aifab generate` and review the diff"
-    assert {d.folder.name for d in drifts} == {p.stem for p in bundled()}
+    names = {r.cluster.name for r in everything.results if r.cluster is not None}
+    assert {d.folder.name for d in drifts} == names and len(names) == 4 + 8
 
 
-def test_generated_objects_pass_strict_kubernetes_schemas_crds_and_chart_values():
-    ref = reference()
-    result = plan(bundled(), GENERATED, Sources(crds=ref / "crds", chart_values=ref / "chart-values"))
-    assert [f"{f.file}: {f.message}" for f in result.findings if f.is_error] == []
+def test_generated_objects_pass_strict_kubernetes_schemas_crds_and_chart_values(everything):
+    assert [f"{f.file}: {f.message}" for f in everything.findings if f.is_error] == []
     # The reference has no nv-ipam CRD: IPPools are the only objects left unverified.
-    assert {f.code for f in result.findings} <= {"AF407"}
-    assert all("IPPool" in f.message for f in result.findings)
+    assert {f.code for f in everything.findings} <= {"AF407"}
+    assert all("IPPool" in f.message for f in everything.findings)
+
+
+def test_parallel_and_serial_generation_are_byte_identical(everything):
+    fleet = [p for p in bundled() if p.name == "korea-national.yaml"]
+    serial = plan(fleet, GENERATED, Sources(), jobs=1)
+    assert serial.files == {name: files for name, files in everything.files.items()
+                            if name in serial.files}
 
 
 def test_every_generated_file_says_it_is_generated():

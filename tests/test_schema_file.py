@@ -18,11 +18,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from bundled import CLUSTER_FILES
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "schemas" / "blueprint.schema.json"
-BLUEPRINTS = sorted((ROOT / "blueprints").glob("*.yaml"))
+BLUEPRINTS = CLUSTER_FILES
 REFERENCE = ROOT.parent / "shared" / "design" / "blueprint-example.yaml"
 
 

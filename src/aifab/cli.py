@@ -7,6 +7,7 @@ path). Heavy libraries are imported by the commands that need them, never at sta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,7 +56,47 @@ def _parser() -> argparse.ArgumentParser:
                           "Helm values keys against")
     generate.add_argument("--format", choices=("text", "json", "github"), default="text",
                           help="format of findings")
+    generate.add_argument("--jobs", "-j", type=int, default=len(os.sched_getaffinity(0)),
+                          metavar="N", help="clusters built in parallel (default: the CPUs)")
     generate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    verify = commands.add_parser(
+        "verify",
+        help="compare a live cluster's nodes with its blueprint (needs a real cluster)",
+        description="Read the nodes of a live cluster (read-only) and report, per node pool, "
+        "missing or extra nodes, GPU product and count, driver version, MIG state, readiness.",
+    )
+    verify.add_argument("blueprint", nargs="?", metavar="BLUEPRINT",
+                        help="the cluster's blueprint or fleet (default: the blueprints/ cluster "
+                        "named like the context)")
+    verify.add_argument("--kubeconfig", required=True, type=Path, metavar="PATH")
+    verify.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    verify.add_argument("--format", choices=("text", "json", "github"), default="text")
+
+    diff = commands.add_parser(
+        "diff", help="what a branch changes in the clusters (markdown for a pull-request comment)",
+        description="Compare the blueprints at a git ref with the working tree: GPUs, racks, "
+        "nodes, power against the budget, tenant quotas, versions and generated objects per "
+        "cluster.")
+    diff.add_argument("paths", nargs="*", metavar="PATH",
+                      help="blueprint files or folders (default: blueprints/)")
+    diff.add_argument("--base", metavar="REF",
+                      help="git ref to compare with (default: merge base with origin/main, else HEAD)")
+    diff.add_argument("--format", choices=("markdown", "text", "json"), default="markdown",
+                      help="output format (default: markdown)")
+
+    plan = commands.add_parser(
+        "plan", help="capacity and bill of materials; --mirror-list for air-gapped sites",
+        description="GPUs, nodes, racks, NICs and rails, NVLink domains, scalable units, switches "
+        "and power per pool; or every upstream image and chart an air-gapped site must mirror.")
+    plan.add_argument("paths", nargs="*", metavar="BLUEPRINT",
+                      help="blueprint files or folders (default: blueprints/)")
+    plan.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    plan.add_argument("--mirror-list", action="store_true",
+                      help="print every upstream image and chart reference to mirror, one per line")
+    plan.add_argument("--chart-values", metavar="DIR", type=_folder,
+                      help="charts' default values (<chart>-<version>.values.yaml): fill in image "
+                      "names and tags the outputs leave to the charts")
 
     catalog = commands.add_parser(
         "catalog",
@@ -75,7 +116,8 @@ def _folder(value: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"validate": _validate, "generate": _generate, "catalog": _catalog}
+    commands = {"validate": _validate, "generate": _generate, "verify": _verify,
+                "diff": _diff, "plan": _plan, "catalog": _catalog}
     try:
         return commands[args.command](args)
     except BrokenPipeError:  # `aifab validate | head` is not an error
@@ -106,7 +148,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique, with_strict
-    from aifab.generate import check, plan, write
+    from aifab.generate import check, plan, write, write_stack_configs
     from aifab.pipeline import blueprint_files
     from aifab.reporters import FORMATS
     from aifab.verify import Sources
@@ -116,7 +158,8 @@ def _generate(args: argparse.Namespace) -> int:
         print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out)
-    result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values))
+    result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
+                  jobs=max(1, args.jobs))
     findings = sorted_unique(with_strict(result.findings, args.strict))
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     if findings:
@@ -132,6 +175,8 @@ def _generate(args: argparse.Namespace) -> int:
     for name, changed in write(result).items():
         count = len(result.files[name])
         print(f"{out / name}/: {count} files {'written' if changed else 'unchanged'}")
+    for path in write_stack_configs(result, out.resolve().parent / "stacks"):
+        print(f"{path}: new Pulumi stack configuration")
     return EXIT_OK
 
 
@@ -153,6 +198,75 @@ def _report_drift(drifts: Sequence, show_diff: bool) -> int:
         print("run `aifab generate` and commit the result", file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from aifab.diagnostics import sorted_unique
+    from aifab.live import LiveError, connect, verify_cluster
+    from aifab.pipeline import blueprint_files, run_all
+    from aifab.reporters import FORMATS
+
+    files, usage = blueprint_files([args.blueprint] if args.blueprint else ["blueprints"])
+    if usage:
+        print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
+        return EXIT_USAGE
+    results = list(run_all(files))
+    invalid = [f for r in results for f in r.findings if f.is_error]
+    if invalid:
+        sources = {r.document.file: r.document.text.splitlines() for r in results}
+        print(FORMATS[args.format](sorted_unique(invalid), sources, len(files)))
+        return EXIT_FINDINGS
+    clusters = [r for r in results if r.cluster is not None]
+    wanted = args.context or _current_context(args.kubeconfig)
+    chosen = clusters if args.blueprint and len(clusters) == 1 else [
+        r for r in clusters if r.cluster and r.cluster.name == wanted]
+    if len(chosen) != 1:
+        names = ", ".join(sorted(r.cluster.name for r in clusters if r.cluster))
+        print(f"aifab verify: no single cluster named '{wanted}' among {names}; pass the "
+              "cluster's blueprint, or --context with the cluster's name", file=sys.stderr)
+        return EXIT_USAGE
+    result = chosen[0]
+    assert result.cluster is not None
+    try:
+        found = verify_cluster(result.cluster, connect(args.kubeconfig, args.context))
+    except LiveError as e:
+        found = [e.finding]
+    findings = sorted_unique(result.document.place(f) for f in found)
+    sources = {r.document.file: r.document.text.splitlines() for r in results}
+    print(FORMATS[args.format](findings, sources, 1))
+    return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from aifab.diff import run
+
+    text, code = run(args.paths, base=args.base, fmt=args.format)
+    print(text, file=sys.stderr if code == EXIT_USAGE else sys.stdout)
+    return code
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import shutil
+
+    from aifab.plan import run
+
+    tty = sys.stdout.isatty()
+    text, code = run(args.paths, fmt=args.format, mirror_list=args.mirror_list,
+                     chart_values=args.chart_values, color=tty and not os.environ.get("NO_COLOR"),
+                     width=shutil.get_terminal_size((120, 24)).columns if tty else 120)
+    print(text, file=sys.stderr if code == EXIT_USAGE else sys.stdout)
+    return code
+
+
+def _current_context(kubeconfig: Path) -> str | None:
+    """The kubeconfig's current-context, read as plain YAML (no client needed)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return data.get("current-context") if isinstance(data, dict) else None
 
 
 def _catalog(args: argparse.Namespace) -> int:

@@ -6,12 +6,16 @@ and every generated object verified, so a run with any error writes nothing.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
+from typing import Any
 
 from aifab.diagnostics import Finding, Severity, sorted_unique
+from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
 from aifab.render import Drift, drift, render, write_cluster
 from aifab.verify import Sources, verify
@@ -36,11 +40,32 @@ class Plan:
         return not any(f.is_error for f in self.findings)
 
 
-def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources) -> Plan:
+@dataclass(frozen=True)
+class Build:
+    """What to build for one cluster: its model, where its blueprint was, where it goes."""
+
+    cluster: Cluster
+    blueprint: str  # as the lock and the file headers name it
+    data: Any  # the blueprint's data, for the lock's digest
+    folder: str
+
+
+def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding], list[str]]:
+    """Expand, verify and render one cluster: pure, so clusters can build in parallel."""
     from aifab.expand import expand
 
+    outputs = expand(job.cluster)
+    findings, notes = verify(outputs, job.cluster.kubernetes.version, sources, job.folder)
+    files = render(outputs, blueprint=job.blueprint, blueprint_data=job.data,
+                   catalog_version=job.cluster.catalog.version)
+    return files, findings, notes
+
+
+def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1) -> Plan:
+    """Validate every blueprint, then build every valid cluster (in `jobs` processes)."""
     result = Plan(out)
     owners: dict[str, str] = {}
+    builds: list[Build] = []
     for outcome in flatten(run(path) for path in blueprints):
         result.results.append(outcome)
         result.findings.extend(outcome.findings)
@@ -55,28 +80,68 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources) -> Plan:
                 "give each blueprint its own metadata.name")))
             continue
         owners[cluster.name] = outcome.document.file
-        outputs = expand(cluster)
-        folder = str(out / cluster.name)
-        result.findings.extend(verify(outputs, cluster.kubernetes.version, sources, folder))
-        result.files[cluster.name] = render(
-            outputs,
-            blueprint=_relative(FsPath(outcome.document.file), out),
-            blueprint_data=outcome.document.data,
-            catalog_version=cluster.catalog.version,
-        )
+        builds.append(Build(cluster, _relative(FsPath(outcome.document.file), out),
+                            outcome.document.data, str(out / cluster.name)))
+    for job, (files, findings, notes) in zip(builds, _build_all(builds, sources, jobs), strict=True):
+        result.files[job.cluster.name] = files
+        result.findings.extend(findings)
+        result.notes.extend(notes)
     result.findings = sorted_unique(result.findings)
     if sources.crds is None:
         result.notes.append("custom resources were not verified: pass --crds DIR (README, "
                             "'Verification')")
     if sources.chart_values is None:
         result.notes.append("Helm values keys were not checked: pass --chart-values DIR")
-    result.notes.extend(sources.notes)
     return result
+
+
+_WORK: tuple[list[Build], Sources] | None = None  # set in forked workers only
+
+
+def _build_all(builds: list[Build], sources: Sources, jobs: int) -> list[tuple[Any, ...]]:
+    """Build serially, or in forked processes that inherit the validated clusters (the model
+    holds mapping proxies, which do not pickle); only indexes and bytes cross processes.
+    The results are the same either way: each cluster's build depends on nothing else."""
+    jobs = min(jobs, len(builds))
+    if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [build(job, sources) for job in builds]
+    order = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)  # biggest first
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_set_work, initargs=((builds, sources),)) as pool:
+        done = dict(zip(order, pool.map(_build_index, order), strict=True))
+    return [done[i] for i in range(len(builds))]
+
+
+def _set_work(work: tuple[list[Build], Sources]) -> None:
+    global _WORK
+    _WORK = work
+
+
+def _build_index(index: int) -> tuple[Any, ...]:
+    assert _WORK is not None
+    builds, sources = _WORK
+    return build(builds[index], sources)
 
 
 def _relative(blueprint: FsPath, out: FsPath) -> str:
     """The blueprint as seen from the repository root (out's parent): stable across cwd."""
     return FsPath(os.path.relpath(blueprint.resolve(), out.resolve().parent)).as_posix()
+
+
+def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
+    """Create stacks/Pulumi.<cluster>.yaml for new clusters. An existing one is never touched:
+    Pulumi keeps encrypted secrets and the stack's salt in it."""
+    from aifab.deploy.stack_config import stack_config
+
+    created = []
+    for name in sorted(result.files):
+        filename, content = stack_config(name)
+        path = stacks / filename
+        if not path.exists():
+            stacks.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            created.append(path)
+    return created
 
 
 def write(result: Plan) -> dict[str, bool]:

@@ -79,7 +79,11 @@ def _at(file: str, f: Finding) -> Finding:
 
 def run(path: FsPath) -> Result:
     """Load one blueprint file (a Cluster or a Fleet), validate, resolve and check it."""
-    doc = load_file(path)
+    return run_document(load_file(path))
+
+
+def run_document(doc: Document) -> Result:
+    """Validate, resolve and check a loaded document (a Cluster or a Fleet)."""
     if doc.data is not None and doc.data.get("kind") == "Fleet":
         return _fleet(doc)
     return _cluster(doc)

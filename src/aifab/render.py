@@ -16,10 +16,13 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path as FsPath, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 
 import yaml
+from yaml.resolver import Resolver
 
 from aifab import __version__
 from aifab.expand.common import Output
@@ -31,11 +34,40 @@ FIRST_KEYS = ("apiVersion", "kind", "metadata", "name", "namespace")
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+_RESOLVER = Resolver()
+_FIRST = frozenset(FIRST_KEYS)
+
+
+@lru_cache(maxsize=1 << 16)
+def _implicit_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+
+
 class _CanonicalDumper(_Dumper):  # type: ignore[misc, valid-type]
-    """Block style, no aliases, strings quoted when any YAML reader could mistype them."""
+    """Block style, no aliases, keys in the one order we print, strings quoted when any YAML
+    reader could mistype them."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # PyYAML asks this for every scalar it emits; generated trees repeat the same values.
+        if kind is yaml.ScalarNode and isinstance(value, str):
+            return _implicit_tag(value, implicit)
+        return super().resolve(kind, value, implicit)
+
+
+def _key_order(key: Any) -> tuple[int, Any]:
+    return (FIRST_KEYS.index(key) if key in FIRST_KEYS else len(FIRST_KEYS), key)
+
+
+def _mapping(dumper: yaml.SafeDumper, data: Mapping[Any, Any]) -> yaml.MappingNode:
+    """FIRST_KEYS first, then the rest sorted: the same order whatever order data was built in."""
+    if _FIRST.isdisjoint(data):  # most mappings (labels, values): plain key order, fast
+        items = sorted(data.items())
+    else:
+        items = sorted(data.items(), key=lambda item: _key_order(item[0]))
+    return dumper.represent_mapping("tag:yaml.org,2002:map", items)
 
 
 def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
@@ -46,20 +78,13 @@ def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _CanonicalDumper.add_representer(str, _str)
-
-
-def canonical(value: Any) -> Any:
-    """Plain data with mapping keys in the one order we print: FIRST_KEYS, then sorted."""
-    if isinstance(value, Mapping):
-        keys = sorted(value, key=lambda k: (FIRST_KEYS.index(k) if k in FIRST_KEYS else len(FIRST_KEYS), k))
-        return {k: canonical(value[k]) for k in keys}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    return value
+_CanonicalDumper.add_representer(dict, _mapping)
+_CanonicalDumper.add_representer(MappingProxyType, _mapping)
+_CanonicalDumper.add_representer(tuple, _CanonicalDumper.represent_list)
 
 
 def to_yaml(data: Any) -> str:
-    return yaml.dump(canonical(data), Dumper=_CanonicalDumper, sort_keys=False,
+    return yaml.dump(data, Dumper=_CanonicalDumper, sort_keys=False,
                      default_flow_style=False, allow_unicode=True, width=4096)
 
 
@@ -177,11 +202,8 @@ def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
         if not dest.is_relative_to(staging.resolve()):
             raise ValueError(f"refusing to write outside {staging}: {path!r}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-    _fsync_dir(staging)
+        dest.write_bytes(content)
+    _sync_filesystem(staging)  # every file on disk before the swap makes them visible
     if target.exists():
         _exchange(staging, target)  # staging now holds the old tree
         shutil.rmtree(staging)
@@ -189,6 +211,22 @@ def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
         os.rename(staging, target)
     _fsync_dir(out)
     return True
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name, use_errno=True) if name else None
+
+
+def _sync_filesystem(path: FsPath) -> None:
+    """Flush the file system holding `path`: one syncfs(2) instead of an fsync per file."""
+    syncfs = getattr(_libc(), "syncfs", None)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: FsPath) -> None:
@@ -209,9 +247,7 @@ def _exchange(a: FsPath, b: FsPath) -> None:
     Where the call is missing (not Linux, old libc, some filesystems), fall back to two
     renames; a crash between them leaves the old tree complete in `a`'s sibling `.old`.
     """
-    libc_name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(libc_name, use_errno=True) if libc_name else None
-    renameat2 = getattr(libc, "renameat2", None)
+    renameat2 = getattr(_libc(), "renameat2", None)
     if renameat2 is not None:
         if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from aifab.addressing import MIN_BLOCK, nic_pools, rail_count, rails
 from aifab.catalog import System
 from aifab.diagnostics import Finding, finding, warning
 from aifab.model import Cluster, Fabric, NodePool
@@ -20,6 +21,7 @@ CODES = {
     "AF333": "fabric pool without compute NICs",
     "AF334": "partial scalable unit",
     "AF335": "compute NICs without a fabric",
+    "AF336": "compute subnet too small for the nodes",
 }
 
 COMPUTE = ("spec", "fabric", "compute")
@@ -98,3 +100,27 @@ def check(cluster: Cluster) -> Iterator[Finding]:
             continue
         yield from _speed(fabric, pool)
         yield from _scalable_unit(fabric, pool)
+    yield from _addresses(cluster, fabric)
+
+
+def _addresses(cluster: Cluster, fabric: Fabric) -> Iterator[Finding]:
+    """Each rail gets an equal share of `subnet`; every node needs a block of it (nv-ipam)."""
+    count = rail_count(cluster)
+    plan = rails(cluster)
+    short = [rail for rail in plan if not rail.block]
+    if count and (not plan or short):
+        nodes = max((rail.nodes for rail in plan), default=sum(p.node_count for p in nic_pools(cluster)))
+        share = f"a /{plan[0].subnet.prefixlen} per rail" if plan else "not even one subnet per rail"
+        yield finding("AF336", f"subnet {fabric.subnet} is split into {count} rails ({share}), "
+                      f"too small for {nodes:,} nodes with at least {MIN_BLOCK} addresses each",
+                      COMPUTE + ("subnet",),
+                      hint=f"give fabric.compute.subnet a larger range: a /{_prefix_for(count, nodes)} "
+                      "or larger fits")
+
+
+def _prefix_for(rails_wanted: int, nodes: int) -> int:
+    """The longest IPv4 prefix whose per-rail share holds `nodes` blocks of MIN_BLOCK."""
+    prefix = 32
+    while prefix > 0 and ((2 ** (32 - prefix)) // max(rails_wanted, 1)) - 2 < nodes * MIN_BLOCK:
+        prefix -= 1
+    return prefix

@@ -39,11 +39,11 @@ Launch Kit's rail netdev prefix `eth_r%rail%`).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterator
 from typing import Any
 
+from aifab.addressing import Rail, nic_pools, rail_count, rails
 from aifab.expand.common import (
     LABEL_POOL,
     NS_NETWORK_OPERATOR,
@@ -64,7 +64,6 @@ NETWORK_NAMESPACE = "default"  # where the operator writes the NetworkAttachment
 MELLANOX = "nvcr.io/nvidia/mellanox"
 OPERATOR_REPOSITORY = "nvcr.io/nvidia/cloud-native"  # values.yaml operator.repository
 RDMA_HCA_MAX = 63  # the upstream examples' value
-MAX_BLOCK = 64  # one address per pod per rail; rdmaHcaMax pods per node at most
 RAIL_INTERFACE = {"infiniband": "ibs{rail}", "spectrum-x": "eth_r{rail}"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -74,19 +73,15 @@ def expand(cluster: Cluster) -> Iterator[Output]:
         return
     yield helm_release(cluster)
     yield obj(COMPONENT, nic_cluster_policy(cluster))
-    for rail in range(rail_count(cluster)):
-        yield obj(COMPONENT, network(cluster, rail))
+    for rail in rails(cluster):  # the fabric rule (AF336) made sure every rail fits
+        yield obj(COMPONENT, network(cluster, rail.index))
         yield obj(COMPONENT, ip_pool(cluster, rail))
 
 
 # -- rails ----------------------------------------------------------------------------------------
 
-def nic_pools(cluster: Cluster) -> list[NodePool]:
-    return [pool for pool in cluster.node_pools if pool.system.compute_nics > 0]
 
 
-def rail_count(cluster: Cluster) -> int:
-    return max((pool.system.compute_nics for pool in nic_pools(cluster)), default=0)
 
 
 def rail_name(rail: int) -> str:
@@ -106,30 +101,10 @@ def rail_interface(cluster: Cluster, rail: int) -> str:
     return RAIL_INTERFACE[cluster.fabric.technology].format(rail=rail)
 
 
-def rail_pools(cluster: Cluster, rail: int) -> list[NodePool]:
-    return [pool for pool in nic_pools(cluster) if pool.system.compute_nics > rail]
 
 
-def rail_subnets(cluster: Cluster) -> list[ipaddress.IPv4Network]:
-    """`fabric.subnet` split into equal subnets, one per rail, in address order."""
-    assert cluster.fabric is not None
-    network = ipaddress.ip_network(cluster.fabric.subnet, strict=False)
-    rails = rail_count(cluster)
-    bits = max(rails - 1, 0).bit_length()
-    if network.prefixlen + bits > network.max_prefixlen:
-        raise ValueError(f"{network} cannot be split into {rails} rail subnets")
-    return list(network.subnets(prefixlen_diff=bits))[:rails]
 
 
-def per_node_block(subnet: ipaddress.IPv4Network, nodes: int) -> int:
-    """The largest power-of-two block (2..64) of which every node gets one."""
-    usable = subnet.num_addresses - 2  # nv-ipam: minus network and broadcast addresses
-    block = MAX_BLOCK
-    while block >= 2 and block * max(nodes, 1) > usable:
-        block //= 2
-    if block < 2:
-        raise ValueError(f"{subnet} has too few addresses for {nodes} nodes")
-    return block
 
 
 # -- the Helm release -----------------------------------------------------------------------------
@@ -229,17 +204,14 @@ def network(cluster: Cluster, rail: int) -> dict[str, Any]:
                      "resourceName": f"nvidia.com/{hostdev_resource(rail)}", "ipam": ipam}}
 
 
-def ip_pool(cluster: Cluster, rail: int) -> dict[str, Any]:
-    subnet = rail_subnets(cluster)[rail]
-    pools = rail_pools(cluster, rail)
-    nodes = sum(pool.node_count for pool in pools)
+def ip_pool(cluster: Cluster, rail: Rail) -> dict[str, Any]:
     return {
         "apiVersion": IPAM_API, "kind": "IPPool",
-        "metadata": metadata(cluster, rail_name(rail), NS_NETWORK_OPERATOR),
+        "metadata": metadata(cluster, rail_name(rail.index), NS_NETWORK_OPERATOR),
         "spec": {
-            "subnet": str(subnet),
-            "perNodeBlockSize": per_node_block(subnet, nodes),
+            "subnet": str(rail.subnet),
+            "perNodeBlockSize": rail.block,
             "nodeSelector": {"nodeSelectorTerms": [{"matchExpressions": [
-                {"key": LABEL_POOL, "operator": "In", "values": [p.name for p in pools]}]}]},
+                {"key": LABEL_POOL, "operator": "In", "values": [p.name for p in rail.pools]}]}]},
         },
     }

@@ -10,8 +10,8 @@ Findings name the generated file and the JSON path inside the object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from aifab.diagnostics import Finding
@@ -22,7 +22,6 @@ CODES = {
     "AF402": "custom resource not valid for its CRD",
     "AF403": "no CRD serves this custom resource",
     "AF404": "Helm values key unknown to the chart",
-    "AF405": "no schema for this kind",
     "AF406": "node label or taint not valid",
     "AF407": "custom resources not verified (no CRD given)",
 }
@@ -34,26 +33,33 @@ class Sources:
 
     crds: FsPath | None = None
     chart_values: FsPath | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
-           folder: str) -> Iterator[Finding]:
+           folder: str) -> tuple[list[Finding], list[str]]:
+    """Findings about the outputs of one cluster, and notes on what could not be checked."""
     from aifab.verify import crds, helm_values, kubernetes_schemas, nodes
 
     core = kubernetes_schemas.Validators(kubernetes_version)
     custom = crds.load(sources.crds) if sources.crds else None
     values = helm_values.Defaults(sources.chart_values) if sources.chart_values else None
+    findings: list[Finding] = []
+    notes: list[str] = []
+    unverified: set[str] = set()  # AF407 is said once per kind and cluster
     for out in outputs:
         file = f"{folder}/{out.path}"
         if out.kind == "release":
             if values is not None:
-                yield from values.check(out.data, file, sources.notes)
+                findings += values.check(out.data, file, notes)
         elif out.kind == "nodes":
-            yield from nodes.check(out.data, file)
+            findings += nodes.check(out.data, file)
         elif out.kind == "document":
             continue
         elif core.knows(out.data):
-            yield from core.check(out.data, file)
+            findings += core.check(out.data, file)
         elif custom is not None:
-            yield from custom.check(out.data, file)
+            for f in custom.check(out.data, file):
+                if f.code != "AF407" or f.message not in unverified:
+                    unverified.add(f.message)
+                    findings.append(f)
+    return findings, notes

@@ -10,6 +10,7 @@ See https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-r
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -51,7 +52,6 @@ class CRDs:
                  served: Mapping[str, list[str]]) -> None:
         self._validators = validators
         self._served = served  # kind -> the apiVersions its CRD serves
-        self._unverified: set[tuple[str, str]] = set()
 
     def check(self, data: Mapping[str, Any], file: str) -> Iterator[Finding]:
         api, kind = str(data.get("apiVersion")), str(data.get("kind"))
@@ -63,13 +63,11 @@ class CRDs:
                           f"the CRD serves {', '.join(self._served[kind])}: the generator and "
                           "the operator version disagree")
             return
-        if validator is None:  # said once per kind: the CRD folder lacks it
-            if (api, kind) not in self._unverified:
-                self._unverified.add((api, kind))
-                yield Finding(file, 1, 1, "AF407", Severity.WARNING,
-                              f"{kind} ({api}) objects are not verified: the --crds folder has "
-                              "no CRD for them", (), "add the CRD (it ships in the operator "
-                              "chart's crds/ folder) to verify them")
+        if validator is None:  # the CRD folder lacks it
+            yield Finding(file, 1, 1, "AF407", Severity.WARNING,
+                          f"{kind} ({api}) objects are not verified: the --crds folder has "
+                          "no CRD for them", (), "add the CRD (it ships in the operator "
+                          "chart's crds/ folder) to verify them")
             return
         for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
             path = tuple(error.absolute_path)
@@ -78,6 +76,7 @@ class CRDs:
                           "the generated object does not match the CRD of this operator version")
 
 
+@cache
 def load(folder: FsPath) -> CRDs:
     """Every CustomResourceDefinition in the YAML files under `folder`."""
     validators: dict[tuple[str, str], Draft202012Validator] = {}

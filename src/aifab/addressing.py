@@ -1,0 +1,67 @@
+"""The compute fabric's IP plan: one rail per compute NIC, `fabric.subnet` split between rails,
+and per rail a block of addresses for every node (nv-ipam's perNodeBlockSize).
+
+The fabric rule checks the plan fits and the network component emits it, from this one place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from aifab.model import Cluster, NodePool
+
+MAX_BLOCK = 64  # addresses per node and rail: one per pod using the rail (rdmaHcaMax is 63)
+MIN_BLOCK = 2  # nv-ipam's smallest perNodeBlockSize
+
+
+@dataclass(frozen=True, slots=True)
+class Rail:
+    index: int
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+    pools: tuple[NodePool, ...]  # the pools whose nodes have this rail's NIC
+    block: int  # addresses each node gets; 0 when the subnet is too small
+
+    @property
+    def nodes(self) -> int:
+        return sum(pool.node_count for pool in self.pools)
+
+
+def nic_pools(cluster: Cluster) -> list[NodePool]:
+    return [pool for pool in cluster.node_pools if pool.system.compute_nics > 0]
+
+
+def rail_count(cluster: Cluster) -> int:
+    return max((pool.system.compute_nics for pool in nic_pools(cluster)), default=0)
+
+
+def rails(cluster: Cluster) -> list[Rail]:
+    """The rails of the cluster's compute fabric ([] without a fabric, or when the subnet
+    cannot even be split into one subnet per rail)."""
+    if cluster.fabric is None or not (count := rail_count(cluster)):
+        return []
+    network = ipaddress.ip_network(cluster.fabric.subnet, strict=False)
+    bits = (count - 1).bit_length()
+    if network.prefixlen + bits > network.max_prefixlen:
+        return []
+    subnets = list(network.subnets(prefixlen_diff=bits))[:count]
+    plan = []
+    for index, subnet in enumerate(subnets):
+        pools = tuple(p for p in nic_pools(cluster) if p.system.compute_nics > index)
+        plan.append(Rail(index, subnet, pools, _block(subnet, sum(p.node_count for p in pools))))
+    return plan
+
+
+def _block(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, nodes: int) -> int:
+    """The largest power-of-two block (2..64) of which every node gets one, else 0."""
+    usable = subnet.num_addresses - 2  # nv-ipam leaves out the network and broadcast addresses
+    block = MAX_BLOCK
+    while block >= MIN_BLOCK and block * max(nodes, 1) > usable:
+        block //= 2
+    return block if block >= MIN_BLOCK else 0
+
+
+def nodes_that_fit(cluster: Cluster) -> int:
+    """How many nodes a rail subnet of this fabric can hold (at MIN_BLOCK addresses each)."""
+    plan = rails(cluster)
+    return min(((r.subnet.num_addresses - 2) // MIN_BLOCK for r in plan), default=0)

@@ -1,0 +1,273 @@
+"""Declare a verified cluster tree as Pulumi resources, one per generated object, release and node.
+
+Resource names are stable and unique within a stack, so a re-run maps every resource to the
+same one as before:
+- `<Kind>/<namespace>/<name>` for namespaced objects, `<Kind>/<name>` for cluster-scoped ones;
+- `release/<name>` for aifab HelmReleases;
+- `node/<name>` for the label and taint patch of a node.
+Every name is checked before anything is declared; a duplicate raises DuplicateNameError.
+
+Decisions:
+- Objects are applied as they are: every top-level field of the file goes to the API server,
+  core kinds through their typed pulumi-kubernetes class, everything else through
+  `apiextensions.CustomResource` (carrying top-level fields besides `spec` too, such as a
+  WorkloadPriorityClass's `value`).
+- Releases use `helm.v3.Release` with an explicit release `name` (Pulumi would otherwise add
+  a random suffix), `create_namespace=False` (Namespaces are generated objects with their Pod
+  Security labels) and `skip_await=False`: Helm waits until the operator's Deployments and
+  DaemonSets are ready, so its webhooks are serving before the custom resources that depend on
+  the release are applied (Kueue's admission webhook rejects objects until it runs).
+  A chart repository `oci://host/path` is not a Helm index: Helm takes the full
+  `oci://host/path/<chart>` as the chart and no repository (the provider ignores
+  `repositoryOpts.repo` for OCI charts and would try to read an index.yaml otherwise).
+- depends_on: a custom resource waits for the release that installs its CRD and controller
+  (OPERATOR_RELEASES); namespaced objects and releases wait for their Namespace when it is in
+  the tree; a release also waits for the core objects in its namespace (the MIG and
+  device-plugin ConfigMaps its values name).
+- Nodes: one `core.v1.NodePatch` (server-side apply of only the fields given) per node of a
+  hostname pool, with its labels and, when the pool has any, its taints. Taints are an atomic
+  list for server-side apply, so they are sent only when the pool declares some: an empty list
+  would claim the whole list and conflict with taints other managers set. A conflict is an
+  error (no `pulumi.com/patchForce`), never a silent overwrite.
+  Selector pools (spec.selector, no node names) cannot be patched: their nodes are not known
+  when the program runs and a patch needs a name. They are skipped with a warning; their
+  labels and taints have to be set when the nodes join (kubelet --node-labels and
+  --register-with-taints, or the provisioning tool), which is also how they get the selector
+  label in the first place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
+
+from aifab.deploy.tree import ClusterTree, Entry
+
+# API group of a custom resource -> the release (HelmRelease metadata.name) that installs
+# its CRD and the controller that acts on it.
+OPERATOR_RELEASES = {
+    "nvidia.com": "gpu-operator",
+    "mellanox.com": "network-operator",
+    "nv-ipam.nvidia.com": "network-operator",
+    "kueue.x-k8s.io": "kueue",
+    "resource.nvidia.com": "nvidia-dra-driver-gpu",
+}
+
+# Seconds Helm waits for a release's workloads to become ready (the provider's default is 300;
+# operator images come through the site's registry mirror on a first install).
+RELEASE_TIMEOUT = 900
+
+# (apiVersion, kind) -> the typed pulumi-kubernetes class for core kinds aifab generates.
+TYPED_KINDS: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
+    ("v1", "LimitRange"): k8s.core.v1.LimitRange,
+    ("storage.k8s.io/v1", "StorageClass"): k8s.storage.v1.StorageClass,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+}
+
+
+class DuplicateNameError(ValueError):
+    """Two things in the tree would become Pulumi resources of the same name."""
+
+
+def object_name(data: Mapping[str, Any]) -> str:
+    meta = data["metadata"]
+    namespace = meta.get("namespace")
+    if namespace:
+        return f"{data['kind']}/{namespace}/{meta['name']}"
+    return f"{data['kind']}/{meta['name']}"
+
+
+def release_name(entry: Entry) -> str:
+    return f"release/{entry.name}"
+
+
+def node_name(node: str) -> str:
+    return f"node/{node}"
+
+
+def api_group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def hostname_nodes(pool: Entry) -> list[Mapping[str, Any]]:
+    return list(pool.data.get("spec", {}).get("nodes") or [])
+
+
+def is_selector_pool(pool: Entry) -> bool:
+    return bool(pool.data.get("spec", {}).get("selector"))
+
+
+def resource_names(tree: ClusterTree) -> list[str]:
+    """Every resource name `declare` would use, in declaration order; raises on a duplicate."""
+    names = [release_name(r) for r in tree.releases]
+    names += [object_name(o.data) for o in tree.objects]
+    names += [node_name(n["name"]) for pool in tree.node_pools for n in hostname_nodes(pool)]
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    duplicates = sorted(n for n, count in seen.items() if count > 1)
+    if duplicates:
+        raise DuplicateNameError(
+            f"cluster {tree.cluster}: these Pulumi resource names occur more than once: "
+            f"{', '.join(duplicates)}; two files describe the same object (or a node is in two "
+            "pools). Fix the blueprint, regenerate and review.")
+    return names
+
+
+def summary(tree: ClusterTree) -> dict[str, Any]:
+    """What `declare` makes of `tree`: resources per kind, and the selector pools it skips."""
+    counts: dict[str, int] = {}
+    for entry in tree.objects + tree.releases:
+        counts[entry.kind] = counts.get(entry.kind, 0) + 1
+    nodes = sum(len(hostname_nodes(pool)) for pool in tree.node_pools)
+    if nodes:
+        counts["NodePatch"] = nodes
+    return {
+        "resources": dict(sorted(counts.items())),
+        "skippedSelectorPools": [p.name for p in tree.node_pools if is_selector_pool(p)],
+    }
+
+
+def declare(tree: ClusterTree, provider: k8s.Provider | None) -> dict[str, pulumi.Resource]:
+    """Declare every release, object and node patch of `tree`; checks every name first.
+
+    Returns the resources by name. Nothing is declared when a name is duplicated.
+    """
+    resource_names(tree)
+    out: dict[str, pulumi.Resource] = {}
+
+    def options(depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(provider=provider, depends_on=list(depends_on))
+
+    def add(name: str, resource: pulumi.Resource) -> pulumi.Resource:
+        out[name] = resource
+        return resource
+
+    # Namespaces first: everything namespaced depends on them.
+    namespaces: dict[str, pulumi.Resource] = {}
+    for entry in tree.objects:
+        if (entry.api_version, entry.kind) == ("v1", "Namespace"):
+            namespaces[entry.name] = add(object_name(entry.data),
+                                         _object(entry.data, options([])))
+
+    def namespace_of(entry: Entry) -> list[pulumi.Resource]:
+        ns = entry.namespace
+        return [namespaces[ns]] if ns in namespaces else []
+
+    # Objects no operator of the tree serves; a release waits for the core ones in its namespace.
+    core: dict[str, list[pulumi.Resource]] = {}
+    for entry in tree.objects:
+        key = (entry.api_version, entry.kind)
+        if key == ("v1", "Namespace") or api_group(entry.api_version) in OPERATOR_RELEASES:
+            continue
+        resource = add(object_name(entry.data),
+                       _object(entry.data, options(namespace_of(entry))))
+        if entry.namespace and key in TYPED_KINDS:
+            core.setdefault(entry.namespace, []).append(resource)
+
+    releases: dict[str, pulumi.Resource] = {}
+    for entry in tree.releases:
+        deps = namespace_of(entry) + core.get(entry.namespace or "", [])
+        releases[entry.name] = add(release_name(entry),
+                                   _release(entry, options(deps)))
+
+    # Custom resources of the operators, after their release.
+    for entry in tree.objects:
+        group = api_group(entry.api_version)
+        if group not in OPERATOR_RELEASES:
+            continue
+        deps = namespace_of(entry)
+        if OPERATOR_RELEASES[group] in releases:
+            deps.append(releases[OPERATOR_RELEASES[group]])
+        add(object_name(entry.data), _object(entry.data, options(deps)))
+
+    for pool in tree.node_pools:
+        if is_selector_pool(pool):
+            selector = ", ".join(f"{k}={v}" for k, v in pool.data["spec"]["selector"].items())
+            pulumi.log.warn(
+                f"node pool {pool.name} selects its nodes by label ({selector}), so Pulumi "
+                "cannot patch them (a patch needs a node name); set its labels and taints "
+                f"from {tree.folder.name}/{pool.path} when the nodes join (kubelet "
+                "--node-labels / --register-with-taints)")
+        for node in hostname_nodes(pool):
+            add(node_name(node["name"]), _node_patch(node, options([])))
+    return out
+
+
+def _object(data: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    name = object_name(data)
+    typed = TYPED_KINDS.get((data["apiVersion"], data["kind"]))
+    fields = {k: v for k, v in data.items() if k not in ("apiVersion", "kind")}
+    if typed is not None:
+        return typed(name, opts=opts, **{_snake(k): v for k, v in fields.items()})
+    return CustomObject(name, data, opts)
+
+
+class CustomObject(CustomResource):
+    """`apiextensions.CustomResource` with every top-level field of the object, not only spec.
+
+    pulumi-kubernetes' Python CustomResource takes `metadata` and `spec` only; objects such as
+    Kueue's WorkloadPriorityClass keep their data in top-level `value` and `description`. The
+    registration is the same as CustomResource's (type `kubernetes:<apiVersion>:<kind>`), the
+    properties are the object's own, passed through untranslated.
+    """
+
+    def __init__(self, resource_name: str, data: Mapping[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(version=k8s._utilities.get_version()))
+        pulumi.CustomResource.__init__(
+            self, f"kubernetes:{data['apiVersion']}:{data['kind']}", resource_name, dict(data),
+            opts)
+
+
+def oci(repository: str) -> bool:
+    return repository.startswith("oci://")
+
+
+def _release(entry: Entry, opts: pulumi.ResourceOptions) -> Release:
+    data = entry.data
+    chart, repository = data["chart"], data["repository"]
+    if oci(repository):
+        chart, repository_opts = f"{repository.rstrip('/')}/{chart}", None
+    else:
+        repository_opts = RepositoryOptsArgs(repo=repository)
+    return Release(
+        release_name(entry),
+        name=entry.name,
+        chart=chart,
+        version=data["version"],
+        repository_opts=repository_opts,
+        namespace=entry.namespace,
+        create_namespace=False,
+        values=data.get("values") or {},
+        skip_await=False,
+        timeout=RELEASE_TIMEOUT,
+        opts=opts,
+    )
+
+
+def _node_patch(node: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.core.v1.NodePatch:
+    spec = {"taints": list(node["taints"])} if node.get("taints") else None
+    return k8s.core.v1.NodePatch(
+        node_name(node["name"]),
+        metadata={"name": node["name"], "labels": dict(node.get("labels") or {})},
+        spec=spec,
+        opts=opts,
+    )
+
+
+def _snake(name: str) -> str:
+    """A Kubernetes field name as the Python SDK's keyword: reclaimPolicy -> reclaim_policy."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,523 @@
+"""Plan: the capacity and bill of materials of blueprints, and what an air-gapped site mirrors.
+
+Planners and reviewers want the numbers (GPUs, racks, NICs and rails, NVLink domains, scalable
+units, fabric switches, power) and an air-gapped site needs the exact upstream images and charts
+before its first install. Both come from the resolved model and the expanded outputs that
+`generate` uses, so they cannot disagree with what is deployed. Switch counts are catalog facts
+(`leafSwitchesPerSu`, `spineSwitchesPerSu`, read through `System.facts`); where the catalog has
+none, the plan says so instead of guessing.
+
+`run()` returns (text, exit code): 0 planned, 1 a blueprint has errors, 2 a path is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from aifab.model import Cluster, NodePool
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+# Images whose tag the operator completes with the node's OS, so the mirror needs one tag per
+# OS in use: the GPU driver (`<version>-<os>`, R1 "Precompiled and custom driver containers")
+# and the DOCA-OFED driver (`<version>-<os>-<arch>`, R5 NicClusterPolicy ofedDriver).
+OS_SUFFIXED = {
+    "driver": "the GPU Operator pulls <tag>-<os> (e.g. -ubuntu24.04): mirror it for each node OS",
+    "doca-driver": "the Network Operator pulls <tag>-<os>-<arch>: mirror it for each node OS",
+}
+
+
+# -- capacity and bill of materials -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """One node pool's hardware: counts derived from the blueprint and the catalog."""
+
+    name: str
+    system: str
+    gpus: int
+    nodes: int
+    racks: int | None  # None: the catalog has no rack size for the system
+    rails: int  # compute NICs per node: one rail each
+    compute_nics: int
+    nic_gbps: int | None
+    nic_model: str | None
+    nvlink_domains: int
+    scalable_units: int | None  # None: no DGX SuperPOD SU for the system
+    su_size: str | None  # "31 nodes", "8 racks"
+    leaf_per_su: int | None
+    spine_per_su: int | None
+    leaf_switches: int | None
+    spine_switches: int | None
+    power_kw: float
+    cooling: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPlan:
+    name: str
+    file: str
+    site: str
+    cooling: str
+    power_budget_kw: float
+    pools: tuple[PoolPlan, ...]
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        def total(key: str) -> int | None:
+            values = [getattr(p, key) for p in self.pools if getattr(p, key) is not None]
+            return sum(values) if values else None
+
+        power = sum(p.power_kw for p in self.pools)
+        return {
+            "gpus": sum(p.gpus for p in self.pools),
+            "nodes": sum(p.nodes for p in self.pools),
+            "racks": total("racks"),
+            "computeNics": sum(p.compute_nics for p in self.pools),
+            "nvlinkDomains": sum(p.nvlink_domains for p in self.pools),
+            "scalableUnits": total("scalable_units"),
+            "leafSwitches": total("leaf_switches"),
+            "spineSwitches": total("spine_switches"),
+            # False when a pool has scalable units but the catalog has no switch counts for it
+            "switchCountsComplete": all(p.leaf_switches is not None for p in self.pools
+                                        if p.scalable_units is not None),
+            "powerKW": _round(power),
+            "powerBudgetKW": _round(self.power_budget_kw),
+            "powerShare": round(power / self.power_budget_kw, 4) if self.power_budget_kw else None,
+        }
+
+
+def _round(value: float) -> float | int:
+    """kW without float noise (31 x 14.3 is 443.3, not 443.30000000000007)."""
+    value = round(value, 3)
+    return int(value) if value == int(value) else value
+
+
+def _fact(pool: NodePool, key: str) -> Any:
+    fact = pool.system.facts.get(key)
+    return None if fact is None else fact.value
+
+
+def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
+    system = pool.system
+    nodes = pool.node_count
+    notes: list[str] = []
+    # DGX B300: suNodes is the Spectrum-X SU; InfiniBand uses the XDR SU (as check/fabric does).
+    xdr = cluster.fabric is not None and cluster.fabric.technology == "infiniband" and \
+        _fact(pool, "suNodesXdr") is not None
+    suffix = "Xdr" if xdr else ""
+    units: int | None = None
+    su_size = None
+    if system.su_racks and pool.rack_count is not None:
+        units, su_size = math.ceil(pool.rack_count / system.su_racks), f"{system.su_racks} racks"
+    elif system.su_nodes:
+        per_su = int(_fact(pool, "suNodesXdr")) if xdr else system.su_nodes
+        units, su_size = math.ceil(nodes / per_su), f"{per_su} nodes"
+    leaf = _fact(pool, "leafSwitchesPerSu" + suffix)
+    spine = _fact(pool, "spineSwitchesPerSu" + suffix)
+    if units is not None and (leaf is None or spine is None):
+        notes.append(f"the catalog has no switch counts per SU for {system.id}")
+    if units is not None and units > 4 and system.id == "dgx-b200":
+        notes.append("above 4 SU the reference architecture adds a core tier; spine count "
+                     "shown is per SU x SUs")
+    domains = math.ceil(nodes / system.nodes_per_nvlink_domain)
+    return PoolPlan(
+        name=pool.name,
+        system=system.id,
+        gpus=pool.gpus,
+        nodes=nodes,
+        racks=pool.rack_count,
+        rails=system.compute_nics,
+        compute_nics=nodes * system.compute_nics,
+        nic_gbps=system.compute_nic_gbps,
+        nic_model=system.compute_nic_model,
+        nvlink_domains=domains,
+        scalable_units=units,
+        su_size=su_size,
+        leaf_per_su=leaf,
+        spine_per_su=spine,
+        leaf_switches=units * leaf if units is not None and leaf is not None else None,
+        spine_switches=units * spine if units is not None and spine is not None else None,
+        power_kw=_round(pool.power_kw),
+        cooling=system.cooling,
+        notes=tuple(notes),
+    )
+
+
+def cluster_plan(cluster: Cluster) -> ClusterPlan:
+    return ClusterPlan(
+        name=cluster.name,
+        file=cluster.source,
+        site=cluster.site.name,
+        cooling=cluster.site.cooling,
+        power_budget_kw=cluster.site.power_budget_kw,
+        pools=tuple(pool_plan(cluster, pool) for pool in cluster.node_pools),
+    )
+
+
+def plan_json(plan: ClusterPlan) -> dict[str, Any]:
+    def pool(p: PoolPlan) -> dict[str, Any]:
+        raw = asdict(p)
+        return {_camel(k): (list(v) if isinstance(v, tuple) else v) for k, v in raw.items()}
+
+    return {
+        "name": plan.name,
+        "file": plan.file,
+        "site": {"name": plan.site, "cooling": plan.cooling,
+                 "powerBudgetKW": _round(plan.power_budget_kw)},
+        "pools": [pool(p) for p in plan.pools],
+        "totals": plan.totals,
+    }
+
+
+def grand_total(plans: Sequence[ClusterPlan]) -> dict[str, Any]:
+    """The sum over all clusters (a fleet, or several blueprints), and per system.
+
+    Sites are counted by name (clusters of one campus share it); racks and kW add up what the
+    clusters' own totals show (racks only where the catalog knows the system's rack size)."""
+    systems: dict[str, dict[str, Any]] = {}
+    for p in (pool for plan in plans for pool in plan.pools):
+        entry = systems.setdefault(p.system, {"gpus": 0, "nodes": 0, "racks": None, "powerKW": 0})
+        entry["gpus"] += p.gpus
+        entry["nodes"] += p.nodes
+        if p.racks is not None:
+            entry["racks"] = (entry["racks"] or 0) + p.racks
+        entry["powerKW"] = _round(entry["powerKW"] + p.power_kw)
+    racks = [s["racks"] for s in systems.values() if s["racks"] is not None]
+    return {
+        "clusters": len(plans),
+        "sites": len({plan.site for plan in plans}),
+        "gpus": sum(s["gpus"] for s in systems.values()),
+        "nodes": sum(s["nodes"] for s in systems.values()),
+        "racks": sum(racks) if racks else None,
+        "powerKW": _round(sum(p.power_kw for plan in plans for p in plan.pools)),
+        "systems": dict(sorted(systems.items())),
+    }
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    special = {"kw": "KW", "gbps": "Gbps"}
+    return head + "".join(special.get(word, word.capitalize()) for word in rest)
+
+
+# -- rich tables --------------------------------------------------------------------------------
+
+
+def _n(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _switches(leaf: int | None, spine: int | None, complete: bool = True) -> str:
+    if leaf is None:
+        return "-"
+    return f"{leaf}/{spine}" + ("" if complete else " + ?")
+
+
+def tables(plan: ClusterPlan) -> tuple[Any, Any]:
+    """Two rich Tables of one cluster, each narrow enough for a terminal: capacity and power,
+    then the compute fabric; a row per pool and a totals row."""
+    from rich import box
+    from rich.table import Table
+
+    totals = plan.totals
+    share = f" ({totals['powerShare']:.0%})" if totals["powerShare"] is not None else ""
+    capacity = Table(title=f"{plan.name} ({plan.file}): capacity", title_justify="left",
+                     box=box.SIMPLE_HEAD, caption_justify="left",
+                     caption=f"power {totals['powerKW']} kW of {totals['powerBudgetKW']} kW "
+                             f"budget{share}; site {plan.site}, cooling {plan.cooling}")
+    for header, justify in (("pool", "left"), ("system", "left"), ("GPUs", "right"),
+                            ("nodes", "right"), ("racks", "right"),
+                            ("NVLink domains", "right"), ("kW", "right"), ("cooling", "left")):
+        capacity.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for p in plan.pools:
+        capacity.add_row(p.name, p.system, str(p.gpus), str(p.nodes), _n(p.racks),
+                         f"{p.nvlink_domains} x {p.gpus // p.nvlink_domains} GPUs"
+                         if p.nvlink_domains else "0", str(p.power_kw), p.cooling)
+    capacity.add_section()
+    capacity.add_row("total", "", str(totals["gpus"]), str(totals["nodes"]), _n(totals["racks"]),
+                     str(totals["nvlinkDomains"]), str(totals["powerKW"]), "", style="bold")
+
+    fabric = Table(title=f"{plan.name}: compute fabric", title_justify="left", box=box.SIMPLE_HEAD)
+    for header, justify in (("pool", "left"), ("NIC", "left"), ("rails x Gb/s", "right"),
+                            ("NICs", "right"), ("scalable units", "right"),
+                            ("leaf/spine per SU", "right"), ("leaf/spine", "right")):
+        fabric.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for p in plan.pools:
+        fabric.add_row(p.name, _n(p.nic_model), f"{p.rails} x {_n(p.nic_gbps)}" if p.rails else "-",
+                       str(p.compute_nics),
+                       f"{p.scalable_units} x {p.su_size}" if p.scalable_units is not None else "-",
+                       _switches(p.leaf_per_su, p.spine_per_su),
+                       _switches(p.leaf_switches, p.spine_switches))
+    fabric.add_section()
+    fabric.add_row("total", "", "", str(totals["computeNics"]), _n(totals["scalableUnits"]), "",
+                   _switches(totals["leafSwitches"], totals["spineSwitches"],
+                             totals["switchCountsComplete"]), style="bold")
+    return capacity, fabric
+
+
+def total_table(total: Mapping[str, Any]) -> Any:
+    """The grand total as a rich Table: a row per system, then the sum."""
+    from rich import box
+    from rich.table import Table
+
+    clusters, sites = total["clusters"], total["sites"]
+    grid = Table(title=f"total: {clusters} cluster{'s' * (clusters != 1)} on {sites} "
+                       f"site{'s' * (sites != 1)}", title_justify="left", box=box.SIMPLE_HEAD)
+    for header, justify in (("system", "left"), ("GPUs", "right"), ("nodes", "right"),
+                            ("racks", "right"), ("kW", "right")):
+        grid.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for system, n in total["systems"].items():
+        grid.add_row(system, str(n["gpus"]), str(n["nodes"]), _n(n["racks"]), str(n["powerKW"]))
+    grid.add_section()
+    grid.add_row("total", str(total["gpus"]), str(total["nodes"]), _n(total["racks"]),
+                 str(total["powerKW"]), style="bold")
+    return grid
+
+
+def render(plans: Sequence[ClusterPlan], console: Any) -> None:
+    """Print every cluster's table and its notes to a rich Console, then the grand total when
+    there is more than one cluster."""
+    for plan in plans:
+        for grid in tables(plan):
+            console.print(grid)
+            console.print()
+        for p in plan.pools:
+            for note in p.notes:
+                console.print(f"  note: {p.name}: {note}", highlight=False)
+    if len(plans) > 1:
+        if any(p.notes for p in plans[-1].pools):
+            console.print()
+        console.print(total_table(grand_total(plans)))
+
+
+# -- mirror list --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Artifact:
+    """An upstream chart or image an air-gapped site copies into its mirror."""
+
+    kind: str  # "chart" | "image"
+    reference: str  # chart: repository and chart; image: repository[:tag]
+    version: str | None  # chart version or image tag; None: from the chart's defaults
+    note: str = ""
+
+    def line(self) -> str:
+        if self.kind == "chart":
+            text = f"chart {self.reference} {self.version}"
+        else:
+            text = f"image {self.reference}" + (f":{self.version}" if self.version else "")
+        return f"{text}  # {self.note}" if self.note else text
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reference": self.reference, "version": self.version,
+                "note": self.note}
+
+
+def mirror_artifacts(cluster: Cluster, chart_values: FsPath | None = None) -> set[Artifact]:
+    """Every chart and image reference the cluster's outputs name, upstream (unmirrored).
+
+    `chart_values`: a folder of `<chart>-<version>.values.yaml`; a release whose exact chart
+    version is there gets the image names and tags its values leave to the chart.
+    """
+    from aifab.expand import expand
+
+    found: set[Artifact] = set()
+    for out in expand(cluster):
+        if out.kind == "release":
+            found |= _release_artifacts(cluster, out.data, chart_values)
+        elif out.kind == "object":
+            found |= set(_images(cluster, out.data, (), None, "", {}))
+    return found
+
+
+def chart_defaults(folder: FsPath | None, chart: str, version: str) -> Mapping[str, Any]:
+    """The default values of exactly this chart version ({} when not given): a nearer version's
+    tags would be wrong tags to mirror."""
+    if folder is None:
+        return {}
+    bare = version.lstrip("v")
+    for name in (f"{chart}-{version}", f"{chart}-v{bare}", f"{chart}-{bare}"):
+        for suffix in (".values.yaml", ".values.yml"):
+            path = folder / (name + suffix)
+            if path.is_file():
+                return _read_values(path)
+    return {}
+
+
+@functools.cache
+def _read_values(path: FsPath) -> Mapping[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loader
+    return data if isinstance(data, Mapping) else {}
+
+
+def _release_artifacts(cluster: Cluster, data: Mapping[str, Any],
+                       chart_values: FsPath | None) -> set[Artifact]:
+    key, chart, version = data["metadata"]["name"], str(data["chart"]), str(data["version"])
+    entry = cluster.catalog.charts.get(key, {})
+    repository = str(data["repository"])
+    if cluster.sovereignty.chart_mirror and repository == cluster.sovereignty.chart_mirror:
+        repository = str(entry.get("repo", repository))
+    found = {Artifact("chart", f"{repository.rstrip('/')}/{chart}", version)}
+    defaults = chart_defaults(chart_values, chart, version)
+    found |= set(_images(cluster, data.get("values", {}), (), entry, f"chart {chart} {version}",
+                         defaults))
+    return found
+
+
+def _images(cluster: Cluster, node: Any, path: tuple[str, ...], chart: Mapping[str, Any] | None,
+            label: str, defaults: Mapping[str, Any]) -> Iterator[Artifact]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _images(cluster, item, path, chart, label, defaults)
+        return
+    if not isinstance(node, Mapping):
+        return
+    repository = node.get("repository")
+    if isinstance(repository, str) and repository:
+        yield _image(cluster, node, path, chart, label, defaults)
+    for key in sorted(node):
+        if isinstance(node[key], (Mapping, list)):
+            yield from _images(cluster, node[key], path + (str(key),), chart, label, defaults)
+
+
+def _image(cluster: Cluster, node: Mapping[str, Any], path: tuple[str, ...],
+           chart: Mapping[str, Any] | None, label: str, defaults: Mapping[str, Any]) -> Artifact:
+    """One image: NVIDIA style (repository + image + version) or Helm style (`image.repository`
+    is the whole name, `image.tag` the tag). What the outputs leave to the chart is filled from
+    the chart's default values when given, else shown as a <placeholder> with a note."""
+    upstream = _upstream(cluster, str(node["repository"]))
+    where = ".".join(path) or "spec"
+    helm_style = bool(path) and path[-1] == "image"
+    default = _at(defaults, path)
+    name = None if helm_style else node.get("image")
+    if not helm_style and not isinstance(name, str) and chart is not None:
+        # values that only move the repository: the image name may be a catalog fact
+        name = chart.get("images", {}).get(_camel_path(path), {}).get("image")
+    if not helm_style and not isinstance(name, str):
+        name = default.get("image")
+    tag_key = "tag" if helm_style else "version"
+    tag = node.get(tag_key)
+    from_defaults = False
+    if tag in (None, "") and default.get(tag_key) not in (None, ""):
+        tag, from_defaults = default[tag_key], True
+    missing = []
+    if helm_style:
+        reference = upstream
+    elif isinstance(name, str) and name:
+        reference = f"{upstream}/{name}"
+    else:
+        reference, missing = f"{upstream}/<{where}.image>", ["image name"]
+    if tag in (None, ""):
+        tag = f"<{where}.{tag_key}>"
+        missing.append("tag")
+    notes = [OS_SUFFIXED[name]] if isinstance(name, str) and name in OS_SUFFIXED else []
+    if missing:
+        notes.insert(0, f"{' and '.join(missing)} from {label or 'the operator'} defaults"
+                     + (" (an empty tag is the chart's appVersion)" if "tag" in missing
+                        and defaults else ""))
+    elif from_defaults:
+        notes.insert(0, f"tag from {label} default values")
+    return Artifact("image", reference, str(tag), "; ".join(notes))
+
+
+def _at(tree: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
+    for key in path:
+        tree = tree.get(key) if isinstance(tree, Mapping) else None
+        if not isinstance(tree, Mapping):
+            return {}
+    return tree
+
+
+def _camel_path(path: tuple[str, ...]) -> str:
+    """("driver", "manager") -> "driverManager": the key of catalog charts.<chart>.images."""
+    return path[0] + "".join(part[:1].upper() + part[1:] for part in path[1:])
+
+
+def _upstream(cluster: Cluster, repository: str) -> str:
+    """The upstream repository of a mirrored one: the mirror keeps the upstream host as its
+    first path segment (expand.common.image_registry)."""
+    mirror = cluster.sovereignty.registry_mirror
+    if mirror and repository.startswith(mirror.rstrip("/") + "/"):
+        return repository[len(mirror.rstrip("/")) + 1:]
+    return repository
+
+
+def mirror_lines(artifacts: set[Artifact]) -> list[str]:
+    """Sorted, unique lines: `chart REPO/CHART VERSION` and `image REF[:TAG]`, notes after `#`."""
+    return sorted({a.line() for a in artifacts})
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def run(paths: Sequence[str] = (), *, fmt: str = "text", mirror_list: bool = False,
+        chart_values: FsPath | None = None, color: bool = False,
+        width: int | None = None) -> tuple[str, int]:
+    """`aifab plan`: text (rich tables; ANSI colours only with `color`), json, or the mirror list
+    (`chart_values` fills in image names and tags the outputs leave to the charts)."""
+    from aifab.diagnostics import sorted_unique
+    from aifab.pipeline import blueprint_files, run_all
+    from aifab.reporters import FORMATS
+
+    files, usage = blueprint_files(list(paths) or ["blueprints"])
+    if usage:
+        return FORMATS["json" if fmt == "json" else "text"](usage, {}, 0), EXIT_USAGE
+    clusters: list[Cluster] = []
+    errors = []
+    sources: dict[str, list[str]] = {}
+    for result in run_all(files):  # a fleet's clusters come after the fleet's own result
+        if result.ok and result.cluster is not None:
+            clusters.append(result.cluster)
+        elif not result.ok:
+            errors.extend(f for f in result.findings if f.is_error)
+            sources[result.document.file] = result.document.text.splitlines()
+    errors = sorted_unique(errors)
+    code = EXIT_FINDINGS if errors else EXIT_OK
+    if mirror_list:
+        artifacts: set[Artifact] = set()
+        for cluster in clusters:
+            artifacts |= mirror_artifacts(cluster, chart_values)
+        if fmt == "json":
+            items = [a.as_json() for a in sorted(artifacts)]
+            return json.dumps({"artifacts": items, "findings": _findings_json(errors)},
+                              indent=2), code
+        lines = mirror_lines(artifacts)
+        if errors:
+            report = FORMATS["text"](errors, sources, len(files))
+            lines += ["# " + line for line in report.splitlines()]
+        return "\n".join(lines), code
+    plans = [cluster_plan(cluster) for cluster in clusters]
+    if fmt == "json":
+        return json.dumps({"clusters": [plan_json(p) for p in plans],
+                           "total": grand_total(plans),
+                           "findings": _findings_json(errors)}, indent=2), code
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color,
+                      width=width or 120, highlight=False)
+    render(plans, console)
+    text = buffer.getvalue().rstrip("\n")
+    if errors:
+        text += ("\n" if text else "") + FORMATS["text"](errors, sources, len(files))
+    return text, code
+
+
+def _findings_json(findings: Sequence[Any]) -> list[dict[str, Any]]:
+    from aifab.reporters import as_json
+
+    return json.loads(as_json(findings, {}, 0))["findings"]

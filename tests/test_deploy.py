@@ -1,0 +1,420 @@
+"""The Pulumi deployment deploys exactly the reviewed tree, run against Pulumi's mocks.
+
+Each bundled cluster's stack program runs once (module-scoped) in a fresh event loop with
+`pulumi.runtime.set_mocks`; the mocks record every resource registration (type, name, inputs
+as the engine would receive them, in camelCase) and a recording monitor adds the
+dependencies of each. The assertions compare those records with the files of generated/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pulumi = pytest.importorskip("pulumi")
+pytest.importorskip("pulumi_kubernetes")
+
+from pulumi.runtime.mocks import MockMonitor  # noqa: E402
+from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
+
+from aifab.deploy.program import run  # noqa: E402
+from aifab.deploy.resources import (  # noqa: E402
+    OPERATOR_RELEASES,
+    TYPED_KINDS,
+    DuplicateNameError,
+    object_name,
+    resource_names,
+    summary,
+)
+from aifab.deploy.stack_config import stack_config  # noqa: E402
+from aifab.deploy.tree import TreeError, load_cluster_tree  # noqa: E402
+from aifab.render import LOCK, digest  # noqa: E402
+from bundled import CLUSTER_FILES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ROOT / "generated"
+# The standalone clusters; the national fleet's 62,728 NodePatches are too many for mock runs.
+CLUSTERS = sorted(p.stem for p in CLUSTER_FILES)
+PROVIDER_TYPE = "pulumi:providers:kubernetes"
+
+
+# --- running the program ---------------------------------------------------------------
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(args)
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """MockMonitor that also keeps each registration's dependencies (as resource names)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[str, set[str]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        self.dependencies[request.name] = {urn.rpartition("::")[2] for urn in request.dependencies}
+        return super().RegisterResource(request)
+
+
+@dataclass
+class Run:
+    resources: dict[str, Any] = field(default_factory=dict)  # name -> MockResourceArgs
+    count: int = 0
+    dependencies: dict[str, set[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def deploy(cluster: str, generated: Path = GENERATED) -> Run:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = Recorder()
+    monitor = RecordingMonitor(mocks)
+    handler = _Warnings()
+    logger = logging.getLogger(f"aifab-deploy-test-{id(handler)}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    pulumi.runtime.set_mocks(mocks, project="aifab", stack=cluster, preview=False,
+                             logger=logger, monitor=monitor)
+    pulumi.runtime.set_all_config({"aifab:cluster": cluster, "aifab:generatedDir": str(generated)})
+    result = Run()
+    try:
+        loop.run_until_complete(run_pulumi_func(run))
+    except Exception as exc:  # noqa: BLE001 - the tests look at it
+        result.error = exc
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    result.count = len(mocks.resources)
+    result.resources = {r.name: r for r in mocks.resources}
+    result.dependencies = monitor.dependencies
+    result.warnings = handler.messages
+    return result
+
+
+@pytest.fixture(scope="module", params=CLUSTERS)
+def deployed(request: pytest.FixtureRequest) -> tuple[str, Run]:
+    outcome = deploy(request.param)
+    assert outcome.error is None, outcome.error
+    return request.param, outcome
+
+
+def tree_files(cluster: str, folder: Path = GENERATED) -> dict[str, dict[str, Any]]:
+    """Every YAML file of the tree, parsed with the plain safe loader: path -> data."""
+    return {p.relative_to(folder / cluster).as_posix(): yaml.safe_load(p.read_bytes())
+            for p in sorted((folder / cluster).rglob("*.yaml"))}
+
+
+def by_kind(cluster: str) -> tuple[list[dict], list[dict], list[dict]]:
+    objects, releases, pools = [], [], []
+    for data in tree_files(cluster).values():
+        if data["apiVersion"] == "aifab.dev/v1alpha1":
+            (releases if data["kind"] == "HelmRelease" else pools).append(data)
+        else:
+            objects.append(data)
+    return objects, releases, pools
+
+
+def type_token(data: dict) -> str:
+    api = data["apiVersion"] if "/" in data["apiVersion"] else f"core/{data['apiVersion']}"
+    return f"kubernetes:{api}:{data['kind']}"
+
+
+def plain(value: Any) -> Any:
+    """JSON-normalised data: the engine carries numbers as doubles, so compare as JSON does."""
+    return json.loads(json.dumps(value), parse_int=float)
+
+
+# --- what is declared -------------------------------------------------------------------
+
+
+def test_every_object_is_one_resource_with_the_file_content(deployed: tuple[str, Run]) -> None:
+    cluster, outcome = deployed
+    objects, releases, pools = by_kind(cluster)
+    nodes = sum(len(p["spec"]["nodes"]) for p in pools)
+    # every registration has its own name: nothing was declared twice under one name
+    assert outcome.count == len(outcome.resources) == 1 + len(objects) + len(releases) + nodes
+    declared = {n for n, r in outcome.resources.items()
+                if not n.startswith(("release/", "node/")) and r.typ != PROVIDER_TYPE}
+    assert declared == {object_name(o) for o in objects}
+    for data in objects:
+        recorded = outcome.resources[object_name(data)]
+        assert recorded.typ == type_token(data)
+        assert plain(recorded.inputs) == plain(data), object_name(data)
+        assert recorded.provider and f"k8s-{cluster}" in recorded.provider
+
+
+def test_releases_have_the_chart_version_repository_and_values(deployed: tuple[str, Run]) -> None:
+    cluster, outcome = deployed
+    _, releases, _ = by_kind(cluster)
+    assert releases
+    for data in releases:
+        name, repository = data["metadata"]["name"], data["repository"]
+        recorded = outcome.resources[f"release/{name}"]
+        inputs = recorded.inputs
+        assert recorded.typ == "kubernetes:helm.sh/v3:Release"
+        assert inputs["name"] == name  # no random suffix on the Helm release
+        assert inputs["namespace"] == data["metadata"]["namespace"]
+        assert inputs["version"] == data["version"]
+        assert plain(inputs["values"]) == plain(data["values"])
+        assert inputs["createNamespace"] is False
+        assert inputs["skipAwait"] is False
+        if repository.startswith("oci://"):
+            assert inputs["chart"] == f"{repository}/{data['chart']}"
+            assert "repositoryOpts" not in inputs
+        else:
+            assert inputs["chart"] == data["chart"]
+            assert inputs["repositoryOpts"] == {"repo": repository}
+
+
+@pytest.mark.parametrize(("cluster", "mirror"), [
+    ("gwangju-gb200", "oci://registry.gwangju-1.ai.example.kr/charts"),
+    ("daejeon-b200", "oci://harbor.dj1.ai.example.kr/charts"),
+])
+def test_air_gapped_clusters_pull_every_chart_from_their_mirror(cluster: str, mirror: str) -> None:
+    blueprint = yaml.safe_load((ROOT / "blueprints" / f"{cluster}.yaml").read_text())
+    assert blueprint["spec"]["sovereignty"]["chartMirror"] == mirror
+    tree = load_cluster_tree(GENERATED, cluster)
+    assert tree.releases
+    outcome = deploy(cluster)
+    assert outcome.error is None
+    for entry in tree.releases:
+        chart = outcome.resources[f"release/{entry.name}"].inputs["chart"]
+        assert chart == f"{mirror}/{entry.data['chart']}"
+
+
+def test_one_node_patch_per_node_with_its_labels_and_taints(deployed: tuple[str, Run]) -> None:
+    cluster, outcome = deployed
+    _, _, pools = by_kind(cluster)
+    nodes = [n for p in pools for n in p["spec"]["nodes"]]
+    patches = {n: r for n, r in outcome.resources.items() if n.startswith("node/")}
+    assert len(patches) == len(nodes)
+    if cluster == "gwangju-gb200":
+        assert len(patches) == 288 + 31
+    for node in nodes:
+        recorded = patches[f"node/{node['name']}"]
+        assert recorded.typ == "kubernetes:core/v1:NodePatch"
+        assert recorded.inputs["metadata"] == {"name": node["name"], "labels": node["labels"]}
+        if node["taints"]:
+            assert recorded.inputs["spec"] == {"taints": node["taints"]}
+        else:  # an empty list would claim (and clear) the node's whole taint list
+            assert "spec" not in recorded.inputs
+
+
+def test_taints_are_patched_where_a_pool_has_them() -> None:
+    outcome = deploy("daejeon-b200")
+    tainted = [r for n, r in outcome.resources.items() if n.startswith("node/")
+               and r.inputs.get("spec", {}).get("taints")]
+    assert tainted
+    assert tainted[0].inputs["spec"]["taints"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "value": "present"}]
+
+
+def test_selector_pools_are_skipped_with_a_warning() -> None:
+    tree = load_cluster_tree(GENERATED, "seoul-rtxpro")
+    assert summary(tree)["skippedSelectorPools"] == ["rtx-shared"]
+    outcome = deploy("seoul-rtxpro")
+    assert outcome.error is None
+    assert any("rtx-shared" in w and "aifab.dev/pool=rtx-shared" in w for w in outcome.warnings)
+    assert not any(r.inputs["metadata"]["labels"].get("aifab.dev/pool") == "rtx-shared"
+                   for n, r in outcome.resources.items() if n.startswith("node/"))
+
+
+def test_dependencies(deployed: tuple[str, Run]) -> None:
+    cluster, outcome = deployed
+    objects, releases, _ = by_kind(cluster)
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    release_names = {r["metadata"]["name"] for r in releases}
+    for data in objects:
+        deps = outcome.dependencies[object_name(data)]
+        namespace = data["metadata"].get("namespace")
+        expected = {f"Namespace/{namespace}"} if namespace in namespaces else set()
+        group = data["apiVersion"].rpartition("/")[0]
+        if OPERATOR_RELEASES.get(group) in release_names:
+            expected.add(f"release/{OPERATOR_RELEASES[group]}")
+        assert deps == expected, object_name(data)
+    for data in releases:
+        namespace = data["metadata"]["namespace"]
+        deps = outcome.dependencies[f"release/{data['metadata']['name']}"]
+        assert f"Namespace/{namespace}" in deps
+        # and the core objects of its namespace, e.g. the MIG config the values name
+        assert deps - {f"Namespace/{namespace}"} == {
+            object_name(o) for o in objects if o["metadata"].get("namespace") == namespace
+            and (o["apiVersion"], o["kind"]) in TYPED_KINDS}
+    if cluster == "gwangju-gb200":
+        gpu_operator = outcome.dependencies["release/gpu-operator"]
+        assert "ConfigMap/gpu-operator/aifab-mig-config" in gpu_operator
+        assert outcome.dependencies["ComputeDomain/public-research/gb200-nvl001"] == {
+            "Namespace/public-research", "release/nvidia-dra-driver-gpu"}
+
+
+# --- what is refused --------------------------------------------------------------------
+
+
+def copy_tree(tmp_path: Path, cluster: str = "gwangju-gb200") -> Path:
+    generated = tmp_path / "generated"
+    shutil.copytree(GENERATED / cluster, generated / cluster)
+    return generated
+
+
+def relock(folder: Path) -> None:
+    lock = json.loads((folder / LOCK).read_bytes())
+    lock["files"] = {p.relative_to(folder).as_posix(): digest(p.read_bytes())
+                     for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK}
+    (folder / LOCK).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+
+def flip_one_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"aifab.dev/cluster: gwangju-gb200") + len("aifab.dev/cluster: gwangju-gb20")
+    raw[at] = ord("1")  # gwangju-gb200 -> gwangju-gb201: one byte, still valid YAML
+    path.write_bytes(bytes(raw))
+
+
+TAMPERING = {
+    "edited": lambda f: flip_one_byte(f / "namespaces" / "namespace-gpu-operator.yaml"),
+    "missing": lambda f: (f / "storage" / "storageclass-scratch.yaml").unlink(),
+    "extra": lambda f: (f / "storage" / "storageclass-extra.yaml").write_bytes(
+        (f / "storage" / "storageclass-scratch.yaml").read_bytes()),
+    "lock": lambda f: (f / LOCK).unlink(),
+}
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERING))
+def test_a_tree_that_is_not_the_reviewed_one_declares_nothing(tmp_path: Path, how: str) -> None:
+    generated = copy_tree(tmp_path)
+    TAMPERING[how](generated / "gwangju-gb200")
+    outcome = deploy("gwangju-gb200", generated)
+    assert isinstance(outcome.error, pulumi.RunError)
+    assert outcome.count == 0  # not even the provider
+    message = str(outcome.error)
+    assert "aifab generate --check" in message
+    expected = {"edited": "namespaces/namespace-gpu-operator.yaml",
+                "missing": "storage/storageclass-scratch.yaml",
+                "extra": "storage/storageclass-extra.yaml", "lock": LOCK}[how]
+    assert expected in message
+    if how != "lock":
+        assert f"{how} (" in message
+
+
+def test_an_untampered_copy_deploys(tmp_path: Path) -> None:
+    outcome = deploy("gwangju-gb200", copy_tree(tmp_path))
+    assert outcome.error is None and outcome.count > 300
+
+
+def test_a_blueprint_changed_since_generation_makes_the_tree_stale(tmp_path: Path) -> None:
+    generated = copy_tree(tmp_path)
+    (tmp_path / "blueprints").mkdir()
+    text = (ROOT / "blueprints" / "gwangju-gb200.yaml").read_text()
+    changed = text.replace("residency: KR", "residency: JP")
+    assert changed != text
+    (tmp_path / "blueprints" / "gwangju-gb200.yaml").write_text(changed)
+    with pytest.raises(TreeError, match=r"(?s)stale.*blueprints/gwangju-gb200.yaml"):
+        load_cluster_tree(generated, "gwangju-gb200")
+    # comments do not count: the digest is of the data
+    (tmp_path / "blueprints" / "gwangju-gb200.yaml").write_text(text + "# reviewed\n")
+    load_cluster_tree(generated, "gwangju-gb200")
+
+
+def test_duplicate_resource_names_fail_before_anything_is_declared(tmp_path: Path) -> None:
+    generated = copy_tree(tmp_path)
+    folder = generated / "gwangju-gb200"
+    shutil.copy(folder / "namespaces" / "namespace-gpu-operator.yaml",
+                folder / "namespaces" / "namespace-gpu-operator-again.yaml")
+    relock(folder)  # a reviewed tree, so only the duplicate is wrong
+    tree = load_cluster_tree(generated, "gwangju-gb200")
+    with pytest.raises(DuplicateNameError, match="Namespace/gpu-operator"):
+        resource_names(tree)
+    outcome = deploy("gwangju-gb200", generated)
+    assert isinstance(outcome.error, pulumi.RunError)
+    assert "Namespace/gpu-operator" in str(outcome.error)
+    assert outcome.count == 0
+
+
+def test_a_node_in_two_pools_is_a_duplicate(tmp_path: Path) -> None:
+    generated = copy_tree(tmp_path)
+    folder = generated / "gwangju-gb200"
+    pool = folder / "node-pools" / "b200-infer.yaml"
+    pool.write_text(pool.read_text().replace("gj1-b200-002", "gj1-b200-001"))
+    relock(folder)
+    with pytest.raises(DuplicateNameError, match="node/gj1-b200-001"):
+        resource_names(load_cluster_tree(generated, "gwangju-gb200"))
+
+
+def test_review_documents_are_verified_but_not_deployed(tmp_path: Path) -> None:
+    generated = copy_tree(tmp_path)
+    folder = generated / "gwangju-gb200"
+    (folder / "NOTES.md").write_text("# gwangju-gb200\n")
+    relock(folder)
+    tree = load_cluster_tree(generated, "gwangju-gb200")
+    assert "NOTES.md" in tree.documents
+    assert not any(d.endswith((".yaml", ".yml")) for d in tree.documents)
+    assert all(e.path != "NOTES.md" for e in tree.objects + tree.releases + tree.node_pools)
+    (folder / "NOTES.md").write_text("# gwangju-gb200, edited\n")
+    with pytest.raises(TreeError, match="NOTES.md"):
+        load_cluster_tree(generated, "gwangju-gb200")
+
+
+def test_unknown_cluster(tmp_path: Path) -> None:
+    with pytest.raises(TreeError, match="no generated tree"):
+        load_cluster_tree(GENERATED, "atlantis")
+    outcome = deploy("atlantis")
+    assert isinstance(outcome.error, pulumi.RunError) and outcome.count == 0
+
+
+def test_tree_groups_in_path_order() -> None:
+    tree = load_cluster_tree(GENERATED, "gwangju-gb200")
+    for group in (tree.objects, tree.releases, tree.node_pools):
+        assert [e.path for e in group] == sorted(e.path for e in group)
+    assert {e.name for e in tree.releases} == {
+        "gpu-operator", "network-operator", "kueue", "nvidia-dra-driver-gpu"}
+    assert [p.name for p in tree.node_pools] == ["b200-infer", "gb200"]
+    assert summary(tree)["resources"]["NodePatch"] == 319
+
+
+# --- project and stack files ------------------------------------------------------------
+
+
+def test_project_file() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "aifab"
+    assert project["runtime"] == {"name": "python", "options": {"virtualenv": ".venv"}}
+    assert project["main"] == "stacks/"
+    assert project["stackConfigDir"] == "stacks"
+    assert (ROOT / project["main"] / "__main__.py").is_file()
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_stack_config(cluster: str) -> None:
+    name, content = stack_config(cluster)
+    assert name == f"Pulumi.{cluster}.yaml"
+    text = content.decode()
+    assert text.startswith("# Generated by aifab")
+    assert "pulumi config set --secret" in text
+    assert yaml.safe_load(text) == {"config": {"aifab:cluster": cluster, "aifab:context": cluster}}

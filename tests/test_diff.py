@@ -1,0 +1,205 @@
+"""aifab diff: blueprints at a git ref against the working tree, in a throwaway repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aifab.diff import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, run
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = "gwangju-gb200.yaml"
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          timeout=30, env=env, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository whose HEAD holds the reference blueprint (only: others may be mid-change)."""
+    repo = tmp_path / "repo"
+    (repo / "blueprints").mkdir(parents=True)
+    shutil.copy(ROOT / "blueprints" / REFERENCE, repo / "blueprints")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "reference")
+    return repo
+
+
+def blueprint(repo: Path) -> Path:
+    return repo / "blueprints" / REFERENCE
+
+
+def edit(repo: Path, old: str, new: str) -> None:
+    path = blueprint(repo)
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def diff(repo: Path, fmt: str, *args: str, base: str | None = None) -> tuple[str, int]:
+    return run(args, base=base, fmt=fmt, cwd=repo)
+
+
+def numbers(report: str) -> dict[tuple[str, str], dict]:
+    cluster = json.loads(report)["clusters"][0]
+    return {(n["scope"], n["metric"]): n for n in cluster["numbers"]}
+
+
+def test_two_more_gb200_racks_in_every_format(repo):
+    edit(repo, "racks: 16 ", "racks: 18 ")
+    md, code = diff(repo, "markdown")
+    assert code == EXIT_OK
+    assert "### gwangju-gb200 (changed)" in md
+    assert "| GPUs | 1400 | 1544 | +144 |" in md
+    assert "| power kW | 2555.3 | 2819.3 | +264 |" in md
+    assert "| gb200: racks | 16 | 18 | +2 |" in md
+    assert "- added `compute-domains/foundation-models/computedomain-gb200-nvl018.yaml`" in md
+    assert "Tenants" not in md  # quotas stay
+
+    text, code = diff(repo, "text")
+    assert code == EXIT_OK
+    lines = [line.split() for line in text.splitlines()]
+    assert ["GPUs", "1400", "->", "1544", "+144"] in lines
+    assert ["power", "kW", "2555.3", "->", "2819.3", "+264"] in lines
+    assert "      + compute-domains/public-research/computedomain-gb200-nvl017.yaml" in text
+
+    report, code = diff(repo, "json")
+    assert code == EXIT_OK
+    rows = numbers(report)
+    assert rows[("total", "GPUs")]["delta"] == 144
+    assert rows[("total", "power kW")]["delta"] == 264
+    assert rows[("gb200", "nodes")] == {"scope": "gb200", "metric": "nodes", "before": 288,
+                                         "after": 324, "delta": 36}
+    cluster = json.loads(report)["clusters"][0]
+    assert cluster["tenants"] == [] and cluster["versions"] == []
+    domains = cluster["objects"]["ComputeDomain"]
+    assert len(domains["added"]) == 4 and not domains["removed"] and not domains["changed"]
+    assert cluster["objects"]["NodePool"]["changed"] == ["node-pools/gb200.yaml"]
+
+
+def test_removed_tenant_and_changed_version(repo):
+    text = blueprint(repo).read_text()
+    blueprint(repo).write_text(text[: text.index("    - name: public-research")])
+    edit(repo, "version: v26.3.0", "version: v26.7.0")
+    report, code = diff(repo, "json")
+    assert code == EXIT_OK
+    cluster = json.loads(report)["clusters"][0]
+    assert cluster["tenants"] == ["removed tenant public-research (b200-infer 248, gb200 384)"]
+    assert cluster["versions"] == [
+        {"name": "GPU Operator", "before": "v26.3.0", "after": "v26.7.0"}]
+    objects = cluster["objects"]
+    assert "kueue/clusterqueue-public-research.yaml" in objects["ClusterQueue"]["removed"]
+    assert objects["HelmRelease"]["changed"] == ["gpu-operator/helmrelease-gpu-operator.yaml"]
+    md, _ = diff(repo, "markdown")
+    assert "- GPU Operator: `v26.3.0` → `v26.7.0`" in md
+    assert "- removed tenant public-research" in md
+
+
+def test_quota_change_is_listed_with_its_delta(repo):
+    edit(repo, "gb200: 384", "gb200: 312")
+    text, code = diff(repo, "text")
+    assert code == EXIT_OK
+    assert "    public-research: quota gb200 384 -> 312 (-72)" in text
+
+
+def test_a_clean_tree_reports_no_changes(repo):
+    md, code = diff(repo, "markdown")
+    assert code == EXIT_OK
+    assert "No cluster changes between `HEAD` and the working tree (1 unchanged)." in md
+    text, _ = diff(repo, "text")
+    assert text.splitlines()[-1] == "no cluster changes (1 unchanged)"
+    report, _ = diff(repo, "json")
+    assert json.loads(report)["summary"]["unchanged"] == 1
+    assert json.loads(report)["summary"]["changed"] == 0
+
+
+def test_comments_only_is_no_change(repo):
+    edit(repo, "racks: 16 ", "racks: 16   # still sixteen ")
+    md, _ = diff(repo, "markdown")
+    assert "No cluster changes" in md
+
+
+def test_invalid_blueprint_at_head_is_reported_not_raised(repo):
+    edit(repo, "powerBudgetKW: 3000", "powerBudgetKw: 3000")
+    git(repo, "commit", "-qam", "typo")
+    edit(repo, "powerBudgetKw: 3000", "powerBudgetKW: 3000")  # the branch fixes it
+    text, code = diff(repo, "text")
+    assert code == EXIT_OK  # the working tree is fine
+    assert "gwangju-gb200 (blueprints/gwangju-gb200.yaml): invalid" in text
+    assert "  does not validate at HEAD:" in text
+    line = next(i for i, t in enumerate(blueprint(repo).read_text().splitlines(), 1)
+                if "powerBudgetKW" in t)
+    assert f"HEAD:blueprints/gwangju-gb200.yaml:{line}:5: AF201 unknown key 'powerBudgetKw'" in text
+    assert "did you mean 'powerBudgetKW'?" in text
+    report, _ = diff(repo, "json")
+    cluster = json.loads(report)["clusters"][0]
+    assert cluster["before"]["valid"] is False and cluster["after"]["valid"] is True
+    assert cluster["before"]["errors"][0]["code"] == "AF201"
+
+
+def test_invalid_working_tree_exits_1(repo):
+    edit(repo, "racks: 16 ", "racks: 17 ")  # not a whole SU is a warning; a quota over is not
+    edit(repo, "gb200: 768", "gb200: 9999")
+    md, code = diff(repo, "markdown")
+    assert code == EXIT_FINDINGS
+    assert "**does not validate at working tree:**" in md
+
+
+def test_added_cluster_and_yaml_garbage(repo):
+    text = blueprint(repo).read_text().replace("name: gwangju-gb200", "name: gwangju-two")
+    (repo / "blueprints" / "two.yaml").write_text(text)
+    (repo / "blueprints" / "bad.yaml").write_text("spec: [unclosed\n")
+    report, code = diff(repo, "json")
+    assert code == EXIT_FINDINGS
+    clusters = {c["name"]: c for c in json.loads(report)["clusters"]}
+    added = clusters["gwangju-two"]
+    assert added["status"] == "added" and added["before"] is None
+    gpus = next(n for n in added["numbers"] if (n["scope"], n["metric"]) == ("total", "GPUs"))
+    assert gpus == {"scope": "total", "metric": "GPUs", "before": None, "after": 1400,
+                    "delta": 1400}
+    assert clusters["blueprints/bad.yaml"]["after"]["errors"][0]["code"] == "AF104"
+
+
+def test_default_base_is_the_merge_base_with_origin_main(repo):
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    edit(repo, "racks: 16 ", "racks: 18 ")
+    git(repo, "commit", "-qam", "two more racks")  # committed on the branch: still reported
+    md, code = diff(repo, "markdown")
+    assert code == EXIT_OK
+    assert md.startswith("## aifab diff: `merge base with origin/main`")
+    assert "+144" in md
+    clean, _ = diff(repo, "markdown", base="HEAD")
+    assert "No cluster changes" in clean
+
+
+def test_paths_select_blueprints(repo):
+    edit(repo, "racks: 16 ", "racks: 18 ")
+    md, _ = diff(repo, "markdown", "blueprints/gwangju-gb200.yaml")
+    assert "+144" in md
+
+
+@pytest.mark.parametrize("case", ["outside", "missing", "ref", "dash-ref"])
+def test_usage_errors(repo, tmp_path, case):
+    args, base = {"outside": ((str(tmp_path),), None), "missing": (("nowhere",), None),
+                  "ref": ((), "no-such-branch"), "dash-ref": ((), "--output=/tmp/x")}[case]
+    text, code = diff(repo, "markdown", *args, base=base)
+    assert code == EXIT_USAGE
+    assert text.startswith("aifab diff: ") and "Traceback" not in text
+
+
+def test_not_a_repository(tmp_path):
+    text, code = run((), cwd=tmp_path)
+    assert code == EXIT_USAGE
+    assert "is not inside a git repository" in text
