@@ -36,6 +36,7 @@ from aifab.deploy.resources import (  # noqa: E402
 )
 from aifab.deploy.stack_config import stack_config  # noqa: E402
 from aifab.deploy.tree import TreeError, load_cluster_tree  # noqa: E402
+from aifab.expand.node_pools import nodes_of  # noqa: E402
 from aifab.render import LOCK, digest  # noqa: E402
 from bundled import CLUSTER_FILES  # noqa: E402
 
@@ -157,7 +158,7 @@ def plain(value: Any) -> Any:
 def test_every_object_is_one_resource_with_the_file_content(deployed: tuple[str, Run]) -> None:
     cluster, outcome = deployed
     objects, releases, pools = by_kind(cluster)
-    nodes = sum(len(p["spec"]["nodes"]) for p in pools)
+    nodes = sum(len(list(nodes_of(p))) for p in pools)
     # every registration has its own name: nothing was declared twice under one name
     assert outcome.count == len(outcome.resources) == 1 + len(objects) + len(releases) + nodes
     declared = {n for n, r in outcome.resources.items()
@@ -212,7 +213,7 @@ def test_air_gapped_clusters_pull_every_chart_from_their_mirror(cluster: str, mi
 def test_one_node_patch_per_node_with_its_labels_and_taints(deployed: tuple[str, Run]) -> None:
     cluster, outcome = deployed
     _, _, pools = by_kind(cluster)
-    nodes = [n for p in pools for n in p["spec"]["nodes"]]
+    nodes = [n for p in pools for n in nodes_of(p)]
     patches = {n: r for n, r in outcome.resources.items() if n.startswith("node/")}
     assert len(patches) == len(nodes)
     if cluster == "gwangju-gb200":

@@ -17,6 +17,7 @@ from aifab.expand.common import (
     LABEL_SCALABLE_UNIT,
     LABEL_SYSTEM,
 )
+from aifab.expand.node_pools import nodes_of
 from aifab.pipeline import run
 from bundled import CLUSTER_FILES
 
@@ -46,17 +47,17 @@ def test_reference_paths_kinds_and_counts(gwangju):
     assert gb200["apiVersion"] == AIFAB_API and gb200["kind"] == "NodePool"
     assert gb200["metadata"] == {"name": "gb200"}
     assert gb200["spec"]["system"] == "gb200-nvl72"
-    names = [n["name"] for n in gb200["spec"]["nodes"]]
+    names = [n["name"] for n in nodes_of(gb200)]
     assert len(names) == 288 and names[0] == "gj1-r01-t01" and names[-1] == "gj1-r16-t18"
     assert names[17] == "gj1-r01-t18" and names[18] == "gj1-r02-t01"  # node order
-    b200 = [n["name"] for n in out["node-pools/b200-infer.yaml"].data["spec"]["nodes"]]
+    b200 = [n["name"] for n in nodes_of(out["node-pools/b200-infer.yaml"].data)]
     assert b200 == [f"gj1-b200-{i:03d}" for i in range(1, 32)]
     assert "selector" not in gb200["spec"]
 
 
 def test_reference_labels(gwangju):
     out = pools(gwangju)
-    nodes = {n["name"]: n for o in out.values() for n in o.data["spec"]["nodes"]}
+    nodes = {n["name"]: n for o in out.values() for n in nodes_of(o.data)}
     first, last = nodes["gj1-r01-t01"]["labels"], nodes["gj1-r16-t18"]["labels"]
     assert first[LABEL_POOL] == "gb200" and first[LABEL_SYSTEM] == "gb200-nvl72"
     assert first[LABEL_RACK] == "01" and last[LABEL_RACK] == "16"
@@ -74,14 +75,25 @@ def test_reference_labels(gwangju):
     assert b200["nvidia.com/mig.config"] == "all-balanced"  # from gpu_operator.mig_config_label
     assert b200["aifab.dev/workload"] == "inference"
     assert all(n["taints"] == [] for n in nodes.values())
-    assert all(list(n["labels"]) == sorted(n["labels"]) for n in nodes.values())
+    for data in (o.data for o in out.values()):
+        spec = data["spec"]
+        assert list(spec["labels"]) == sorted(spec["labels"])
+        assert all(list(g["labels"]) == sorted(g["labels"]) for g in spec["groups"])
+
+
+def test_groups_are_racks_for_nvl72_and_scalable_units_for_servers(gwangju):
+    gb200 = pools(gwangju)["node-pools/gb200.yaml"].data["spec"]
+    assert len(gb200["groups"]) == 16 and all(len(g["nodes"]) == 18 for g in gb200["groups"])
+    assert gb200["groups"][4]["labels"] == {
+        LABEL_NVLINK_DOMAIN: "05", LABEL_RACK: "05", LABEL_SCALABLE_UNIT: "01"}
+    assert gb200["labels"][LABEL_POOL] == "gb200"  # pool-wide labels are written once
 
 
 def test_taints_are_the_pools_only():
     cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")
     (out,) = pools(cluster).values()
-    nodes = out.data["spec"]["nodes"]
-    assert len(nodes) == 124
+    nodes = list(nodes_of(out.data))
+    assert len(nodes) == 124 and len(out.data["spec"]["groups"]) == 4  # one per SU
     assert nodes[0]["taints"] == [
         {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
     assert nodes[-1]["labels"][LABEL_SCALABLE_UNIT] == "04"
@@ -92,10 +104,10 @@ def test_selector_pool_and_sharing_label():
     out = pools(cluster)
     shared = out["node-pools/rtx-shared.yaml"].data["spec"]
     assert shared["selector"] == {"aifab.dev/pool": "rtx-shared"}
-    assert shared["nodes"] == []
+    assert "groups" not in shared and list(nodes_of({"spec": shared})) == []
     assert shared["labels"]["nvidia.com/device-plugin.config"] == "rtx-shared"
     assert shared["labels"][LABEL_POOL] == "rtx-shared" and shared["taints"] == []
-    assert len(out["node-pools/rtx-mig.yaml"].data["spec"]["nodes"]) == 12
+    assert len(list(nodes_of(out["node-pools/rtx-mig.yaml"].data))) == 12
 
 
 def test_topology_labels(gwangju):

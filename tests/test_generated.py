@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from aifab.expand.common import Output
+from aifab.expand.node_pools import nodes_of
 from aifab.generate import check, plan
 from aifab.load import load_text
 from aifab.pipeline import blueprint_files
@@ -100,8 +101,8 @@ def test_every_generated_file_says_it_is_generated():
 def test_reference_blueprint_gives_288_gb200_trays_and_31_dgx_b200_nodes():
     pools = {p: yaml.safe_load((GENERATED / "gwangju-gb200" / "node-pools" / f"{p}.yaml").read_text())
              for p in ("gb200", "b200-infer")}
-    assert len(pools["gb200"]["spec"]["nodes"]) == 288
-    assert len(pools["b200-infer"]["spec"]["nodes"]) == 31
+    assert len(list(nodes_of(pools["gb200"]))) == 288 and len(pools["gb200"]["spec"]["groups"]) == 16
+    assert len(list(nodes_of(pools["b200-infer"]))) == 31
 
 
 def test_check_names_hand_edited_missing_stale_and_extra_files(tmp_path):

@@ -27,7 +27,7 @@ pytest.importorskip("kubernetes")
 
 from aifab import live  # noqa: E402
 from aifab.diagnostics import Severity  # noqa: E402
-from aifab.expand.node_pools import node_pool  # noqa: E402
+from aifab.expand.node_pools import node_pool, nodes_of  # noqa: E402
 from aifab.model import Cluster  # noqa: E402
 from aifab.pipeline import Result, run  # noqa: E402
 
@@ -249,10 +249,11 @@ def node_object(name: str, labels: dict[str, str], ready: bool = True) -> dict[s
 def healthy_nodes(cluster: Cluster) -> list[dict[str, Any]]:
     nodes = []
     for pool in cluster.node_pools:
-        spec = node_pool(pool)["spec"]
+        data = node_pool(pool)
+        spec, named = data["spec"], list(nodes_of(data))
         gfd = gfd_labels(cluster, pool)
-        if spec["nodes"]:
-            nodes += [node_object(n["name"], {**n["labels"], **gfd}) for n in spec["nodes"]]
+        if named:
+            nodes += [node_object(n["name"], {**n["labels"], **gfd}) for n in named]
         else:  # a nodeSelector pool: existing nodes, labelled by whoever runs them
             nodes += [node_object(f"{pool.name}-{i:02d}", {**spec["labels"], **gfd})
                       for i in range(1, pool.node_count + 1)]

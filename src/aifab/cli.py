@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="format of findings")
     generate.add_argument("--jobs", "-j", type=int, default=len(os.sched_getaffinity(0)),
                           metavar="N", help="clusters built in parallel (default: the CPUs)")
+    generate.add_argument("--full", action="store_true",
+                          help="rebuild every cluster, also those whose lock says they are current")
     generate.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     verify = commands.add_parser(
@@ -159,7 +161,7 @@ def _generate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out = Path(args.out)
     result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
-                  jobs=max(1, args.jobs))
+                  jobs=max(1, args.jobs), reuse=not (args.check or args.full))
     findings = sorted_unique(with_strict(result.findings, args.strict))
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     if findings:

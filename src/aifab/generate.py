@@ -6,6 +6,7 @@ and every generated object verified, so a run with any error writes nothing.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -17,7 +18,8 @@ from typing import Any
 from aifab.diagnostics import Finding, Severity, sorted_unique
 from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
-from aifab.render import Drift, drift, render, write_cluster
+from aifab import __version__
+from aifab.render import LOCK, Drift, blueprint_digest, digest, drift, read_tree, render, write_cluster
 from aifab.verify import Sources, verify
 
 CODES = {
@@ -32,6 +34,7 @@ class Plan:
     out: FsPath
     results: list[Result] = field(default_factory=list)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)  # current on disk by their locks
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -61,8 +64,13 @@ def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding]
     return files, findings, notes
 
 
-def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1) -> Plan:
-    """Validate every blueprint, then build every valid cluster (in `jobs` processes)."""
+def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1,
+         reuse: bool = False) -> Plan:
+    """Validate every blueprint, then build every valid cluster (in `jobs` processes).
+
+    With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
+    and catalog versions, no file changed since) is taken from disk instead of rebuilt.
+    """
     result = Plan(out)
     owners: dict[str, str] = {}
     builds: list[Build] = []
@@ -82,6 +90,15 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         owners[cluster.name] = outcome.document.file
         builds.append(Build(cluster, _relative(FsPath(outcome.document.file), out),
                             outcome.document.data, str(out / cluster.name)))
+    if reuse:
+        current = {job.cluster.name: files for job in builds
+                   if (files := current_tree(out / job.cluster.name, job)) is not None}
+        result.files.update(current)
+        result.reused.update(current)
+        builds = [job for job in builds if job.cluster.name not in current]
+        if current:
+            result.notes.append(f"{len(current)} cluster(s) unchanged since generated (by their "
+                                "locks): not rebuilt")
     for job, (files, findings, notes) in zip(builds, _build_all(builds, sources, jobs), strict=True):
         result.files[job.cluster.name] = files
         result.findings.extend(findings)
@@ -123,6 +140,25 @@ def _build_index(index: int) -> tuple[Any, ...]:
     return build(builds[index], sources)
 
 
+def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
+    """The folder's files when its lock says they were generated from exactly this input by
+    this aifab and catalog, and none changed since; else None (rebuild)."""
+    try:
+        lock = json.loads((folder / LOCK).read_bytes())
+    except (OSError, ValueError):
+        return None
+    wanted = {"aifabVersion": __version__, "catalogVersion": job.cluster.catalog.version,
+              "blueprint": job.blueprint, "blueprintDigest": blueprint_digest(job.data)}
+    if not isinstance(lock, dict) or any(lock.get(k) != v for k, v in wanted.items()):
+        return None
+    files = read_tree(folder)
+    recorded = lock.get("files", {})
+    if set(files) != set(recorded) | {LOCK} or any(
+            digest(files[path]) != recorded[path] for path in recorded):
+        return None
+    return files
+
+
 def _relative(blueprint: FsPath, out: FsPath) -> str:
     """The blueprint as seen from the repository root (out's parent): stable across cwd."""
     return FsPath(os.path.relpath(blueprint.resolve(), out.resolve().parent)).as_posix()
@@ -146,7 +182,8 @@ def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
 
 def write(result: Plan) -> dict[str, bool]:
     """Write every cluster folder; name -> whether it changed."""
-    return {name: write_cluster(result.out, name, files) for name, files in sorted(result.files.items())}
+    return {name: name not in result.reused and write_cluster(result.out, name, files)
+            for name, files in sorted(result.files.items())}
 
 
 def check(result: Plan, *, all_clusters: bool) -> list[Drift]:

@@ -48,6 +48,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.helm.v3 import Release, RepositoryOptsArgs
 
 from aifab.deploy.tree import ClusterTree, Entry
+from aifab.expand.node_pools import nodes_of
 
 # API group of a custom resource -> the release (HelmRelease metadata.name) that installs
 # its CRD and the controller that acts on it.
@@ -101,7 +102,7 @@ def api_group(api_version: str) -> str:
 
 
 def hostname_nodes(pool: Entry) -> list[Mapping[str, Any]]:
-    return list(pool.data.get("spec", {}).get("nodes") or [])
+    return list(nodes_of(pool.data))
 
 
 def is_selector_pool(pool: Entry) -> bool:

@@ -19,8 +19,12 @@ the GPU Operator tolerates it (facts section 6), but so must every other DaemonS
 monitoring) and workload, so tainting is left to the blueprint (daejeon-b200 does it); Kueue
 ResourceFlavors add tolerations for whatever taints a pool has.
 
-Pools with a `nodeSelector` have no node names: their NodePool carries the selector, an empty
-`nodes` list, and the pool-wide `labels` and `taints` for the nodes the selector finds.
+The file is compact enough to review at national scale: `spec.labels` and `spec.taints` are
+what every node gets; `spec.groups` lists the nodes in order, grouped by the placement labels
+they share (one group per NVL72 rack, per scalable unit of servers). `nodes_of()` turns a
+NodePool back into one entry per node; the stack and the verifier read it through that.
+Pools with a `nodeSelector` have no node names: their NodePool carries the selector and no
+groups; `labels` and `taints` are for the nodes the selector finds.
 """
 
 from __future__ import annotations
@@ -63,22 +67,34 @@ def expand(cluster: Cluster) -> Iterator[Output]:
 
 
 def node_pool(pool: NodePool) -> dict[str, Any]:
-    spec: dict[str, Any] = {"system": pool.system.id}
+    spec: dict[str, Any] = {
+        "system": pool.system.id,
+        "labels": _sorted(_pool_labels(pool)),
+        "taints": [_taint(t.key, t.value, t.effect) for t in pool.taints],
+    }
     if pool.node_selector:
         spec["selector"] = dict(sorted(pool.node_selector.items()))
-    names = hostnames(pool)
-    common = _pool_labels(pool)
-    taints = [_taint(t.key, t.value, t.effect) for t in pool.taints]
-    spec["nodes"] = [
-        {"name": name, "labels": _sorted({**_slot_labels(pool, slot), **common}),
-         "taints": list(taints)}
-        for name, slot in zip(names, node_slots(pool), strict=True)
-    ] if names else []
-    if not names:
-        spec["labels"] = _sorted(common)
-        spec["taints"] = list(taints)
+    groups: list[dict[str, Any]] = []
+    for name, slot in zip(hostnames(pool), node_slots(pool), strict=False):
+        labels = _sorted(_slot_labels(pool, slot))
+        if not groups or groups[-1]["labels"] != labels:
+            groups.append({"labels": labels, "nodes": []})
+        groups[-1]["nodes"].append(name)
+    if groups:
+        spec["groups"] = groups
     return {"apiVersion": AIFAB_API, "kind": "NodePool", "metadata": {"name": pool.name},
             "spec": spec}
+
+
+def nodes_of(data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every named node of a NodePool document: {name, labels, taints}, in node order.
+    A node's own labels come first; the pool-wide ones win (they are aifab's and the pool's)."""
+    spec = data["spec"]
+    common, taints = spec.get("labels", {}), spec.get("taints", [])
+    for group in spec.get("groups", []):
+        labels = {**group.get("labels", {}), **common}
+        for name in group["nodes"]:
+            yield {"name": name, "labels": labels, "taints": taints}
 
 
 def _pool_labels(pool: NodePool) -> dict[str, str]:

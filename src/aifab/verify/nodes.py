@@ -1,4 +1,4 @@
-"""aifab NodePool files: every node name, label and taint as the API server would accept it."""
+"""aifab NodePool files: node names, labels and taints as the API server would accept them."""
 
 from __future__ import annotations
 
@@ -22,17 +22,28 @@ def label_key_ok(key: str) -> bool:
 
 
 def check(data: Mapping[str, Any], file: str) -> Iterator[Finding]:
-    for i, node in enumerate(data["spec"].get("nodes", [])):
-        path: tuple[str | int, ...] = ("spec", "nodes", i)
-        problems = [hostname_problem(node["name"])]
-        problems += [f"label key '{k}' is not valid" for k in node.get("labels", {})
-                     if not label_key_ok(k)]
-        problems += [f"label value '{v}' of {k} is not valid"
-                     for k, v in node.get("labels", {}).items() if not _LABEL_VALUE.match(v)]
-        problems += [f"taint {t.get('key')} has effect {t.get('effect')}"
-                     for t in node.get("taints", [])
-                     if t.get("effect") not in _EFFECTS or not label_key_ok(str(t.get("key")))]
-        for problem in filter(None, problems):
-            yield Finding(file, 1, 1, "AF406", Severity.ERROR,
-                          f"node {node['name']}: {problem}", path,
-                          "labels and taints follow Kubernetes label syntax")
+    """Labels and taints once where they are written (pool-wide, per group); every node name."""
+    spec = data["spec"]
+    yield from _labels(spec.get("labels", {}), ("spec", "labels"), file)
+    for i, taint in enumerate(spec.get("taints", [])):
+        if taint.get("effect") not in _EFFECTS or not label_key_ok(str(taint.get("key"))):
+            yield _finding(file, ("spec", "taints", i),
+                           f"taint {taint.get('key')} has effect {taint.get('effect')}")
+    for g, group in enumerate(spec.get("groups", [])):
+        yield from _labels(group.get("labels", {}), ("spec", "groups", g, "labels"), file)
+        for n, name in enumerate(group["nodes"]):
+            if problem := hostname_problem(name):
+                yield _finding(file, ("spec", "groups", g, "nodes", n), problem)
+
+
+def _labels(labels: Mapping[str, str], path: tuple[str | int, ...], file: str) -> Iterator[Finding]:
+    for key, value in labels.items():
+        if not label_key_ok(key):
+            yield _finding(file, path + (key,), f"label key '{key}' is not valid")
+        elif not _LABEL_VALUE.match(value):
+            yield _finding(file, path + (key,), f"label value '{value}' of {key} is not valid")
+
+
+def _finding(file: str, path: tuple[str | int, ...], problem: str) -> Finding:
+    return Finding(file, 1, 1, "AF406", Severity.ERROR, problem, path,
+                   "node names, labels and taints follow Kubernetes syntax")
