@@ -1,8 +1,9 @@
-"""Benchmark: `aifab generate` vs the bare cost of dumping the same objects with PyYAML's C dumper.
+"""Benchmarks (b) and (e): `aifab generate` vs dumping the same objects with PyYAML's C
+dumper, and the peak memory of the generation.
 
-Not a test. Both run as whole processes, interleaved in one session (A, B, A, B, ...), so the
-ratio holds on a shared, noisy machine:
-  A  `aifab generate --out TMP BLUEPRINT` (load, validate, rules, expand, verify, render, write)
+Not a test. Both run as whole processes, interleaved in one session (A, B, A, B, ...):
+  A  `aifab generate --full --out TMP BLUEPRINT` (load, validate, rules, expand, verify,
+     render, write; clusters in parallel on every core)
   B  a Python process that reads the same objects from JSON and dumps each with CSafeDumper
      (the floor: interpreter start, yaml import, serialisation).
 
@@ -13,49 +14,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, machine, timed
 
 DUMP = """
 import json, sys, yaml
-objects = json.load(open(sys.argv[1]))
-for data in objects:
+for data in json.load(open(sys.argv[1])):
     yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False)
 """
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
-    return elapsed
-
-
 def objects_of(blueprint: Path) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "src"))
     from aifab.expand import expand
-    from aifab.pipeline import run
+    from aifab.pipeline import flatten, run
 
-    result = run(blueprint)
-    if result.cluster is None:
+    found = []
+    for result in flatten([run(blueprint)]):
+        if result.cluster is not None:
+            found += [dict(o.data) for o in expand(result.cluster) if o.kind != "document"]
+    if not found:
         sys.exit(f"{blueprint} is not valid")
-    return [dict(out.data) for out in expand(result.cluster)]
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("blueprint", nargs="?", default="blueprints/gwangju-gb200.yaml")
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("blueprint", nargs="?", default="blueprints/korea-national.yaml")
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
     aifab = shutil.which("aifab") or sys.exit("aifab is not installed")
@@ -63,21 +54,24 @@ def main() -> None:
         objects = Path(tmp) / "objects.json"
         data = objects_of(ROOT / args.blueprint)
         objects.write_text(json.dumps(data))
-        gen = [aifab, "generate", "--out", str(Path(tmp) / "out"), args.blueprint]
+        out = Path(tmp) / "out"
+        gen = [aifab, "generate", "--full", "--out", str(out), args.blueprint]
         dump = [sys.executable, "-c", DUMP, str(objects)]
         timed(gen)
         timed(dump)
-        a, b = [], []
+        a, b, rss = [], [], 0
         for _ in range(args.runs):
-            shutil.rmtree(Path(tmp) / "out", ignore_errors=True)  # a full write every time
-            a.append(timed(gen))
-            b.append(timed(dump))
+            shutil.rmtree(out, ignore_errors=True)  # a full write every time
+            seconds, peak = timed(gen)
+            a.append(seconds)
+            rss = max(rss, peak)
+            b.append(timed(dump)[0])
     ma, mb = statistics.median(a), statistics.median(b)
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores; {args.blueprint}")
-    print(f"aifab generate (whole process)   median {ma * 1000:7.1f} ms")
-    print(f"C dumper only (whole process)    median {mb * 1000:7.1f} ms  ({len(data)} objects)")
-    print(f"ratio generate / dump = {ma / mb:.2f}  ({args.runs} runs each, interleaved)")
+    print(f"machine: {machine()}; {args.blueprint}; {len(data)} objects; {args.runs} runs each")
+    print(f"  aifab generate (whole process)   median {ma:6.2f} s")
+    print(f"  C dumper only (whole process)    median {mb:6.2f} s")
+    print(f"  ratio generate / dump = {ma / mb:.2f} (target <= 1.5; whole fleet < 30 s)")
+    print(f"  peak RSS of one generate process: {rss / 1024:.0f} MiB (target < 1024 MiB)")
 
 
 if __name__ == "__main__":

@@ -1,55 +1,37 @@
-"""Benchmark: `aifab validate` vs `check-jsonschema` on the same blueprint, as whole processes.
+"""Benchmark (a): `aifab validate` vs `check-jsonschema` on the same blueprints, as whole
+processes, interleaved in one session so noise on a shared machine hits both alike.
 
-Not a test: it prints timings and the ratio. Both commands run interleaved in one session
-(A, B, A, B, ...) so that noise on a shared machine hits both alike; the median is reported.
-
-    python bench/validate_startup.py [BLUEPRINT] [--runs N]
+check-jsonschema only checks the JSON Schema; aifab also checks YAML hazards, the hardware
+catalog and every semantic rule.
+    python bench/validate_startup.py [BLUEPRINT ...] [--runs N]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, interleaved, machine, median_ms
 
-
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
-    return elapsed
+STANDALONE = ["blueprints/busan-gb300.yaml", "blueprints/daejeon-b200.yaml",
+              "blueprints/gwangju-gb200.yaml", "blueprints/seoul-rtxpro.yaml"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("blueprint", nargs="?", default="blueprints/gwangju-gb200.yaml")
+    parser.add_argument("blueprints", nargs="*", default=STANDALONE)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-
-    aifab = [shutil.which("aifab") or sys.exit("aifab is not installed"), "validate", args.blueprint]
-    cjs = [shutil.which("check-jsonschema") or sys.exit("check-jsonschema is not installed"),
-           "--schemafile", "schemas/blueprint.schema.json", args.blueprint]
-    for cmd in (aifab, cjs):  # warm the file cache and .pyc files
-        timed(cmd)
-    a, c = [], []
-    for _ in range(args.runs):
-        a.append(timed(aifab))
-        c.append(timed(cjs))
-    ma, mc = statistics.median(a), statistics.median(c)
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, {len(__import__('os').sched_getaffinity(0))} cores")
-    print(f"aifab validate      median {ma * 1000:7.1f} ms  (min {min(a) * 1000:.1f})")
-    print(f"check-jsonschema    median {mc * 1000:7.1f} ms  (min {min(c) * 1000:.1f})")
-    print(f"ratio aifab / check-jsonschema = {ma / mc:.2f}  (target <= 1.0; {args.runs} runs each)")
+    aifab = shutil.which("aifab") or sys.exit("aifab is not installed")
+    cjs = shutil.which("check-jsonschema") or sys.exit("check-jsonschema is not installed")
+    ours = [aifab, "validate", *args.blueprints]
+    theirs = [cjs, "--schemafile", str(ROOT / "schemas" / "blueprint.schema.json"), *args.blueprints]
+    a, b = interleaved([ours, theirs], args.runs)
+    print(f"machine: {machine()}; {len(args.blueprints)} blueprints; {args.runs} runs each")
+    print(f"  aifab validate      median {median_ms(a):7.1f} ms")
+    print(f"  check-jsonschema    median {median_ms(b):7.1f} ms")
+    print(f"  ratio aifab / check-jsonschema = {median_ms(a) / median_ms(b):.2f} (target <= 1.0)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+"""What the benchmarks share: timing whole processes side by side, and the machine line."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: Sequence[str], cwd: Path = ROOT) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process; exits on failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return elapsed, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+def interleaved(commands: Sequence[Sequence[str]], runs: int) -> list[list[float]]:
+    """Run the commands in turn (A, B, A, B, ...) so machine noise hits them alike."""
+    for cmd in commands:
+        timed(cmd)  # warm the file cache and .pyc files
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for i, cmd in enumerate(commands):
+            times[i].append(timed(cmd)[0])
+    return times
+
+
+def median_ms(values: Sequence[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def machine() -> str:
+    return (f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+            f"{len(os.sched_getaffinity(0))} cores")
