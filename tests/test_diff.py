@@ -203,3 +203,139 @@ def test_not_a_repository(tmp_path):
     text, code = run((), cwd=tmp_path)
     assert code == EXIT_USAGE
     assert "is not inside a git repository" in text
+
+
+# -- fleets: a small one (the fixture), never the national fleet (expanding it takes seconds) --
+
+
+@pytest.fixture
+def fleet_repo(tmp_path: Path) -> Path:
+    """A repository whose HEAD holds the fixture fleet (blueprints/fleet.yaml, one inline and
+    one file member), with room in a-gb200's power budget for a ninth rack."""
+    repo = tmp_path / "fleet-repo"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "fleet", repo / "blueprints")
+    replace_in(repo / "blueprints" / "clusters" / "a-gb200.yaml",
+               "powerBudgetKW: 1100", "powerBudgetKW: 1300")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "fleet")
+    return repo
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def by_name(report: str) -> dict[str, dict]:
+    return {c["name"]: c for c in json.loads(report)["clusters"]}
+
+
+def total(cluster: dict, metric: str) -> dict:
+    return next(n for n in cluster["numbers"] if (n["scope"], n["metric"]) == ("total", metric))
+
+
+def test_fleet_member_file_is_read_at_the_base(fleet_repo):
+    member = fleet_repo / "blueprints" / "clusters" / "a-gb200.yaml"
+    replace_in(member, "racks: 8", "racks: 9")  # base and working tree differ only here
+    report, code = diff(fleet_repo, "json")
+    assert code == EXIT_OK
+    clusters = by_name(report)
+    assert set(clusters) == {"a-gb200", "a-b200"}
+    changed = clusters["a-gb200"]
+    assert changed["status"] == "changed" and changed["kind"] == "Cluster"
+    assert changed["after"]["file"] == "blueprints/clusters/a-gb200.yaml"
+    assert total(changed, "GPUs") == {"scope": "total", "metric": "GPUs", "before": 576,
+                                      "after": 648, "delta": 72}
+    assert total(changed, "racks")["delta"] == 1
+    assert changed["objects"]["NodePool"]["changed"] == ["node-pools/gb200.yaml"]
+    assert clusters["a-b200"]["status"] == "unchanged"
+    assert json.loads(report)["summary"] == {"added": 0, "removed": 0, "changed": 1,
+                                             "invalid": 0, "unchanged": 1}
+    text, _ = diff(fleet_repo, "text", "blueprints/fleet.yaml")  # the fleet file as the path
+    assert "a-gb200 (blueprints/clusters/a-gb200.yaml): changed" in text
+    assert ["GPUs", "576", "->", "648", "+72"] in [line.split() for line in text.splitlines()]
+
+
+def test_fleet_default_reaches_every_cluster(fleet_repo):
+    replace_in(fleet_repo / "blueprints" / "fleet.yaml", "version: v26.3.0", "version: v26.7.0")
+    report, code = diff(fleet_repo, "json")
+    assert code == EXIT_OK
+    clusters = by_name(report)
+    assert set(clusters) == {"a-gb200", "a-b200"}
+    for cluster in clusters.values():
+        assert cluster["status"] == "changed"
+        assert cluster["versions"] == [
+            {"name": "GPU Operator", "before": "v26.3.0", "after": "v26.7.0"}]
+        assert cluster["objects"]["HelmRelease"]["changed"] == [
+            "gpu-operator/helmrelease-gpu-operator.yaml"]
+        assert total(cluster, "GPUs")["delta"] == 0
+
+
+def test_inline_cluster_added_to_a_fleet(fleet_repo):
+    fleet = fleet_repo / "blueprints" / "fleet.yaml"
+    fleet.write_text(fleet.read_text() + """\
+    - metadata:
+        name: a-b200-two
+      spec:
+        site: {name: campus-a, country: KR, powerBudgetKW: 500, cooling: air}
+        nodePools:
+          - {name: b200, system: dgx-b200, nodes: 31, hostnames: "a-b2x-{node:03d}"}
+""")
+    report, code = diff(fleet_repo, "json")
+    assert code == EXIT_OK
+    clusters = by_name(report)
+    added = clusters["a-b200-two"]
+    assert added["status"] == "added" and added["before"] is None
+    assert added["after"]["file"] == "blueprints/fleet.yaml"
+    assert total(added, "GPUs") == {"scope": "total", "metric": "GPUs", "before": None,
+                                    "after": 248, "delta": 248}
+    assert {c["status"] for n, c in clusters.items() if n != "a-b200-two"} == {"unchanged"}
+    md, _ = diff(fleet_repo, "markdown")
+    assert "### a-b200-two (added)" in md and "1 added, 2 unchanged." in md
+
+
+def test_fleet_errors_are_reported_as_the_fleet(fleet_repo):
+    fleet = fleet_repo / "blueprints" / "fleet.yaml"
+    replace_in(fleet, "file: clusters/a-gb200.yaml", "file: clusters/gone.yaml")
+    report, code = diff(fleet_repo, "json")
+    assert code == EXIT_FINDINGS  # the working tree's fleet does not validate
+    entry = by_name(report)["fleet test-fleet"]
+    assert entry["kind"] == "Fleet" and entry["status"] == "invalid"
+    assert entry["before"]["valid"] is True
+    (error,) = entry["after"]["errors"]
+    assert (error["file"], error["code"]) == ("blueprints/fleet.yaml", "AF602")
+    text, _ = diff(fleet_repo, "text")
+    assert "fleet test-fleet (blueprints/fleet.yaml): invalid" in text
+
+
+def test_base_findings_name_the_ref_and_the_repository(fleet_repo):
+    member = fleet_repo / "blueprints" / "clusters" / "a-gb200.yaml"
+    fleet = fleet_repo / "blueprints" / "fleet.yaml"
+    replace_in(member, "racks: 8", "rackz: 8")
+    replace_in(fleet, "file: clusters/a-gb200.yaml", "file: ../../outside.yaml")
+    (fleet_repo.parent / "outside.yaml").write_text(member.read_text())
+    git(fleet_repo, "commit", "-qam", "broken at the base")
+    replace_in(member, "rackz: 8", "racks: 8")
+    replace_in(fleet, "file: ../../outside.yaml", "file: clusters/a-gb200.yaml")
+    report, code = diff(fleet_repo, "json")
+    assert code == EXIT_OK  # the working tree is fine
+    clusters = by_name(report)
+    (error,) = clusters["fleet test-fleet"]["before"]["errors"]
+    assert error["file"] == "HEAD:blueprints/fleet.yaml" and error["code"] == "AF602"
+    # refused at the base as in the working tree, and named by the repository, not the
+    # temporary folder the base was read into
+    assert f"leaves the repository ({fleet_repo.resolve()})" in error["message"]
+    assert clusters["a-gb200"]["status"] == "added"  # it was not part of the fleet at HEAD
+
+
+def test_base_member_findings_point_into_the_member_file(fleet_repo):
+    member = fleet_repo / "blueprints" / "clusters" / "a-gb200.yaml"
+    replace_in(member, "racks: 8", "rackz: 8")
+    git(fleet_repo, "commit", "-qam", "typo")
+    replace_in(member, "rackz: 8", "racks: 8")
+    text, code = diff(fleet_repo, "text")
+    assert code == EXIT_OK
+    line = next(i for i, t in enumerate(member.read_text().splitlines(), 1) if "racks" in t)
+    assert f"HEAD:blueprints/clusters/a-gb200.yaml:{line}:7: AF201 unknown key 'rackz'" in text

@@ -48,7 +48,9 @@ def test_reference_gpu_quota(cluster):
     foundation = objects["tenants/foundation-models/resourcequota-gpu.yaml"]["spec"]["hard"]
     research = objects["tenants/public-research/resourcequota-gpu.yaml"]["spec"]["hard"]
     # 768 nominal + borrowable through the cohort, capped at the pool's 16 x 72 GPUs
-    assert foundation == {"requests.nvidia.com/gpu": "1152"}
+    # ... and every other GPU resource of the cluster capped at 0 (policy AF444)
+    assert foundation == {"requests.nvidia.com/gpu": "1152", "requests.nvidia.com/mig-1g.23gb": "0",
+                          "requests.nvidia.com/mig-2g.45gb": "0", "requests.nvidia.com/mig-3g.90gb": "0"}
     # b200-infer: 31 nodes x 8 = 248 GPUs, all-balanced (mixed) = 1g.23gb x2, 2g.45gb, 3g.90gb
     assert research == {
         "requests.nvidia.com/gpu": "1152",

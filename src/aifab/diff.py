@@ -3,9 +3,17 @@ working tree.
 
 Reviewers of a pull request need consequences, not a YAML diff: +144 GPUs, +264 kW against the
 budget, a quota moved, a driver bumped, 36 ComputeDomains added. Both sides go through the same
-in-memory pipeline (load, schema, resolve, rules, expand, render) with the running aifab, so the
-difference is the blueprints' alone; a side that does not validate is reported with its
+pipeline (aifab.pipeline.run_document, then expand and render in memory) with the running aifab,
+so the difference is the blueprints' alone; a side that does not validate is reported with its
 findings, never a crash. Git runs without a shell, with a timeout, on paths inside the repository.
+
+Fleets: every cluster of a fleet is a side of its own, paired by cluster name with the other
+side's (a standalone blueprint or another fleet's member alike), so a changed default shows in
+every cluster it reaches. The base side is read entirely at the ref: its blueprints and the
+member files its fleets name are written from git into a temporary folder (with a `.git` marker,
+so it is the fleets' repository root) and run there, under their repository paths. A fleet's own
+findings (a member file refused, allocations, site power) are listed as `fleet <name>` when a
+side has them.
 
 `run()` returns (text, exit code): 0 reported, 1 a working-tree blueprint has errors, 2 usage
 (not a git repository, unknown ref, a path outside the repository or missing on both sides).
@@ -146,12 +154,13 @@ def _read_blob(root: FsPath, blob: Blob) -> bytes:
 def _blobs(root: FsPath, commit: str, paths: Sequence[str]) -> list[Blob]:
     """The regular *.yaml blobs at exactly `paths` (fleet members), in batches of arguments."""
     out: list[Blob] = []
+    exact = set(paths)  # a folder's children are not members
     for start in range(0, len(paths), LS_TREE_BATCH):
         raw = _git(root, "ls-tree", "-z", "-l", "--full-tree", commit, "--",
                    *paths[start:start + LS_TREE_BATCH])
         for entry in raw.decode("utf-8", "surrogateescape").split("\0"):
             meta, _, path = entry.partition("\t")
-            if not entry or path not in paths:
+            if not entry or path not in exact:
                 continue
             mode, kind, sha, size = meta.split()
             if kind == "blob" and mode in ("100644", "100755") and path.endswith(SUFFIXES):

@@ -20,7 +20,7 @@ from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
 from aifab import __version__
 from aifab.render import LOCK, Drift, blueprint_digest, digest, drift, read_tree, render, write_cluster
-from aifab.verify import Sources, verify
+from aifab.verify import Sources, policies, verify
 
 CODES = {
     "AF420": "two blueprints generate the same cluster folder",
@@ -59,6 +59,7 @@ def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding]
 
     outputs = expand(job.cluster)
     findings, notes = verify(outputs, job.cluster.kubernetes.version, sources, job.folder)
+    findings += policies.check(outputs, job.cluster, job.folder)
     files = render(outputs, blueprint=job.blueprint, blueprint_data=job.data,
                    catalog_version=job.cluster.catalog.version)
     return files, findings, notes

@@ -90,9 +90,16 @@ def admissible_gpus(cluster: Cluster, tenant: Tenant, pool: NodePool) -> int:
 
 
 def gpu_quota(cluster: Cluster, tenant: Tenant) -> dict[str, str]:
-    """`spec.hard` of the tenant's ResourceQuota: requests.<resource> summed over its pools."""
+    """`spec.hard` of the tenant's ResourceQuota: requests.<resource> summed over its pools.
+
+    A ResourceQuota limits only the resources it lists, so every GPU resource the cluster
+    advertises is listed, at 0 where the tenant has no quota (policy AF444)."""
     strategy = cluster.mig_strategy
     totals: dict[str, int] = defaultdict(int)
+    totals[GPU_RESOURCE] = 0  # the device plugin may advertise it on any GPU node
+    for pool in cluster.node_pools:
+        for resource in gpu_resources(pool, strategy):
+            totals[resource] = 0
     for name in sorted(set(tenant.quota) | set(tenant.borrowing_limit)):
         pool = cluster.pool(name)
         if pool is None:  # reported by the rules (AF376)
@@ -100,8 +107,6 @@ def gpu_quota(cluster: Cluster, tenant: Tenant) -> dict[str, str]:
         gpus = admissible_gpus(cluster, tenant, pool)
         for resource, per_gpu in gpu_resources(pool, strategy).items():
             totals[resource] += gpus * per_gpu
-    if not totals:
-        totals[GPU_RESOURCE] = 0  # a tenant without GPU quota gets none outside Kueue either
     return {f"requests.{resource}": quantity(totals[resource]) for resource in sorted(totals)}
 
 
