@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="*", default=["blueprints"], metavar="PATH",
                           help="blueprint files or folders of them (default: blueprints/)")
-    validate.add_argument("--format", choices=("text", "json", "github"), default="text",
+    validate.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                           help="output format (github: workflow-command annotations)")
     validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--chart-values", metavar="DIR", type=_folder,
                           help="charts' default values (<chart>-<version>.values.yaml), to check "
                           "Helm values keys against")
-    generate.add_argument("--format", choices=("text", "json", "github"), default="text",
+    generate.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                           help="format of findings")
     generate.add_argument("--jobs", "-j", type=int, default=len(os.sched_getaffinity(0)),
                           metavar="N", help="clusters built in parallel (default: the CPUs)")
@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                         "named like the context)")
     verify.add_argument("--kubeconfig", required=True, type=Path, metavar="PATH")
     verify.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
-    verify.add_argument("--format", choices=("text", "json", "github"), default="text")
+    verify.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
 
     diff = commands.add_parser(
         "diff", help="what a branch changes in the clusters (markdown for a pull-request comment)",

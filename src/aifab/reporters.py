@@ -1,4 +1,5 @@
-"""Reporters: findings as text for people, JSON for tools, workflow commands for GitHub."""
+"""Reporters: findings as text for people, JSON for tools, workflow commands for GitHub,
+SARIF for code scanning."""
 
 from __future__ import annotations
 
@@ -95,8 +96,16 @@ def _escape_property(value: str) -> str:
     return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+def sarif(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+    """SARIF 2.1.0 for code scanning (aifab/sarif.py, imported only when asked for)."""
+    from aifab.sarif import sarif as log
+
+    return log(findings, sources, files)
+
+
 FORMATS: dict[str, Callable[[Sequence[Finding], SourceLines, int], str]] = {
     "text": text,
     "json": as_json,
     "github": github,
+    "sarif": sarif,
 }
