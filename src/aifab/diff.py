@@ -21,7 +21,6 @@ side has them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import posixpath
@@ -499,15 +498,12 @@ def _base_sides(root: FsPath, base: Base, tops: Sequence[Blob], label: str) -> l
 
 def _run_at(folder: FsPath, paths: Sequence[str],
             relabel: Callable[[Finding], Finding] | None = None) -> list[Side]:
-    """Run the pipeline on `paths` (relative to `folder`), named by those paths.
-
-    The fleet composer finds member files and the repository root from the fleet's file name,
-    relative to the working directory, so the pipeline runs with `folder` as the working
-    directory: the display names are then the repository paths on both sides."""
+    """Run the pipeline on `paths` (relative to `folder`), named by those paths: the display
+    names are the repository paths on both sides, whatever the working directory."""
     out: list[Side] = []
-    with contextlib.chdir(folder):
-        for path in paths:
-            out.extend(sides(run_document(load_file(path)), relabel))
+    for path in paths:
+        located = folder / path
+        out.extend(sides(run_document(load_file(located, display=path), located), relabel))
     return out
 
 

@@ -79,13 +79,14 @@ def _at(file: str, f: Finding) -> Finding:
 
 def run(path: FsPath) -> Result:
     """Load one blueprint file (a Cluster or a Fleet), validate, resolve and check it."""
-    return run_document(load_file(path))
+    return run_document(load_file(path), FsPath(path))
 
 
-def run_document(doc: Document) -> Result:
-    """Validate, resolve and check a loaded document (a Cluster or a Fleet)."""
+def run_document(doc: Document, location: FsPath | None = None) -> Result:
+    """Validate, resolve and check a loaded document (a Cluster or a Fleet). `location` is the
+    file on disk when its display name (`doc.file`) is not a usable path."""
     if doc.data is not None and doc.data.get("kind") == "Fleet":
-        return _fleet(doc)
+        return _fleet(doc, location)
     return _cluster(doc)
 
 
@@ -111,14 +112,14 @@ def _cluster(doc: Document | MergedDocument) -> Result:
     return Result(doc, cluster, tuple(sorted_unique(findings)))
 
 
-def _fleet(doc: Document) -> Result:
+def _fleet(doc: Document, location: FsPath | None) -> Result:
     from aifab.fleet import check_fleet, members, resolve_fleet
 
     findings = _schema_findings(doc, "Fleet")
     if any(f.is_error for f in findings):
         return Result(doc, None, tuple(sorted_unique(findings)))
     results = []
-    for member in members(doc):
+    for member in members(doc, location):
         findings.extend(member.findings)
         if member.document is not None:
             results.append((member.index, _cluster(member.document)))

@@ -108,16 +108,21 @@ class Member:
     findings: tuple[Finding, ...] = ()
 
 
-def members(fleet: Document) -> Iterator[Member]:
-    """Every cluster of a schema-valid fleet document, merged over the defaults."""
+def members(fleet: Document, location: FsPath | None = None) -> Iterator[Member]:
+    """Every cluster of a schema-valid fleet document, merged over the defaults.
+
+    `location` is where the fleet file is on disk (default: its display name, `fleet.file`);
+    member files are found relative to it, and shown relative to the display name."""
     spec = fleet.data["spec"]
     defaults = Layer(fleet, ("spec",), ("spec", "defaults"))
-    root = repository_root(FsPath(fleet.file))
+    location = location or FsPath(fleet.file)
+    root = repository_root(location)
     for index, entry in enumerate(spec["clusters"]):
         at: Path = ("spec", "clusters", index)
         inline = {"metadata", "spec"} & set(entry)
         if "file" in entry and not inline:
-            yield _from_file(fleet, index, entry["file"], spec.get("defaults", {}), defaults, root)
+            yield _from_file(fleet, location, index, entry["file"], spec.get("defaults", {}),
+                             defaults, root)
         elif "file" not in entry and inline == {"metadata", "spec"}:
             data = {**HEADER, "metadata": entry["metadata"],
                     "spec": merge(spec.get("defaults", {}), entry["spec"])}
@@ -130,10 +135,10 @@ def members(fleet: Document) -> Iterator[Member]:
                 at, hint="write `- file: clusters/<name>.yaml`, or give the cluster inline")),))
 
 
-def _from_file(fleet: Document, index: int, given: str, defaults: Any, defaults_layer: Layer,
-               root: FsPath) -> Member:
+def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaults: Any,
+               defaults_layer: Layer, root: FsPath) -> Member:
     at: Path = ("spec", "clusters", index, "file")
-    base = FsPath(fleet.file).resolve().parent
+    base = location.resolve().parent
     target = (base / given).resolve()
     problem = ""
     if FsPath(given).is_absolute():
@@ -142,7 +147,7 @@ def _from_file(fleet: Document, index: int, given: str, defaults: Any, defaults_
         problem = f"leaves the repository ({root})"
     elif not target.is_file():
         problem = "does not exist"
-    elif target == FsPath(fleet.file).resolve():
+    elif target == location.resolve():
         problem = "is the fleet file itself"
     if problem:
         return Member(index, None, (fleet.place(finding(
