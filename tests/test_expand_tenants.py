@@ -9,7 +9,6 @@ from types import MappingProxyType
 import pytest
 
 from aifab.expand import tenants
-from aifab.model import Sharing
 from aifab.pipeline import run
 from bundled import CLUSTER_FILES
 

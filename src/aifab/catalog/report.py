@@ -30,7 +30,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "
     rows = [header, *rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return [
-        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
 
@@ -88,7 +88,7 @@ def _fact_rows(catalog: Catalog, facts: Mapping[str, Fact], skip: Iterable[str] 
     ]
     header, *body = _table(("FACT", "VALUE", "SOURCE", "", "SOURCE TITLE"), rows, "  ")
     lines = [header]
-    for line, (_, fact) in zip(body, shown):
+    for line, (_, fact) in zip(body, shown, strict=True):
         lines.append(line)
         if fact.note:
             lines.append(f"      note: {fact.note}")

@@ -53,7 +53,7 @@ from aifab.expand.common import (
     obj,
     release,
 )
-from aifab.model import Cluster, NodePool
+from aifab.model import Cluster
 
 COMPONENT = "network-operator"
 CHART_KEY = "network-operator"
