@@ -174,10 +174,18 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if args.check:
         return _report_drift(check(result, all_clusters=not args.paths), args.diff)
-    for name, changed in write(result).items():
+    try:
+        changed = write(result)
+        created = write_stack_configs(result, out.resolve().parent / "stacks")
+    except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
+        print(f"aifab generate: cannot write {e.filename or out}: {e.strerror or e}", file=sys.stderr)
+        print("hint: every cluster folder is either as before or fully new; free space or fix "
+              "the permissions and run again", file=sys.stderr)
+        return EXIT_FINDINGS
+    for name, was_changed in changed.items():
         count = len(result.files[name])
-        print(f"{out / name}/: {count} files {'written' if changed else 'unchanged'}")
-    for path in write_stack_configs(result, out.resolve().parent / "stacks"):
+        print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}")
+    for path in created:
         print(f"{path}: new Pulumi stack configuration")
     return EXIT_OK
 

@@ -19,7 +19,17 @@ from aifab.diagnostics import Finding, Severity, sorted_unique
 from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
 from aifab import __version__
-from aifab.render import LOCK, Drift, blueprint_digest, digest, drift, read_tree, render, write_cluster
+from aifab.render import (
+    LOCK,
+    Drift,
+    blueprint_digest,
+    digest,
+    drift,
+    read_tree,
+    recover,
+    render,
+    write_cluster,
+)
 from aifab.verify import Sources, policies, verify
 
 CODES = {
@@ -183,8 +193,14 @@ def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
 
 def write(result: Plan) -> dict[str, bool]:
     """Write every cluster folder; name -> whether it changed."""
-    return {name: name not in result.reused and write_cluster(result.out, name, files)
-            for name, files in sorted(result.files.items())}
+    changed = {}
+    for name, files in sorted(result.files.items()):
+        if name in result.reused:
+            recover(result.out, name)  # the folder stays, but not a killed run's leftovers
+            changed[name] = False
+        else:
+            changed[name] = write_cluster(result.out, name, files)
+    return changed
 
 
 def check(result: Plan, *, all_clusters: bool) -> list[Drift]:

@@ -192,11 +192,11 @@ def _lock_digests(raw: bytes | None) -> dict[str, str]:
 def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
     """Replace out/<name>/ by `files` in one step; False when it already held exactly them."""
     target = out / name
+    staging = out / f".{name}.aifab-new"
+    _recover(target, staging)
     if read_tree(target) == dict(files):
         return False
     out.mkdir(parents=True, exist_ok=True)
-    staging = out / f".{name}.aifab-new"
-    shutil.rmtree(staging, ignore_errors=True)
     for path, content in files.items():
         dest = (staging / path).resolve()
         if not dest.is_relative_to(staging.resolve()):
@@ -206,11 +206,42 @@ def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
     _sync_filesystem(staging)  # every file on disk before the swap makes them visible
     if target.exists():
         _exchange(staging, target)  # staging now holds the old tree
-        shutil.rmtree(staging)
+        _remove(staging)
     else:
         os.rename(staging, target)
     _fsync_dir(out)
     return True
+
+
+def recover(out: FsPath, name: str) -> None:
+    """Clear what an interrupted run left beside out/<name>/ (for a folder not rewritten)."""
+    _recover(out / name, out / f".{name}.aifab-new")
+
+
+def _recover(target: FsPath, staging: FsPath) -> None:
+    """Clear what an interrupted run left beside `target`, even when nothing is to be written.
+
+    Its staging folder goes (after a swap it holds the old tree); so does a symlink in its
+    place, which would otherwise route the writes out of `out`. The rename fallback of
+    `_exchange` may have left the old tree aside: put back when `target` is missing, else gone.
+    """
+    aside = _aside(target)
+    if aside.is_dir() and not aside.is_symlink() and not os.path.lexists(target):
+        os.rename(aside, target)
+    _remove(staging)
+    _remove(aside)
+
+
+def _aside(target: FsPath) -> FsPath:
+    return target.with_name(f".{target.name}.aifab-old")
+
+
+def _remove(path: FsPath) -> None:
+    """Delete a folder tree, or a file or symlink (never what the symlink points to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def _libc() -> Any:
@@ -244,15 +275,19 @@ _AT_FDCWD = -100
 def _exchange(a: FsPath, b: FsPath) -> None:
     """Swap two directories atomically (Linux renameat2 RENAME_EXCHANGE).
 
-    Where the call is missing (not Linux, old libc, some filesystems), fall back to two
-    renames; a crash between them leaves the old tree complete in `a`'s sibling `.old`.
+    Where the call is missing (not Linux, old libc, some filesystems), fall back to three
+    renames via `.<b>.aifab-old`: an error between them puts `b` back; a crash between them
+    leaves `b` missing until the next run, which restores it (`_recover`).
     """
     renameat2 = getattr(_libc(), "renameat2", None)
     if renameat2 is not None:
         if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
             return
-    old = b.with_name(b.name + ".aifab-old")
-    shutil.rmtree(old, ignore_errors=True)
+    old = _aside(b)
     os.rename(b, old)
-    os.rename(a, b)
+    try:
+        os.rename(a, b)
+    except BaseException:
+        os.rename(old, b)
+        raise
     os.rename(old, a)

@@ -33,14 +33,28 @@ def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
             out.append(f"  at {f.json_path}")
         lines = sources.get(f.file, ())
         if 0 < f.line <= len(lines):
-            source = lines[f.line - 1].expandtabs(1)
+            source, caret = _excerpt(lines[f.line - 1].expandtabs(1), f.col)
             gutter = f"{f.line:>5} | "
             out.append(gutter + source)
-            out.append(" " * (len(gutter) - 2) + "| " + " " * (f.col - 1) + "^")
+            out.append(" " * (len(gutter) - 2) + "| " + " " * caret + "^")
         if f.hint:
             out.append(f"  hint: {f.hint}")
     out.append(summary(findings, files))
     return "\n".join(out)
+
+
+EXCERPT = 120  # characters of a source line shown around the column
+
+
+def _excerpt(line: str, col: int) -> tuple[str, int]:
+    """At most EXCERPT characters of `line` around column `col`, and the caret's offset."""
+    if len(line) <= EXCERPT:
+        return line, col - 1
+    start = max(0, min(col - 1 - EXCERPT // 2, len(line) - EXCERPT))
+    text = line[start : start + EXCERPT]
+    head = "..." if start else ""
+    tail = "..." if start + EXCERPT < len(line) else ""
+    return head + text + tail, len(head) + col - 1 - start
 
 
 def as_json(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:

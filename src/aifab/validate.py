@@ -28,7 +28,10 @@ CODES = {
     "AF205": "value does not have the expected form",
     "AF206": "value out of range",
     "AF207": "value not valid",
+    "AF208": "too many schema problems",
 }
+
+MAX_FINDINGS = 100  # per document: past that, one more finding says the rest was not listed
 
 SCHEMAS = {"Cluster": "blueprint", "Fleet": "fleet"}  # kind -> schemas/<name>.schema.json
 
@@ -81,6 +84,11 @@ def validate(doc: Document, kind: str = "Cluster") -> list[Finding]:
     found: list[Finding] = []
     for error in validator(kind).iter_errors(doc.data):
         for f, at_key in _findings(error, doc):
+            if len(found) == MAX_FINDINGS:
+                found.append(doc.place(finding(
+                    "AF208", f"more than {MAX_FINDINGS} schema problems; the rest are not listed",
+                    f.path, hint="fix the problems above, then validate again")))
+                return _without_typo_echoes(found)
             found.append(doc.place(f, at_key=at_key))
     return _without_typo_echoes(found)
 

@@ -13,12 +13,14 @@ from functools import lru_cache
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 TAG = "tag:yaml.org,2002:"
 MAX_NUMBER_CHARS = 32
 
 _YAML11 = Resolver()  # PyYAML's YAML 1.1 implicit resolution
+_YAML11_VALUES = SafeConstructor()  # ... and its reading of 1.1 numbers (0755, 1:30, 0b101)
 
 # YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -83,8 +85,10 @@ def describe11(text: str) -> str | None:
     if kind == "timestamp":
         return "a date"
     if kind in ("int", "float"):
+        construct = (_YAML11_VALUES.construct_yaml_int if kind == "int"
+                     else _YAML11_VALUES.construct_yaml_float)
         try:
-            value = yaml.safe_load(text)
+            value = construct(yaml.ScalarNode(TAG + kind, text))
         except (yaml.YAMLError, ValueError):
             return None
         if isinstance(value, float):
