@@ -211,3 +211,18 @@ def test_strings_any_yaml_reader_could_mistype_are_quoted(text):
 
 def test_plain_strings_stay_unquoted():
     assert to_yaml({"v": "gpu-operator", "w": "v26.3.0"}) == "v: gpu-operator\nw: v26.3.0\n"
+
+
+def test_generation_needs_no_network(monkeypatch, tmp_path):
+    """Untrusted by default: nothing in load, validate, expand, verify or render connects out."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("aifab tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    ref = reference()
+    result = plan([BLUEPRINTS / "gwangju-gb200.yaml"], tmp_path / "generated",
+                  Sources(crds=ref / "crds", chart_values=ref / "chart-values"))
+    assert result.ok and result.files

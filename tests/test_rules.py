@@ -73,3 +73,17 @@ def test_rule_codes_are_unique_and_well_formed():
             assert re.fullmatch(r"AF3\d\d", code), f"{rule.name}: {code}"
             assert code not in seen, f"{code} in both {seen.get(code)} and {rule.name}"
             seen[code] = rule.name
+
+
+@pytest.mark.parametrize("path", _fixtures("fail"), ids=_id)
+def test_failing_fixture_exits_1_through_the_cli_with_annotations_at_its_lines(path, capsys):
+    """As CI runs it: exit 1 (warnings count under --strict), GitHub annotations on the lines."""
+    from aifab.cli import main
+
+    errors = any(f.is_error for f in run(path).findings)
+    assert main(["validate", str(path)]) == (1 if errors else 0)
+    capsys.readouterr()
+    assert main(["validate", "--strict", "--format", "github", str(path)]) == 1
+    annotations = capsys.readouterr().out
+    for line, code in _expected(path):
+        assert f"file={path},line={line}," in annotations and f"title={code}::" in annotations
