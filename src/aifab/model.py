@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aifab.catalog import Catalog, System
-from aifab.diagnostics import Path
+from aifab.diagnostics import Finding, Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ class Cluster:
     storage: tuple[StorageClass, ...]
     tenants: tuple[Tenant, ...]
     catalog: Catalog
-
+    warnings: tuple[Finding, ...] = ()  # what the rules said, for the review summary
     def pool(self, name: str) -> NodePool | None:
         return next((p for p in self.node_pools if p.name == name), None)
 

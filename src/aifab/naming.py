@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aifab.diagnostics import Path
 from aifab.model import Cluster, NodePool
@@ -46,8 +47,11 @@ class NodeSlot:
 
 
 def node_slots(pool: NodePool) -> Iterator[NodeSlot]:
-    per_rack = pool.system.nodes_per_rack
-    for i in range(pool.node_count):
+    return _slots(pool.node_count, pool.system.nodes_per_rack)
+
+
+def _slots(count: int, per_rack: int | None) -> Iterator[NodeSlot]:
+    for i in range(count):
         rack = i // per_rack + 1 if per_rack else None
         tray = i % per_rack + 1 if per_rack else None
         yield NodeSlot(i + 1, rack, tray)
@@ -67,7 +71,12 @@ def hostnames(pool: NodePool) -> list[str]:
     """The node names of a pool with a hostname template, in node order."""
     if pool.hostnames is None:
         return []
-    return [render_hostname(pool.hostnames, slot) for slot in node_slots(pool)]
+    return list(_hostnames(pool.hostnames, pool.node_count, pool.system.nodes_per_rack))
+
+
+@lru_cache(maxsize=64)  # rules, node pools and the summary all ask for the same lists
+def _hostnames(template: str, count: int, per_rack: int | None) -> tuple[str, ...]:
+    return tuple(render_hostname(template, slot) for slot in _slots(count, per_rack))
 
 
 def dns_label_problem(name: str) -> str:

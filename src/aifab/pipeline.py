@@ -7,7 +7,7 @@ they can trust types and never crash on malformed input.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING
 
@@ -108,8 +108,9 @@ def _cluster(doc: Document | MergedDocument) -> Result:
     if any(f.is_error for f in findings):
         return Result(doc, None, tuple(sorted_unique(findings)))
     cluster = resolve(doc.data, doc.file)
-    findings += [doc.place(f) for f in check(cluster)]
-    return Result(doc, cluster, tuple(sorted_unique(findings)))
+    found = [doc.place(f) for f in check(cluster)]
+    cluster = replace(cluster, warnings=tuple(sorted_unique(f for f in found if not f.is_error)))
+    return Result(doc, cluster, tuple(sorted_unique(findings + found)))
 
 
 def _fleet(doc: Document, location: FsPath | None) -> Result:

@@ -27,7 +27,7 @@ import jinja2
 
 from aifab import __version__
 from aifab.catalog import System
-from aifab.diagnostics import Severity, format_path
+from aifab.diagnostics import format_path
 from aifab.expand.common import Output
 from aifab.model import Cluster, NodePool
 from aifab.naming import tenant_namespace
@@ -178,10 +178,8 @@ def summary_data(cluster: Cluster) -> dict[str, Any]:
 
 
 def _warnings(cluster: Cluster) -> list[Any]:
-    from aifab.check import check
-
-    found = {f for f in check(cluster) if f.severity is Severity.WARNING}
-    return sorted(found, key=lambda f: (format_path(f.path), f.code, f.message))
+    """The rules' warnings, which the pipeline keeps on the model."""
+    return sorted(set(cluster.warnings), key=lambda f: (format_path(f.path), f.code, f.message))
 
 
 def _pool_row(pool: NodePool) -> dict[str, str]:
