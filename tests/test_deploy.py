@@ -42,8 +42,9 @@ from bundled import CLUSTER_FILES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
-# The standalone clusters; the national fleet's 62,728 NodePatches are too many for mock runs.
-CLUSTERS = sorted(p.stem for p in CLUSTER_FILES)
+# The standalone clusters and the smallest cluster of the national fleet (its 62,728 nodes in
+# all are too many NodePatches for mock runs; its clusters differ only in size).
+CLUSTERS = sorted(p.stem for p in CLUSTER_FILES) + ["kr-gwangju-b300"]
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 
 
@@ -341,6 +342,18 @@ def test_a_blueprint_changed_since_generation_makes_the_tree_stale(tmp_path: Pat
     # comments do not count: the digest is of the data
     (tmp_path / "blueprints" / "gwangju-gb200.yaml").write_text(text + "# reviewed\n")
     load_cluster_tree(generated, "gwangju-gb200")
+
+
+def test_a_fleet_default_changed_since_generation_makes_its_clusters_stale(tmp_path: Path) -> None:
+    """A fleet member's lock holds the digest of the merged cluster, defaults included."""
+    generated = copy_tree(tmp_path, "kr-gwangju-b300")
+    shutil.copytree(ROOT / "blueprints", tmp_path / "blueprints")
+    load_cluster_tree(generated, "kr-gwangju-b300")  # as generated: current
+    fleet = tmp_path / "blueprints" / "korea-national.yaml"
+    text = fleet.read_text()
+    fleet.write_text(text.replace("serviceMonitor: true", "serviceMonitor: false"))
+    with pytest.raises(TreeError, match=r"(?s)stale.*blueprints/korea/kr-gwangju-b300.yaml"):
+        load_cluster_tree(generated, "kr-gwangju-b300")
 
 
 def test_duplicate_resource_names_fail_before_anything_is_declared(tmp_path: Path) -> None:

@@ -197,7 +197,8 @@ def test_write_replaces_the_folder_and_skips_an_unchanged_one(tmp_path):
 def test_output_paths_cannot_leave_the_cluster_folder():
     for path in ("../escape.yaml", "/etc/passwd", "a/../../b.yaml", "./a.yaml"):
         with pytest.raises(ValueError):
-            render([Output(path, "object", {})], blueprint="b", blueprint_data={}, catalog_version="1")
+            render([Output(path, "object", {})], blueprint="b", blueprint_data={}, catalog_version="1",
+                   source="b")
 
 
 @pytest.mark.parametrize("text", ["yes", "NO", "on", "y", "n", "~", "null", "1.34", "0755", "1e3",

@@ -58,7 +58,8 @@ class Build:
     """What to build for one cluster: its model, where its blueprint was, where it goes."""
 
     cluster: Cluster
-    blueprint: str  # as the lock and the file headers name it
+    blueprint: str  # the file the cluster is written in, as the lock and the headers name it
+    source: str  # the file aifab was given: the blueprint itself, or its fleet
     data: Any  # the blueprint's data, for the lock's digest
     folder: str
 
@@ -71,7 +72,7 @@ def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding]
     findings, notes = verify(outputs, job.cluster.kubernetes.version, sources, job.folder)
     findings += policies.check(outputs, job.cluster, job.folder)
     files = render(outputs, blueprint=job.blueprint, blueprint_data=job.data,
-                   catalog_version=job.cluster.catalog.version)
+                   catalog_version=job.cluster.catalog.version, source=job.source)
     return files, findings, notes
 
 
@@ -85,7 +86,8 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
     result = Plan(out)
     owners: dict[str, str] = {}
     builds: list[Build] = []
-    for outcome in flatten(run(path) for path in blueprints):
+    given = ((path, outcome) for path in blueprints for outcome in flatten([run(path)]))
+    for path, outcome in given:
         result.results.append(outcome)
         result.findings.extend(outcome.findings)
         cluster = outcome.cluster
@@ -100,7 +102,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
             continue
         owners[cluster.name] = outcome.document.file
         builds.append(Build(cluster, _relative(FsPath(outcome.document.file), out),
-                            outcome.document.data, str(out / cluster.name)))
+                            _relative(path, out), outcome.document.data, str(out / cluster.name)))
     if reuse:
         current = {job.cluster.name: files for job in builds
                    if (files := current_tree(out / job.cluster.name, job)) is not None}
@@ -159,7 +161,8 @@ def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
     except (OSError, ValueError):
         return None
     wanted = {"aifabVersion": __version__, "catalogVersion": job.cluster.catalog.version,
-              "blueprint": job.blueprint, "blueprintDigest": blueprint_digest(job.data)}
+              "blueprint": job.blueprint, "source": job.source,
+              "blueprintDigest": blueprint_digest(job.data)}
     if not isinstance(lock, dict) or any(lock.get(k) != v for k, v in wanted.items()):
         return None
     files = read_tree(folder)

@@ -103,8 +103,11 @@ def blueprint_digest(data: Any) -> str:
 
 
 def render(outputs: Iterable[Output], *, blueprint: str, blueprint_data: Any,
-           catalog_version: str) -> dict[str, bytes]:
-    """Every file of a cluster's folder, lock included, as {relative path: bytes}."""
+           catalog_version: str, source: str) -> dict[str, bytes]:
+    """Every file of a cluster's folder, lock included, as {relative path: bytes}.
+
+    `blueprint` is the file the cluster is written in; `source` the file aifab was given (the
+    same, or the fleet it belongs to), from which `blueprintDigest` can be computed again."""
     top = header(blueprint)
     files = {
         out.path: (out.data["text"] if out.kind == "document" else top + to_yaml(out.data)).encode()
@@ -117,6 +120,7 @@ def render(outputs: Iterable[Output], *, blueprint: str, blueprint_data: Any,
         "catalogVersion": catalog_version,
         "blueprint": blueprint,
         "blueprintDigest": blueprint_digest(blueprint_data),
+        "source": source,
         "files": {path: digest(files[path]) for path in sorted(files)},
     }
     files[LOCK] = (json.dumps(lock, indent=2, sort_keys=True) + "\n").encode()

@@ -98,7 +98,7 @@ def load_cluster_tree(generated_dir: Path, cluster: str) -> ClusterTree:
     missing = sorted(set(recorded) - set(files))
     extra = sorted(set(files) - set(recorded) - {LOCK})
     edited = sorted(p for p in recorded if p in files and digest(files[p]) != recorded[p])
-    stale = _stale_blueprint(generated_dir, lock)
+    stale = _stale_blueprint(generated_dir, cluster, lock)
     if missing or extra or edited or stale:
         raise TreeError(_report(folder, missing=missing, extra=extra, edited=edited, stale=stale))
 
@@ -139,21 +139,22 @@ def _read_lock(folder: Path, raw: bytes | None) -> tuple[dict[str, Any], dict[st
     return lock, files
 
 
-def _stale_blueprint(generated_dir: Path, lock: dict[str, Any]) -> list[str]:
-    """[the blueprint] if it is present beside generated/ and its data changed since the lock."""
-    name, recorded = lock.get("blueprint"), lock.get("blueprintDigest")
-    if not isinstance(name, str) or not isinstance(recorded, str):
+def _stale_blueprint(generated_dir: Path, cluster: str, lock: dict[str, Any]) -> list[str]:
+    """[the blueprint] if its source is beside generated/ and the cluster's data (merged with
+    its fleet's defaults, for a fleet member) changed since the lock was written."""
+    name, source, recorded = lock.get("blueprint"), lock.get("source"), lock.get("blueprintDigest")
+    if not all(isinstance(v, str) for v in (name, source, recorded)):
         return []
     root = generated_dir.resolve().parent
-    path = (root / name).resolve()
+    path = (root / source).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         return []  # deploying from the tree alone: the lock is the authority
-    from aifab.load import load_file
+    from aifab.pipeline import flatten, run
 
-    document = load_file(path, display=name)
-    if document.data is None or blueprint_digest(document.data) != recorded:
-        return [name]
-    return []
+    for result in flatten([run(path)]):
+        if result.cluster is not None and result.cluster.name == cluster:
+            return [] if blueprint_digest(result.document.data) == recorded else [name]
+    return [name]  # the source no longer makes this cluster (or is not valid)
 
 
 def _parse(folder: Path, path: str, raw: bytes) -> dict[str, Any]:
