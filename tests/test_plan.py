@@ -202,6 +202,6 @@ def test_progress_is_silent_when_piped_or_in_ci():
 def test_progress_draws_on_a_terminal():
     tty = _Tty()
     with progress("generating", total=2, stream=tty, environ={}) as bar:
-        bar.describe("gwangju-gb200")
+        bar.total(3)
         bar.advance(2)
     assert "\x1b[" in tty.getvalue()  # drawn (and erased again: transient)

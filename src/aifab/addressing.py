@@ -60,8 +60,3 @@ def _block(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, nodes: int) ->
         block //= 2
     return block if block >= MIN_BLOCK else 0
 
-
-def nodes_that_fit(cluster: Cluster) -> int:
-    """How many nodes a rail subnet of this fabric can hold (at MIN_BLOCK addresses each)."""
-    plan = rails(cluster)
-    return min(((r.subnet.num_addresses - 2) // MIN_BLOCK for r in plan), default=0)

@@ -151,6 +151,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import check, plan, write, write_stack_configs
+    from aifab.progress import progress
     from aifab.pipeline import blueprint_files
     from aifab.reporters import FORMATS
     from aifab.verify import Sources
@@ -160,8 +161,9 @@ def _generate(args: argparse.Namespace) -> int:
         print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out)
-    result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
-                  jobs=max(1, args.jobs), reuse=not (args.check or args.full))
+    with progress("generating") as tracker:  # a bar on a terminal; nothing in CI or a pipe
+        result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
+                      jobs=max(1, args.jobs), reuse=not (args.check or args.full), tracker=tracker)
     findings = sorted_unique(with_strict(result.findings, args.strict))
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     if findings:

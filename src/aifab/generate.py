@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -18,6 +18,7 @@ from typing import Any
 from aifab.diagnostics import Finding, Severity, sorted_unique
 from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
+from aifab.progress import Tracker
 from aifab import __version__
 from aifab.render import (
     LOCK,
@@ -77,7 +78,7 @@ def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding]
 
 
 def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1,
-         reuse: bool = False) -> Plan:
+         reuse: bool = False, tracker: Tracker | None = None) -> Plan:
     """Validate every blueprint, then build every valid cluster (in `jobs` processes).
 
     With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
@@ -112,7 +113,10 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         if current:
             result.notes.append(f"{len(current)} cluster(s) unchanged since generated (by their "
                                 "locks): not rebuilt")
+    tracker = tracker or Tracker()
+    tracker.total(len(builds))
     for job, (files, findings, notes) in zip(builds, _build_all(builds, sources, jobs), strict=True):
+        tracker.advance()
         result.files[job.cluster.name] = files
         result.findings.extend(findings)
         result.notes.extend(notes)
@@ -128,18 +132,21 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
 _WORK: tuple[list[Build], Sources] | None = None  # set in forked workers only
 
 
-def _build_all(builds: list[Build], sources: Sources, jobs: int) -> list[tuple[Any, ...]]:
+def _build_all(builds: list[Build], sources: Sources, jobs: int) -> Iterator[tuple[Any, ...]]:
     """Build serially, or in forked processes that inherit the validated clusters (the model
     holds mapping proxies, which do not pickle); only indexes and bytes cross processes.
-    The results are the same either way: each cluster's build depends on nothing else."""
+    The results are the same either way: each cluster's build depends on nothing else.
+    Yields in `builds` order, each as soon as it and those before it are done."""
     jobs = min(jobs, len(builds))
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [build(job, sources) for job in builds]
-    order = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)  # biggest first
+        yield from (build(job, sources) for job in builds)
+        return
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_set_work, initargs=((builds, sources),)) as pool:
-        done = dict(zip(order, pool.map(_build_index, order), strict=True))
-    return [done[i] for i in range(len(builds))]
+        biggest_first = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)
+        futures = {i: pool.submit(_build_index, i) for i in biggest_first}
+        for i in range(len(builds)):
+            yield futures[i].result()
 
 
 def _set_work(work: tuple[list[Build], Sources]) -> None:

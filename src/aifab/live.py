@@ -63,9 +63,6 @@ CODES = {
     "AF510": "cannot read the cluster",
 }
 
-# The findings are aifab.diagnostics.Finding; the name documents where they come from.
-LiveFinding = Finding
-
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 GFD_PRODUCT = "nvidia.com/gpu.product"
 GFD_COUNT = "nvidia.com/gpu.count"

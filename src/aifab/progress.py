@@ -15,7 +15,8 @@ from typing import IO, Any
 
 
 class Tracker:
-    """What a run reports to: `advance()` after each step, `describe()` to name the next one."""
+    """What a run reports to: `total()` once the number of steps is known, `advance()` after
+    each step; does nothing when no bar is shown."""
 
     def __init__(self, bar: Any = None, task: Any = None) -> None:
         self._bar, self._task = bar, task
@@ -24,9 +25,9 @@ class Tracker:
         if self._bar is not None:
             self._bar.advance(self._task, steps)
 
-    def describe(self, text: str) -> None:
+    def total(self, steps: int) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, description=text)
+            self._bar.update(self._task, total=steps)
 
 
 def shown(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
