@@ -1,11 +1,18 @@
-"""The bundled blueprints by kind. Most tests run on the standalone clusters; the national
-fleet (62,728 nodes, about 10 s to generate) is covered by tests of its own."""
+"""What tests share: the bundled blueprints by kind (most tests run on the standalone
+clusters; the national fleet has tests of its own), the reference data, resolved clusters."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+
+from aifab.model import Cluster
+from aifab.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
@@ -18,3 +25,33 @@ def _kind(path: Path) -> str:
 ALL_FILES = sorted(BLUEPRINTS.glob("*.yaml"))
 CLUSTER_FILES = [p for p in ALL_FILES if _kind(p) == "Cluster"]
 FLEET_FILES = [p for p in ALL_FILES if _kind(p) == "Fleet"]
+
+REFERENCE = ROOT.parent / "shared" / "reference"
+
+
+def reference(path: Path) -> Path:
+    """A reference file, or skip (fail under CI) when ../shared/reference is missing."""
+    if not path.is_file():
+        reason = f"reference file missing: {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        print(reason)
+        pytest.skip(reason)
+    return path
+
+
+def cluster_of(path: Path) -> Cluster:
+    """The resolved cluster of a blueprint that must be valid."""
+    result = run(path)
+    assert result.ok and result.cluster is not None, [
+        f.message for f in result.findings if f.is_error]
+    return result.cluster
+
+
+def variant(tmp_path: Path, edit: Callable[[Any], None]) -> Cluster:
+    """The reference blueprint with `edit(data)` applied, resolved through the pipeline."""
+    data = yaml.safe_load((BLUEPRINTS / "gwangju-gb200.yaml").read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return cluster_of(path)

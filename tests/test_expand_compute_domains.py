@@ -13,10 +13,9 @@ import yaml
 from aifab.expand import compute_domains
 from aifab.expand.common import LABEL_POOL, NS_DRA_DRIVER
 from aifab.naming import compute_domain_name
-from aifab.pipeline import run
+from bundled import REFERENCE, cluster_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 CD_CRD = REFERENCE / "crds" / "resource.nvidia.com_computedomains.yaml"
 MIRROR = "registry.gwangju-1.ai.example.kr"
 
@@ -30,12 +29,6 @@ CHART_KEYS = {
     ("kubeletPlugin", "affinity"),
     ("kubeletPlugin", "tolerations"),
 }
-
-
-def cluster_of(path: Path):
-    result = run(path)
-    assert result.ok, [f.message for f in result.findings if f.is_error]
-    return result.cluster
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,38 +12,11 @@ import yaml
 
 from aifab.expand import kueue
 from aifab.expand.common import HOSTNAME_LABEL, LABEL_POOL, NS_KUEUE
-from aifab.pipeline import run
-from bundled import CLUSTER_FILES
+from bundled import CLUSTER_FILES, REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 MIRROR = "registry.gwangju-1.ai.example.kr"
-
-
-def reference(path: Path) -> Path:
-    """A reference file, or skip (fail under CI) when /work/shared/reference is missing."""
-    if not path.is_file():
-        reason = f"reference file missing: {path}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        print(reason)
-        pytest.skip(reason)
-    return path
-
-
-def cluster_of(path: Path):
-    result = run(path)
-    assert result.ok, [f.message for f in result.findings if f.is_error]
-    return result.cluster
-
-
-def variant(tmp_path: Path, edit) -> Any:
-    data = yaml.safe_load((BLUEPRINTS / "gwangju-gb200.yaml").read_text(encoding="utf-8"))
-    edit(data)
-    path = tmp_path / "variant.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return cluster_of(path)
 
 
 @pytest.fixture(scope="module")

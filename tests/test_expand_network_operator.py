@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,39 +13,12 @@ import yaml
 
 from aifab.expand import network_operator
 from aifab.expand.common import LABEL_POOL, NS_NETWORK_OPERATOR
-from aifab.pipeline import run
-from bundled import CLUSTER_FILES
+from bundled import CLUSTER_FILES, REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 VALUES_FILE = REFERENCE / "chart-values" / "network-operator-v26.4.1.values.yaml"
 MIRROR = "registry.gwangju-1.ai.example.kr"
-
-
-def reference(path: Path) -> Path:
-    """A reference file, or skip (fail under CI) when /work/shared/reference is missing."""
-    if not path.is_file():
-        reason = f"reference file missing: {path}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        print(reason)
-        pytest.skip(reason)
-    return path
-
-
-def cluster_of(path: Path):
-    result = run(path)
-    assert result.ok, [f.message for f in result.findings if f.is_error]
-    return result.cluster
-
-
-def variant(tmp_path: Path, edit) -> Any:
-    data = yaml.safe_load((BLUEPRINTS / "gwangju-gb200.yaml").read_text(encoding="utf-8"))
-    edit(data)
-    path = tmp_path / "variant.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return cluster_of(path)
 
 
 @pytest.fixture(scope="module")

@@ -18,16 +18,9 @@ from aifab.expand.common import (
     LABEL_SYSTEM,
 )
 from aifab.expand.node_pools import nodes_of
-from aifab.pipeline import run
-from bundled import CLUSTER_FILES
+from bundled import CLUSTER_FILES, cluster_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
-
-
-def cluster_of(path: Path):
-    result = run(path)
-    assert result.ok, [f.message for f in result.findings if f.is_error]
-    return result.cluster
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-from bundled import CLUSTER_FILES
 import yaml
+
+from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "schemas" / "blueprint.schema.json"

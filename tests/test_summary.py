@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import os
+import re
 import shutil
 import struct
 import subprocess

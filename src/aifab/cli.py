@@ -151,8 +151,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import check, plan, write, write_stack_configs
-    from aifab.progress import progress
     from aifab.pipeline import blueprint_files
+    from aifab.progress import progress
     from aifab.reporters import FORMATS
     from aifab.verify import Sources
 

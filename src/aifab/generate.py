@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
+from aifab import __version__
 from aifab.diagnostics import Finding, Severity, sorted_unique
 from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
 from aifab.progress import Tracker
-from aifab import __version__
 from aifab.render import (
     LOCK,
     Drift,

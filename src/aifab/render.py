@@ -17,7 +17,8 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path as FsPath, PurePosixPath
+from pathlib import Path as FsPath
+from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Any
 

@@ -43,8 +43,8 @@ from aifab.expand.common import (
     NS_GPU_OPERATOR,
     Output,
     image_registry,
-    mig_resource,
     metadata,
+    mig_resource,
     obj,
     release,
 )

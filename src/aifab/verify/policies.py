@@ -34,7 +34,8 @@ from typing import Any
 
 from aifab.diagnostics import Finding, Path, Severity
 from aifab.expand.common import GPU_RESOURCE, Output, gpu_resources, obj
-from aifab.expand.namespaces import COMPONENT as NAMESPACES_COMPONENT, PSA
+from aifab.expand.namespaces import COMPONENT as NAMESPACES_COMPONENT
+from aifab.expand.namespaces import PSA
 from aifab.model import Cluster
 from aifab.naming import OPERATOR_NAMESPACES, SYSTEM_NAMESPACES, tenant_namespace
 
