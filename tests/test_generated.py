@@ -227,3 +227,17 @@ def test_generation_needs_no_network(monkeypatch, tmp_path):
     result = plan([BLUEPRINTS / "gwangju-gb200.yaml"], tmp_path / "generated",
                   Sources(crds=ref / "crds", chart_values=ref / "chart-values"))
     assert result.ok and result.files
+
+
+def test_stack_configs_are_created_in_a_pulumi_project_and_never_overwritten(tmp_path):
+    repo = repo_copy(tmp_path, "seoul-rtxpro")
+    assert aifab("generate", cwd=repo).returncode == 0
+    assert not (repo / "stacks").exists()  # not a Pulumi project: no stack files
+    (repo / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    assert aifab("generate", cwd=repo).returncode == 0
+    stack = repo / "stacks" / "Pulumi.seoul-rtxpro.yaml"
+    assert "aifab:cluster: seoul-rtxpro" in stack.read_text()
+    stack.write_text(stack.read_text() + "  aifab:kubeconfig:\n    secure: v1:abc\n")  # as Pulumi would
+    edited = stack.read_text()
+    assert aifab("generate", "--full", cwd=repo).returncode == 0
+    assert stack.read_text() == edited

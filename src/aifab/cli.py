@@ -178,7 +178,9 @@ def _generate(args: argparse.Namespace) -> int:
         return _report_drift(check(result, all_clusters=not args.paths), args.diff)
     try:
         changed = write(result)
-        created = write_stack_configs(result, out.resolve().parent / "stacks")
+        project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
+        created = (write_stack_configs(result, project / "stacks")
+                   if (project / "Pulumi.yaml").is_file() else [])
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
         print(f"aifab generate: cannot write {e.filename or out}: {e.strerror or e}", file=sys.stderr)
         print("hint: every cluster folder is either as before or fully new; free space or fix "
