@@ -29,9 +29,10 @@ FLEET_FILES = [p for p in ALL_FILES if _kind(p) == "Fleet"]
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
-def reference(path: Path) -> Path:
-    """A reference file, or skip (fail under CI) when ../shared/reference is missing."""
-    if not path.is_file():
+def reference(path: Path = REFERENCE) -> Path:
+    """A file or folder of ../shared (the reference data): fail under CI when it is missing,
+    else skip with the reason printed."""
+    if not path.exists():
         reason = f"reference file missing: {path}"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)

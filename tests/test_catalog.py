@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 
 import pytest
 import yaml
 
 from aifab.catalog import CONFIDENCES, load_catalog, version_tuple
 from aifab.catalog.report import describe_system, systems_table
+from bundled import REFERENCE, reference
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 MIG_PARTED = REFERENCE / "chart-values" / "gpu-operator-v26.7.0.default-mig-parted-config.yaml"
 
 SYSTEMS = {
@@ -206,13 +204,7 @@ def upstream_valid_configs(mig_parted: dict, device_filter: str, profiles) -> di
 
 
 def test_mig_configs_match_upstream(catalog):
-    if not MIG_PARTED.is_file():
-        reason = f"reference file missing: {MIG_PARTED}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        print(reason)
-        pytest.skip(reason)
-    configmap = yaml.safe_load(MIG_PARTED.read_text(encoding="utf-8"))
+    configmap = yaml.safe_load(reference(MIG_PARTED).read_text(encoding="utf-8"))
     mig_parted = yaml.safe_load(configmap["data"]["config.yaml"])
     for gpu in catalog.gpus.values():
         expected = upstream_valid_configs(mig_parted, gpu.device_filter, gpu.mig_profiles)

@@ -16,17 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
 
-pulumi = pytest.importorskip("pulumi")
-pytest.importorskip("pulumi_kubernetes")
-
-from pulumi.runtime.mocks import MockMonitor  # noqa: E402
-from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
-
-from aifab.deploy.program import run  # noqa: E402
-from aifab.deploy.resources import (  # noqa: E402
+from aifab.deploy.program import run
+from aifab.deploy.resources import (
     OPERATOR_RELEASES,
     TYPED_KINDS,
     DuplicateNameError,
@@ -34,11 +31,11 @@ from aifab.deploy.resources import (  # noqa: E402
     resource_names,
     summary,
 )
-from aifab.deploy.stack_config import stack_config  # noqa: E402
-from aifab.deploy.tree import TreeError, load_cluster_tree  # noqa: E402
-from aifab.expand.node_pools import nodes_of  # noqa: E402
-from aifab.render import LOCK, digest  # noqa: E402
-from bundled import CLUSTER_FILES  # noqa: E402
+from aifab.deploy.stack_config import stack_config
+from aifab.deploy.tree import TreeError, load_cluster_tree
+from aifab.expand.node_pools import nodes_of
+from aifab.render import LOCK, digest
+from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import yaml
 from aifab.expand import compute_domains
 from aifab.expand.common import LABEL_POOL, NS_DRA_DRIVER
 from aifab.naming import compute_domain_name
-from bundled import REFERENCE, cluster_of
+from bundled import REFERENCE, cluster_of, reference
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
 CD_CRD = REFERENCE / "crds" / "resource.nvidia.com_computedomains.yaml"
@@ -134,13 +133,7 @@ def test_deterministic(gwangju):
 
 
 def test_against_crd(gwangju):
-    if not CD_CRD.is_file():
-        reason = f"reference file missing: {CD_CRD}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        print(reason)
-        pytest.skip(reason)
-    crd = yaml.safe_load(CD_CRD.read_text(encoding="utf-8"))
+    crd = yaml.safe_load(reference(CD_CRD).read_text(encoding="utf-8"))
     assert crd["spec"]["scope"] == "Namespaced"
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     schema = version["schema"]["openAPIV3Schema"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 
 from aifab.expand import namespaces
@@ -79,6 +80,5 @@ BLUEPRINTS = CLUSTER_FILES
 
 @pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)
 def test_valid_kubernetes_objects(blueprint):
-    kv = pytest.importorskip("kubernetes_validate")
     for output in namespaces.expand(run(blueprint).cluster):
-        kv.validate(dict(output.data), "1.34", strict=True)
+        kubernetes_validate.validate(dict(output.data), "1.34", strict=True)

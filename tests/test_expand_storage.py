@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from types import MappingProxyType
 
+import kubernetes_validate
 import pytest
 
 from aifab.catalog import load_catalog
@@ -124,16 +125,14 @@ BLUEPRINTS = CLUSTER_FILES
 
 @pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)
 def test_valid_kubernetes_objects(blueprint):
-    kv = pytest.importorskip("kubernetes_validate")
     for output in storage.expand(run(blueprint).cluster):
-        kv.validate(dict(output.data), "1.34", strict=True)
+        kubernetes_validate.validate(dict(output.data), "1.34", strict=True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_backend_gives_a_valid_storage_class(cluster, backend):
-    kv = pytest.importorskip("kubernetes_validate")
     entry = dataclasses.replace(cluster.storage[0], backend=backend)
-    kv.validate(storage.storage_class(cluster, entry), "1.34", strict=True)
+    kubernetes_validate.validate(storage.storage_class(cluster, entry), "1.34", strict=True)
 
 
 def test_docs_list_every_backend_and_provisioner():

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from types import MappingProxyType
 
+import kubernetes_validate
 import pytest
 
 from aifab.expand import tenants
@@ -152,6 +153,5 @@ BLUEPRINTS = CLUSTER_FILES
 
 @pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)
 def test_valid_kubernetes_objects(blueprint):
-    kv = pytest.importorskip("kubernetes_validate")
     for output in tenants.expand(run(blueprint).cluster):
-        kv.validate(dict(output.data), "1.34", strict=True)
+        kubernetes_validate.validate(dict(output.data), "1.34", strict=True)

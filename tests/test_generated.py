@@ -22,19 +22,11 @@ from aifab.load import load_text
 from aifab.pipeline import blueprint_files
 from aifab.render import LOCK, read_tree, render, to_yaml, write_cluster
 from aifab.verify import Sources
+from bundled import reference
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
 BLUEPRINTS = ROOT / "blueprints"
-REFERENCE = ROOT.parent / "shared" / "reference"
-
-
-def reference() -> Path:
-    if not REFERENCE.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{REFERENCE} is missing; CI must provide the reference CRDs and values")
-        pytest.skip(f"{REFERENCE} is missing: cannot verify against the real CRDs and values")
-    return REFERENCE
 
 
 def aifab(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

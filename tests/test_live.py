@@ -23,13 +23,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-pytest.importorskip("kubernetes")
-
-from aifab import live  # noqa: E402
-from aifab.diagnostics import Severity  # noqa: E402
-from aifab.expand.node_pools import node_pool, nodes_of  # noqa: E402
-from aifab.model import Cluster  # noqa: E402
-from aifab.pipeline import Result, run  # noqa: E402
+from aifab import live
+from aifab.diagnostics import Severity
+from aifab.expand.node_pools import node_pool, nodes_of
+from aifab.model import Cluster
+from aifab.pipeline import Result, run
 
 ROOT = Path(__file__).resolve().parents[1]
 GWANGJU = ROOT / "blueprints" / "gwangju-gb200.yaml"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,12 @@ from aifab.plan import (
     run,
 )
 from aifab.progress import progress, shown
+from bundled import REFERENCE, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 GWANGJU = str(ROOT / "blueprints" / "gwangju-gb200.yaml")
 FLEET = str(ROOT / "tests" / "fixtures" / "fleet" / "fleet.yaml")
 KOREA = str(ROOT / "blueprints" / "korea-national.yaml")
-REFERENCE = ROOT.parent / "shared" / "reference"
 MIRROR = "registry.gwangju-1.ai.example.kr"
 
 
@@ -140,10 +139,7 @@ def test_mirror_list_command_text_and_json():
 
 
 def test_mirror_list_fills_tags_from_chart_values():
-    if not REFERENCE.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{REFERENCE} is missing; CI must provide the reference chart values")
-        pytest.skip(f"{REFERENCE} is missing: no chart default values to read")
+    reference()
     busan = str(ROOT / "blueprints" / "busan-gb300.yaml")
     text, _ = run([busan], mirror_list=True, chart_values=REFERENCE / "chart-values")
     assert ("image nvcr.io/nvidia/mellanox/node-feature-discovery:network-operator-v26.4.1  "

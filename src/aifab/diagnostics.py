@@ -7,7 +7,7 @@ map (computed once, at load), so no rule ever thinks about lines and columns.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -87,7 +87,3 @@ def with_strict(findings: Sequence[Finding], strict: bool) -> list[Finding]:
     if not strict:
         return list(findings)
     return [replace(f, severity=Severity.ERROR) for f in findings]
-
-
-def errors(findings: Iterable[Finding]) -> Iterator[Finding]:
-    return (f for f in findings if f.is_error)
