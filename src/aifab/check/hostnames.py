@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from aifab.diagnostics import Finding, finding, warning
 from aifab.model import Cluster, NodePool
-from aifab.naming import hostname_problem, hostnames, node_slots, placeholders
+from aifab.naming import hostname_problem, hostnames, largest_slot, placeholders
 
 CODES = {
     "AF315": "no hostnames or nodeSelector",
@@ -42,16 +42,16 @@ def _unique_hint(pool: NodePool) -> str:
 def _names(pool: NodePool, names: list[str]) -> Iterator[Finding]:
     """Duplicates, invalid names and narrow padding within one pool."""
     at = pool.path + ("hostnames",)
-    counts = Counter(names)
-    duplicate = next((name for name in names if counts[name] > 1), None)
-    if duplicate is not None:
+    counts = Counter(names) if len(set(names)) < len(names) else None
+    if counts is not None:
+        duplicate = next(name for name in names if counts[name] > 1)
         yield finding("AF318", f"hostnames '{pool.hostnames}' give {counts[duplicate]} nodes of "
                       f"pool '{pool.name}' the name '{duplicate}' ({len(counts)} distinct names "
                       f"for {len(names)} nodes)", at, hint=_unique_hint(pool))
-    if problem := next((p for name in counts if (p := hostname_problem(name))), ""):
+    if problem := next((p for name in dict.fromkeys(names) if (p := hostname_problem(name))), ""):
         yield finding("AF319", f"pool '{pool.name}': {problem}", at, hint=VALID_NAME)
     for field in dict.fromkeys(p for p in placeholders(pool.hostnames) if p.width):
-        largest = max((getattr(slot, field.name) for slot in node_slots(pool)), default=0)
+        largest = getattr(largest_slot(pool), field.name) or 0
         digits = len(str(largest))
         if digits > field.width:
             plural = "s" if field.width > 1 else ""

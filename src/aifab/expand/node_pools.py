@@ -43,7 +43,7 @@ from aifab.expand.common import (
     Output,
 )
 from aifab.model import Cluster, NodePool
-from aifab.naming import NodeSlot, hostnames, node_slots
+from aifab.naming import NodeSlot, hostnames, node_slot
 
 FOLDER = "node-pools"
 
@@ -74,12 +74,14 @@ def node_pool(pool: NodePool) -> dict[str, Any]:
     }
     if pool.node_selector:
         spec["selector"] = dict(sorted(pool.node_selector.items()))
+    names = hostnames(pool)
     groups: list[dict[str, Any]] = []
-    for name, slot in zip(hostnames(pool), node_slots(pool), strict=False):
-        labels = _sorted(_slot_labels(pool, slot))
+    starts = _label_changes(pool)
+    for start, end in zip(starts, starts[1:] + [len(names)], strict=False):  # none: no names
+        labels = _sorted(_slot_labels(pool, node_slot(start, pool.system.nodes_per_rack)))
         if not groups or groups[-1]["labels"] != labels:
             groups.append({"labels": labels, "nodes": []})
-        groups[-1]["nodes"].append(name)
+        groups[-1]["nodes"].extend(names[start:end])
     if groups:
         spec["groups"] = groups
     return {"apiVersion": AIFAB_API, "kind": "NodePool", "metadata": {"name": pool.name},
@@ -106,6 +108,19 @@ def _pool_labels(pool: NodePool) -> dict[str, str]:
     labels[LABEL_POOL] = pool.name
     labels[LABEL_SYSTEM] = pool.system.id
     return labels
+
+
+def _label_changes(pool: NodePool) -> list[int]:
+    """The 0-based node indexes where a node's placement labels may differ from the previous
+    node's: scalable units, racks and NVLink domains are runs of consecutive nodes, so labels
+    are computed once per run, not once per node (a national pool has 20,000 nodes)."""
+    system, count = pool.system, pool.node_count if pool.hostnames is not None else 0
+    if not count:
+        return []
+    per_rack, per_domain = system.nodes_per_rack, system.nodes_per_nvlink_domain
+    su_nodes = system.su_racks * per_rack if system.su_racks and per_rack else system.su_nodes
+    periods = [p for p in (su_nodes, per_rack, per_domain if per_domain > 1 else None) if p]
+    return sorted({0, *(start for p in periods for start in range(p, count, p))})
 
 
 def _slot_labels(pool: NodePool, slot: NodeSlot) -> dict[str, str]:
