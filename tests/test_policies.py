@@ -406,6 +406,22 @@ def test_secrets_in_documents_and_node_labels(cluster):
     assert found[1].path == ("spec", "nodes", 0, "labels", "team")
 
 
+@pytest.mark.parametrize("secret", [CANARY_TOKEN, CANARY_PEM, "AKIAIOSFODNN7EXAMPLE"])
+def test_one_secret_among_many_node_names_is_found_at_its_place(cluster, secret):
+    """Node names are checked together (the fast path): one credential among 20,000 clean
+    names is still found, at its index."""
+    names = [f"gb200-r{i // 18 + 1:04d}-t{i % 18 + 1:02d}" for i in range(20_000)]
+    names[12_345] = secret
+    nodes = Output("node-pools/p.yaml", "nodes", {"spec": {"groups": [{"nodes": names}]}})
+    assert only(check(cluster, nodes), "AF440").path == ("spec", "groups", 0, "nodes", 12_345)
+
+
+def test_many_clean_node_names_pass(cluster):
+    names = [f"gb200-r{i // 18 + 1:04d}-t{i % 18 + 1:02d}" for i in range(20_000)]
+    nodes = Output("node-pools/p.yaml", "nodes", {"spec": {"groups": [{"nodes": names}]}})
+    assert check(cluster, nodes) == []
+
+
 def test_secret_references_and_digests_pass(cluster):
     """Names of Secrets are not secrets; nor are digests, hostnames, paths or identifiers."""
     refs = configmap({

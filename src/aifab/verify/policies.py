@@ -113,8 +113,12 @@ SECRET_VALUES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ("a Google API key", ("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     ("an OpenAI-style secret key", ("sk-",), re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}")),
 )
+# Every anchor in one search: text without any of them holds no credential of a known format
+SECRET_ANCHORS = re.compile("|".join(re.escape(a) for _, anchors, _ in SECRET_VALUES
+                                     for a in anchors))
 # A long run of base64 / base64url characters with letters of both cases and digits ...
-HIGH_ENTROPY_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+HIGH_ENTROPY_MIN = 32
+HIGH_ENTROPY_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{%d,}" % HIGH_ENTROPY_MIN)
 # ... and at least this many bits of Shannon entropy per character (random base64 of 32+
 # characters has ~4.5-5; identifiers, paths and hex digests stay below).
 HIGH_ENTROPY_BITS = 4.2
@@ -461,7 +465,7 @@ def secret_value(text: str) -> str:
     for what, anchors, pattern in SECRET_VALUES:
         if any(anchor in text for anchor in anchors) and pattern.search(text):
             return what
-    if len(text) < 32:
+    if len(text) < HIGH_ENTROPY_MIN:
         return ""
     for token in HIGH_ENTROPY_TOKEN.findall(text):
         if (re.search(r"[A-Z]", token) and re.search(r"[a-z]", token)
@@ -491,29 +495,38 @@ def secrets(ctx: Context) -> Iterator[Finding]:
 
 
 def _may_hold_secret(data: Any) -> bool:
-    """Whether any string of `data` is a finding, without building a path per string: outputs
-    hold hundreds of thousands of strings (node labels), nearly all clean and repeated, so this
-    walk plus the cached checks is the fast path; the findings' paths are found afterwards."""
-    return any((type(key) is str and text and secret_key(key)) or secret_value(text)
-               for key, text in _leaves(data, ""))
+    """Whether any string of `data` may be a finding, without a path or a check per string:
+    outputs hold hundreds of thousands of strings (node names, labels), nearly all clean, so
+    the keys are checked once each and the values together, with one search for anything a
+    credential format contains. The findings and their paths are found afterwards."""
+    keys: set[Any] = set()
+    texts: list[str] = []
+    _gather(data, keys, texts)
+    if any(type(key) is str and secret_key(key) for key in keys):
+        return True
+    long_texts = [text for text in texts if len(text) >= HIGH_ENTROPY_MIN]
+    return bool(SECRET_ANCHORS.search("\n".join(texts))
+                or HIGH_ENTROPY_TOKEN.search("\n".join(long_texts)))
 
 
-def _leaves(node: Any, key: str | int) -> Iterator[tuple[str | int, str]]:
-    """Every string inside `node` with its own key or index."""
+def _gather(node: Any, keys: set[Any], texts: list[str]) -> None:
+    """Every string inside `node` into `texts`; the keys of the non-empty ones into `keys`."""
     if type(node) is str:
-        yield key, node
+        texts.append(node)
     elif _is_mapping(node):
-        for k, value in node.items():
+        for key, value in node.items():
             if type(value) is str:
-                yield k, value
+                texts.append(value)
+                if value:
+                    keys.add(key)
             else:
-                yield from _leaves(value, k)
+                _gather(value, keys, texts)
     elif type(node) in (list, tuple):
-        for i, item in enumerate(node):
+        for item in node:
             if type(item) is str:
-                yield i, item
+                texts.append(item)
             else:
-                yield from _leaves(item, i)
+                _gather(item, keys, texts)
 
 
 # -- 7. tenant RBAC -------------------------------------------------------------------------------
