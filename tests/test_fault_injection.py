@@ -14,7 +14,6 @@ not durability, and syncfs(2) on a disk shared with other jobs can take seconds.
 from __future__ import annotations
 
 import builtins
-import ctypes.util
 import errno
 import io
 import json
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from aifab import render
 from aifab.render import read_tree, write_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,7 +250,7 @@ def test_without_renameat2_an_error_between_the_renames_loses_nothing(base, monk
     crash) between them must neither lose the old tree nor leave it behind for good."""
     out = base / "out"
     write_cluster(out, NAME, SMALL_OLD)
-    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(render, "_libc", lambda: None)  # no renameat2, no syncfs
     failing = _Fail(os.rename, 2, errno.EIO)
     monkeypatch.setattr(os, "rename", failing)
     with pytest.raises(OSError):

@@ -20,7 +20,7 @@ from aifab.expand.node_pools import nodes_of
 from aifab.generate import check, plan
 from aifab.load import load_text
 from aifab.pipeline import blueprint_files
-from aifab.render import LOCK, read_tree, render, to_yaml, write_cluster
+from aifab.render import LOCK, read_tree, render, to_yaml, write_cluster, write_clusters
 from aifab.verify import Sources
 from bundled import reference
 
@@ -184,6 +184,18 @@ def test_write_replaces_the_folder_and_skips_an_unchanged_one(tmp_path):
     assert write_cluster(tmp_path, "x", new) is True
     assert read_tree(tmp_path / "x") == new
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no staging left behind
+
+
+def test_several_clusters_are_written_together_and_only_changed_ones_replaced(tmp_path):
+    same, old, new = {"a.yaml": b"a: 1\n"}, {"b.yaml": b"b: 1\n"}, {"sub/b.yaml": b"b: 2\n"}
+    assert write_clusters(tmp_path, {"same": same, "changed": old}) == {"same": True,
+                                                                        "changed": True}
+    inode = (tmp_path / "same").stat().st_ino
+    assert write_clusters(tmp_path, {"same": same, "changed": new, "added": old}) == {
+        "same": False, "changed": True, "added": True}
+    assert (tmp_path / "same").stat().st_ino == inode  # not rewritten
+    assert {p.name: read_tree(p) for p in tmp_path.iterdir()} == {
+        "same": same, "changed": new, "added": old}  # and no staging left behind
 
 
 def test_output_paths_cannot_leave_the_cluster_folder():

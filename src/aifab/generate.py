@@ -29,7 +29,7 @@ from aifab.render import (
     read_tree,
     recover,
     render,
-    write_cluster,
+    write_clusters,
 )
 from aifab.verify import Sources, policies, verify
 
@@ -203,14 +203,11 @@ def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
 
 def write(result: Plan) -> dict[str, bool]:
     """Write every cluster folder; name -> whether it changed."""
-    changed = {}
-    for name, files in sorted(result.files.items()):
-        if name in result.reused:
-            recover(result.out, name)  # the folder stays, but not a killed run's leftovers
-            changed[name] = False
-        else:
-            changed[name] = write_cluster(result.out, name, files)
-    return changed
+    for name in result.reused:
+        recover(result.out, name)  # the folder stays, but not a killed run's leftovers
+    changed = write_clusters(result.out, {name: files for name, files in sorted(result.files.items())
+                                          if name not in result.reused})
+    return dict(sorted({**dict.fromkeys(result.reused, False), **changed}.items()))
 
 
 def check(result: Plan, *, all_clusters: bool) -> list[Drift]:

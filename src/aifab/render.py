@@ -33,65 +33,79 @@ from aifab.yamlscalars import needs_quotes
 LOCK = "aifab.lock.json"
 FIRST_KEYS = ("apiVersion", "kind", "metadata", "name", "namespace")
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # PyYAML's emitter, C when available
 _FIRST = frozenset(FIRST_KEYS)
 TAG = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ = TAG + "str", TAG + "map", TAG + "seq"
 _RESOLVER = Resolver()
-_FLOATS = SafeRepresenter()  # PyYAML's own spelling of floats (.inf, 1.0e+17)
+_SCALARS = SafeRepresenter()  # PyYAML's own spelling of other scalars (null, true, 1.0e+17)
+_PLAIN, _QUOTED, _ANY = (True, False), (False, True), (True, True)
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 12)
 def _plain_tag(value: str) -> str:
-    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
-
-
-class _CanonicalDumper(_Dumper):  # type: ignore[misc, valid-type]
-    """PyYAML's emitter (C when available) for the node trees `_node` builds."""
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        # The emitter asks this twice for every scalar, as plain and as quoted text; generated
-        # trees repeat the same values, and quoted text is always a string.
-        if kind is yaml.ScalarNode:
-            return _plain_tag(value) if implicit[0] else _STR
-        return super().resolve(kind, value, implicit)
+    return _RESOLVER.resolve(yaml.ScalarNode, value, _PLAIN)
 
 
 def _key_order(key: Any) -> tuple[int, Any]:
     return (FIRST_KEYS.index(key) if key in FIRST_KEYS else len(FIRST_KEYS), key)
 
 
-def _node(data: Any) -> yaml.Node:
-    """The YAML node of `data`: block style, no aliases, mappings with FIRST_KEYS first and
-    the rest sorted (the same order whatever order data was built in), strings quoted when
-    any YAML reader could mistype them. What PyYAML's representer would build with these
-    rules, without its generic dispatch per value (a national fleet has 300,000 values)."""
+def _events(data: Any, out: list[yaml.Event]) -> None:
+    """Append the YAML events of `data` to `out`: block style, no aliases, mappings with
+    FIRST_KEYS first and the rest sorted (the same order whatever order data was built in),
+    strings quoted when any YAML reader could mistype them.
+
+    These are the events PyYAML's representer and serializer would make under these rules,
+    with each scalar's implicit-tag flags known here instead of asked of the resolver twice
+    per scalar (a national fleet has 300,000 of them); PyYAML's emitter writes them."""
     kind = type(data)
     if kind is str:
         if "\n" in data:
-            return yaml.ScalarNode(_STR, data, style="|")
-        return yaml.ScalarNode(_STR, data, style='"' if needs_quotes(data) else None)
-    if kind is dict or kind is MappingProxyType:
+            out.append(yaml.ScalarEvent(None, _STR, (_plain_tag(data) == _STR, True), data,
+                                        style="|"))
+        elif needs_quotes(data):  # a plain reading would not be this string
+            out.append(yaml.ScalarEvent(None, _STR, _QUOTED, data, style='"'))
+        else:  # every reader reads it plain as this string, PyYAML's resolver included
+            out.append(yaml.ScalarEvent(None, _STR, _ANY, data))
+    elif kind is dict or kind is MappingProxyType:
+        out.append(yaml.MappingStartEvent(None, _MAP, True, flow_style=False))
         if _FIRST.isdisjoint(data):  # most mappings (labels, values): plain key order, fast
             items = sorted(data.items())
         else:
             items = sorted(data.items(), key=lambda item: _key_order(item[0]))
-        return yaml.MappingNode(_MAP, [(_node(k), _node(v)) for k, v in items], flow_style=False)
-    if kind is list or kind is tuple:
-        return yaml.SequenceNode(_SEQ, [_node(item) for item in data], flow_style=False)
-    if kind is bool:
-        return _FLOATS.represent_bool(data)
-    if kind is int:
-        return _FLOATS.represent_int(data)
-    if kind is float:
-        return _FLOATS.represent_float(data)
+        for key, value in items:
+            _events(key, out)
+            _events(value, out)
+        out.append(yaml.MappingEndEvent())
+    elif kind is list or kind is tuple:
+        out.append(yaml.SequenceStartEvent(None, _SEQ, True, flow_style=False))
+        for item in data:
+            _events(item, out)
+        out.append(yaml.SequenceEndEvent())
+    else:
+        node = _scalar(data)
+        out.append(yaml.ScalarEvent(None, node.tag, (_plain_tag(node.value) == node.tag, False),
+                                    node.value))
+
+
+def _scalar(data: Any) -> yaml.ScalarNode:
+    if type(data) is bool:
+        return _SCALARS.represent_bool(data)
+    if type(data) is int:
+        return _SCALARS.represent_int(data)
+    if type(data) is float:
+        return _SCALARS.represent_float(data)
     if data is None:
-        return _FLOATS.represent_none(data)
-    raise TypeError(f"cannot render a {kind.__name__} as YAML")
+        return _SCALARS.represent_none(data)
+    raise TypeError(f"cannot render a {type(data).__name__} as YAML")
 
 
 def to_yaml(data: Any) -> str:
-    return yaml.serialize(_node(data), Dumper=_CanonicalDumper, allow_unicode=True, width=4096)
+    events: list[yaml.Event] = [yaml.StreamStartEvent(), yaml.DocumentStartEvent(explicit=False)]
+    _events(data, events)
+    events += [yaml.DocumentEndEvent(explicit=False), yaml.StreamEndEvent()]
+    return yaml.emit(events, Dumper=_Dumper, allow_unicode=True, width=4096)
 
 
 def header(blueprint: str) -> str:
@@ -160,13 +174,17 @@ class Drift:
 
 
 def read_tree(folder: FsPath) -> dict[str, bytes]:
-    if not folder.is_dir():
-        return {}
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    """Every file under `folder` (not following folder symlinks), by POSIX path, sorted."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        relative = os.path.relpath(root, folder)
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as file:
+                    key = name if relative == "." else f"{relative}/{name}"
+                    files[PurePosixPath(*FsPath(key).parts).as_posix()] = file.read()
+    return dict(sorted(files.items()))
 
 
 def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
@@ -201,26 +219,47 @@ def _lock_digests(raw: bytes | None) -> dict[str, str]:
 
 def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
     """Replace out/<name>/ by `files` in one step; False when it already held exactly them."""
-    target = out / name
-    staging = out / f".{name}.aifab-new"
-    _recover(target, staging)
-    if read_tree(target) == dict(files):
-        return False
-    out.mkdir(parents=True, exist_ok=True)
-    for path, content in files.items():
-        dest = (staging / path).resolve()
-        if not dest.is_relative_to(staging.resolve()):
-            raise ValueError(f"refusing to write outside {staging}: {path!r}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(content)
-    _sync_filesystem(staging)  # every file on disk before the swap makes them visible
-    if target.exists():
-        _exchange(staging, target)  # staging now holds the old tree
-        _remove(staging)
-    else:
-        os.rename(staging, target)
+    return write_clusters(out, {name: files})[name]
+
+
+def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]]) -> dict[str, bool]:
+    """Replace each out/<name>/ by its files, each in one step; name -> whether it changed.
+
+    Every changed tree is staged beside its folder, then one syncfs puts them all on disk,
+    then each is swapped in: an interruption leaves each folder wholly old or wholly new."""
+    staged = []
+    for name, files in trees.items():
+        target, staging = out / name, out / f".{name}.aifab-new"
+        _recover(target, staging)
+        if read_tree(target) != dict(files):
+            _stage(staging, files)
+            staged.append((staging, target))
+    if not staged:
+        return dict.fromkeys(trees, False)
+    _sync_filesystem(out)  # every file on disk before a swap makes them visible
+    for staging, target in staged:
+        if target.exists():
+            _exchange(staging, target)  # staging now holds the old tree
+            _remove(staging)
+        else:
+            os.rename(staging, target)
     _fsync_dir(out)
-    return True
+    changed = {target.name for _, target in staged}
+    return {name: name in changed for name in trees}
+
+
+def _stage(staging: FsPath, files: Mapping[str, bytes]) -> None:
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir()
+    folders = {str(staging)}
+    for path, content in files.items():
+        _assert_inside(path)  # and staging is new, so no symlink inside it leads out
+        dest = os.path.join(staging, path)
+        if (parent := os.path.dirname(dest)) not in folders:
+            os.makedirs(parent, exist_ok=True)
+            folders.add(parent)
+        with open(dest, "xb") as file:
+            file.write(content)
 
 
 def recover(out: FsPath, name: str) -> None:
@@ -254,6 +293,7 @@ def _remove(path: FsPath) -> None:
         shutil.rmtree(path)
 
 
+@lru_cache(maxsize=1)
 def _libc() -> Any:
     name = ctypes.util.find_library("c")
     return ctypes.CDLL(name, use_errno=True) if name else None

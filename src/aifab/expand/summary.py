@@ -342,6 +342,7 @@ def drawn_racks(pool: NodePool) -> tuple[list[DrawnRack], bool]:
     return racks, system.nodes_per_rack is None
 
 
+@functools.lru_cache(maxsize=4096)  # racks repeat the same widths, offsets and font sizes
 def num(value: float) -> str:
     """An SVG number: at most 2 decimals, no trailing zeros, never '-0'."""
     text = f"{value:.2f}".rstrip("0").rstrip(".")
@@ -350,6 +351,12 @@ def num(value: float) -> str:
 
 def _text_width(text: str, size: float) -> float:
     return len(text) * size * 0.6  # DejaVu Sans averages a little under 0.6 em per character
+
+
+@functools.cache
+def _attribute(keyword: str) -> str:
+    """The SVG attribute a keyword argument stands for: class_ -> class, font_size -> font-size."""
+    return keyword.rstrip("_").replace("_", "-")
 
 
 class _Svg:
@@ -362,7 +369,7 @@ class _Svg:
     def add(self, tag: str, parent: ET.Element | None = None, text: str | None = None,
             **attrs: Any) -> ET.Element:
         element = ET.SubElement(self.root if parent is None else parent, tag, {
-            key.rstrip("_").replace("_", "-"): num(v) if isinstance(v, (int, float)) else str(v)
+            _attribute(key): num(v) if isinstance(v, (int, float)) else str(v)
             for key, v in attrs.items()
         })
         if text is not None:

@@ -59,7 +59,7 @@ class Validators:
         self._dir = _schema_dir(version)
 
     def knows(self, data: Mapping[str, Any]) -> bool:
-        return (self._dir / _file_name(data)).is_file()
+        return _has_schema(self.version, _file_name(data))
 
     def check(self, data: Mapping[str, Any], file: str) -> Iterator[Finding]:
         validator = _validator(self.version, _file_name(data))
@@ -69,6 +69,11 @@ class Validators:
                           f"{data.get('kind')} {data.get('metadata', {}).get('name')}: "
                           f"{error.message} at {format_path(path)} (Kubernetes {self.version})",
                           path, "this is a bug in aifab's generator: please report it")
+
+
+@cache
+def _has_schema(version: str, name: str) -> bool:
+    return (_schema_dir(version) / name).is_file()
 
 
 @cache

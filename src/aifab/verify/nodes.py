@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aifab.diagnostics import Finding, Severity
-from aifab.naming import hostname_problem
+from aifab.naming import DNS_SUBDOMAIN, hostname_problem
 
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -31,8 +31,9 @@ def check(data: Mapping[str, Any], file: str) -> Iterator[Finding]:
                            f"taint {taint.get('key')} has effect {taint.get('effect')}")
     for g, group in enumerate(spec.get("groups", [])):
         yield from _labels(group.get("labels", {}), ("spec", "groups", g, "labels"), file)
+        valid = DNS_SUBDOMAIN.match  # the fast path, for national pools of 20,000 names
         for n, name in enumerate(group["nodes"]):
-            if problem := hostname_problem(name):
+            if not valid(name) and (problem := hostname_problem(name)):
                 yield _finding(file, ("spec", "groups", g, "nodes", n), problem)
 
 
