@@ -60,36 +60,58 @@ def _events(data: Any, out: list[yaml.Event]) -> None:
     with each scalar's implicit-tag flags known here instead of asked of the resolver twice
     per scalar (a national fleet has 300,000 of them); PyYAML's emitter writes them."""
     kind = type(data)
-    if kind is str:
-        if "\n" in data:
-            out.append(yaml.ScalarEvent(None, _STR, (_plain_tag(data) == _STR, True), data,
-                                        style="|"))
-        elif needs_quotes(data):  # a plain reading would not be this string
-            out.append(yaml.ScalarEvent(None, _STR, _QUOTED, data, style='"'))
-        else:  # every reader reads it plain as this string, PyYAML's resolver included
-            out.append(yaml.ScalarEvent(None, _STR, _ANY, data))
-    elif kind is dict or kind is MappingProxyType:
-        out.append(yaml.MappingStartEvent(None, _MAP, True, flow_style=False))
+    if kind is dict or kind is MappingProxyType:
+        out.append(_MAPPING_START)
         if _FIRST.isdisjoint(data):  # most mappings (labels, values): plain key order, fast
             items = sorted(data.items())
         else:
             items = sorted(data.items(), key=lambda item: _key_order(item[0]))
         for key, value in items:
-            _events(key, out)
-            _events(value, out)
-        out.append(yaml.MappingEndEvent())
+            out.append(_string(key) if type(key) is str else _scalar(key))
+            if type(value) is str:
+                out.append(_string(value))
+            else:
+                _events(value, out)
+        out.append(_MAPPING_END)
     elif kind is list or kind is tuple:
-        out.append(yaml.SequenceStartEvent(None, _SEQ, True, flow_style=False))
+        out.append(_SEQUENCE_START)
         for item in data:
-            _events(item, out)
-        out.append(yaml.SequenceEndEvent())
+            if type(item) is str:
+                out.append(_string(item))
+            else:
+                _events(item, out)
+        out.append(_SEQUENCE_END)
+    elif kind is str:
+        out.append(_string(data))
     else:
-        node = _scalar(data)
-        out.append(yaml.ScalarEvent(None, node.tag, (_plain_tag(node.value) == node.tag, False),
-                                    node.value))
+        out.append(_scalar(data))
 
 
-def _scalar(data: Any) -> yaml.ScalarNode:
+# Events hold no state of their own in the emitter, so equal ones can be shared.
+_MAPPING_START = yaml.MappingStartEvent(None, _MAP, True, flow_style=False)
+_MAPPING_END = yaml.MappingEndEvent()
+_SEQUENCE_START = yaml.SequenceStartEvent(None, _SEQ, True, flow_style=False)
+_SEQUENCE_END = yaml.SequenceEndEvent()
+
+
+@lru_cache(maxsize=1 << 16)  # generated trees repeat the same keys and values
+def _string(text: str) -> yaml.ScalarEvent:
+    if "\n" in text:
+        return yaml.ScalarEvent(None, _STR, (_plain_tag(text) == _STR, True), text, style="|")
+    if needs_quotes(text):  # a plain reading would not be this string
+        return yaml.ScalarEvent(None, _STR, _QUOTED, text, style='"')
+    # every reader, PyYAML's resolver included, reads it plain as this string
+    return yaml.ScalarEvent(None, _STR, _ANY, text)
+
+
+@lru_cache(maxsize=1 << 12, typed=True)  # typed: True and 1 are different scalars
+def _scalar(data: Any) -> yaml.ScalarEvent:
+    node = _scalar_node(data)
+    return yaml.ScalarEvent(None, node.tag, (_plain_tag(node.value) == node.tag, False),
+                            node.value)
+
+
+def _scalar_node(data: Any) -> yaml.ScalarNode:
     if type(data) is bool:
         return _SCALARS.represent_bool(data)
     if type(data) is int:

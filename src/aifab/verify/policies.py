@@ -178,17 +178,26 @@ def _is_mapping(node: Any) -> bool:
     return type(node) is dict or isinstance(node, Mapping)  # dict first: the ABC check is slow
 
 
-def _walk(node: Any, path: Path = ()) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+def _walk(node: Any, path: Path = ()) -> list[tuple[Path, Mapping[str, Any]]]:
     """Every mapping inside `node` (itself included), with its path, depth first in order."""
+    found: list[tuple[Path, Mapping[str, Any]]] = []
+    _collect(node, path, found)
+    return found
+
+
+def _collect(node: Any, path: Path, found: list[tuple[Path, Mapping[str, Any]]]) -> None:
     if _is_mapping(node):
-        yield path, node
+        found.append((path, node))
         for key, value in node.items():
-            if type(value) is not str:
-                yield from _walk(value, path + (key,))
+            if type(value) not in _SCALARS:
+                _collect(value, path + (key,), found)
     elif type(node) in (list, tuple):
         for i, item in enumerate(node):
-            if type(item) is not str:
-                yield from _walk(item, path + (i,))
+            if type(item) not in _SCALARS:
+                _collect(item, path + (i,), found)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
