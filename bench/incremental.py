@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, machine, timed
+from common import ROOT, compile_bytecode, machine, timed
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
         repo = Path(tmp)
         shutil.copytree(ROOT / "blueprints", repo / "blueprints")
         fleet = "blueprints/korea-national.yaml"
+        compile_bytecode()
         timed([aifab, "generate", fleet], cwd=repo)
         member = repo / args.cluster
         incremental, full = [], []
