@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from aifab import render
-from aifab.render import read_tree, write_cluster
+from aifab.render import read_tree, write_cluster, write_clusters
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "x"
@@ -221,6 +221,22 @@ def test_disk_full_while_staging_leaves_the_old_tree(base, monkeypatch, nth):
     monkeypatch.undo()
     assert _state(out, SMALL_OLD, SMALL_NEW) == "old"
     _heals(out, SMALL_NEW)
+
+
+def test_disk_full_while_staging_a_second_cluster_leaves_both_old_and_no_staging(base,
+                                                                               monkeypatch):
+    """Clusters are all staged before any is swapped in: a failure while staging the second
+    touches neither folder and removes the first one's staging too."""
+    out = base / "out"
+    write_clusters(out, {"a": SMALL_OLD, "b": SMALL_OLD})
+    failing = _Fail(builtins.open, 3, errno.ENOSPC, _writes(out / ".b.aifab-new"))
+    monkeypatch.setattr(builtins, "open", failing)
+    monkeypatch.setattr(io, "open", failing)
+    with pytest.raises(OSError):
+        write_clusters(out, {"a": SMALL_NEW, "b": SMALL_NEW})
+    monkeypatch.undo()
+    assert sorted(os.listdir(out)) == ["a", "b"]
+    assert read_tree(out / "a") == read_tree(out / "b") == SMALL_OLD
 
 
 @pytest.mark.parametrize("nth", [1, 2, 50, 201])

@@ -38,7 +38,7 @@ _FIRST = frozenset(FIRST_KEYS)
 TAG = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ = TAG + "str", TAG + "map", TAG + "seq"
 _RESOLVER = Resolver()
-_SCALARS = SafeRepresenter()  # PyYAML's own spelling of other scalars (null, true, 1.0e+17)
+_REPRESENTER = SafeRepresenter()  # PyYAML's own spelling of other scalars (null, true, 1.0e+17)
 _PLAIN, _QUOTED, _ANY = (True, False), (False, True), (True, True)
 
 
@@ -113,13 +113,13 @@ def _scalar(data: Any) -> yaml.ScalarEvent:
 
 def _scalar_node(data: Any) -> yaml.ScalarNode:
     if type(data) is bool:
-        return _SCALARS.represent_bool(data)
+        return _REPRESENTER.represent_bool(data)
     if type(data) is int:
-        return _SCALARS.represent_int(data)
+        return _REPRESENTER.represent_int(data)
     if type(data) is float:
-        return _SCALARS.represent_float(data)
+        return _REPRESENTER.represent_float(data)
     if data is None:
-        return _SCALARS.represent_none(data)
+        return _REPRESENTER.represent_none(data)
     raise TypeError(f"cannot render a {type(data).__name__} as YAML")
 
 
@@ -203,9 +203,9 @@ def read_tree(folder: FsPath) -> dict[str, bytes]:
         for name in names:
             path = os.path.join(root, name)
             if os.path.isfile(path):
+                key = name if relative == "." else f"{relative}/{name}".replace(os.sep, "/")
                 with open(path, "rb") as file:
-                    key = name if relative == "." else f"{relative}/{name}"
-                    files[PurePosixPath(*FsPath(key).parts).as_posix()] = file.read()
+                    files[key] = file.read()
     return dict(sorted(files.items()))
 
 
@@ -249,13 +249,18 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]]) -> dic
 
     Every changed tree is staged beside its folder, then one syncfs puts them all on disk,
     then each is swapped in: an interruption leaves each folder wholly old or wholly new."""
-    staged = []
-    for name, files in trees.items():
-        target, staging = out / name, out / f".{name}.aifab-new"
-        _recover(target, staging)
-        if read_tree(target) != dict(files):
-            _stage(staging, files)
-            staged.append((staging, target))
+    staged: list[tuple[FsPath, FsPath]] = []
+    try:
+        for name, files in trees.items():
+            target, staging = out / name, out / f".{name}.aifab-new"
+            _recover(target, staging)
+            if read_tree(target) != dict(files):
+                staged.append((staging, target))
+                _stage(staging, files)
+    except BaseException:  # a full disk, say: no folder was touched; leave no staging behind
+        for staging, _ in staged:
+            _remove(staging)
+        raise
     if not staged:
         return dict.fromkeys(trees, False)
     _sync_filesystem(out)  # every file on disk before a swap makes them visible

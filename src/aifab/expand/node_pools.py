@@ -29,6 +29,7 @@ groups; `labels` and `taints` are for the nodes the selector finds.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -76,8 +77,7 @@ def node_pool(pool: NodePool) -> dict[str, Any]:
         spec["selector"] = dict(sorted(pool.node_selector.items()))
     names = hostnames(pool)
     groups: list[dict[str, Any]] = []
-    starts = _label_changes(pool)
-    for start, end in zip(starts, starts[1:] + [len(names)], strict=False):  # none: no names
+    for start, end in itertools.pairwise(_label_changes(pool) + [len(names)]):
         labels = _sorted(_slot_labels(pool, node_slot(start, pool.system.nodes_per_rack)))
         if not groups or groups[-1]["labels"] != labels:
             groups.append({"labels": labels, "nodes": []})

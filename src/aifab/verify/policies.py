@@ -178,6 +178,9 @@ def _is_mapping(node: Any) -> bool:
     return type(node) is dict or isinstance(node, Mapping)  # dict first: the ABC check is slow
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _walk(node: Any, path: Path = ()) -> list[tuple[Path, Mapping[str, Any]]]:
     """Every mapping inside `node` (itself included), with its path, depth first in order."""
     found: list[tuple[Path, Mapping[str, Any]]] = []
@@ -195,9 +198,6 @@ def _collect(node: Any, path: Path, found: list[tuple[Path, Mapping[str, Any]]])
         for i, item in enumerate(node):
             if type(item) not in _SCALARS:
                 _collect(item, path + (i,), found)
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
