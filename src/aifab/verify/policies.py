@@ -126,6 +126,8 @@ HIGH_ENTROPY_BITS = 4.2
 
 # -- the context every policy gets ----------------------------------------------------------------
 
+Walked = tuple[Path, Mapping[str, Any]]  # a mapping inside an object, and its path
+
 class Context:
     """The outputs of one cluster, with the views every policy needs computed once."""
 
@@ -136,6 +138,7 @@ class Context:
         self.objects = [o for o in self.outputs if o.kind == "object"]
         self.releases = [o for o in self.outputs if o.kind == "release"]
         self._kinds: dict[str, list[Output]] = {}
+        self._mappings: dict[tuple[int, Path], tuple[Any, list[Walked]]] = {}
         for out in self.objects:
             self._kinds.setdefault(str(out.data.get("kind")), []).append(out)
         # The blueprint's tenants' namespaces, plus any generated Namespace that is neither an
@@ -147,6 +150,13 @@ class Context:
 
     def of_kind(self, kind: str) -> list[Output]:
         return self._kinds.get(kind, [])
+
+    def mappings(self, data: Any, base: Path = ()) -> list[Walked]:
+        """Every mapping inside `data` with its path: walked once, whichever policy asks."""
+        key = (id(data), base)
+        if key not in self._mappings:  # kept with `data`, so that its id is not reused
+            self._mappings[key] = (data, _walk(data, base))
+        return self._mappings[key][1]
 
     def namespace_output(self, namespace: str) -> Output:
         """The Namespace object's output, or the one aifab would write (to report at)."""
@@ -181,14 +191,14 @@ def _is_mapping(node: Any) -> bool:
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _walk(node: Any, path: Path = ()) -> list[tuple[Path, Mapping[str, Any]]]:
+def _walk(node: Any, path: Path = ()) -> list[Walked]:
     """Every mapping inside `node` (itself included), with its path, depth first in order."""
-    found: list[tuple[Path, Mapping[str, Any]]] = []
+    found: list[Walked] = []
     _collect(node, path, found)
     return found
 
 
-def _collect(node: Any, path: Path, found: list[tuple[Path, Mapping[str, Any]]]) -> None:
+def _collect(node: Any, path: Path, found: list[Walked]) -> None:
     if _is_mapping(node):
         found.append((path, node))
         for key, value in node.items():
@@ -218,10 +228,10 @@ def _strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
                 yield from _strings(item, path + (i,))
 
 
-def _pod_specs(data: Mapping[str, Any]) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+def _pod_specs(ctx: Context, data: Mapping[str, Any]) -> Iterator[tuple[Path, Mapping[str, Any]]]:
     """Every pod spec in an object: any mapping with a `containers` list, wherever it sits
     (Pod spec, spec.template.spec, spec.jobTemplate.spec.template.spec, custom resources)."""
-    for path, node in _walk(data):
+    for path, node in ctx.mappings(data):
         if isinstance(node.get("containers"), list):
             yield path, node
 
@@ -236,7 +246,7 @@ def privileged_pods(ctx: Context) -> Iterator[Finding]:
         where = f"{_what(out.data)} in namespace '{namespace}'"
         hint = (f"only the operator namespaces ({', '.join(OPERATOR_NAMESPACES)}) may run "
                 "privileged pods; GPU workloads get devices through the device plugin and CDI")
-        for spec_path, spec in _pod_specs(out.data):
+        for spec_path, spec in _pod_specs(ctx, out.data):
             yield from _host_access(ctx, out, where, spec_path, spec, hint)
             for list_key in CONTAINER_LISTS:
                 for i, container in enumerate(spec.get(list_key) or []):
@@ -351,10 +361,10 @@ def network_policies(ctx: Context) -> Iterator[Finding]:
 
 # -- 4. air gap: images and charts through the mirrors --------------------------------------------
 
-def _image_locations(data: Any, base: Path = ()) -> Iterator[tuple[Path, str]]:
+def _image_locations(ctx: Context, data: Any, base: Path = ()) -> Iterator[tuple[Path, str]]:
     """Where images come from: every `repository` string, and every `image` string that is a
     whole reference (not a name beside a `repository`)."""
-    for path, node in _walk(data, base):
+    for path, node in ctx.mappings(data, base):
         repository = node.get("repository")
         if isinstance(repository, str) and repository:
             yield path + ("repository",), repository
@@ -372,10 +382,10 @@ def _through(reference: str, mirror: str | None) -> bool:
 
 def _image_sources(ctx: Context) -> Iterator[tuple[Output, Path, str]]:
     for out in ctx.objects:
-        for path, ref in _image_locations(out.data):
+        for path, ref in _image_locations(ctx, out.data):
             yield out, path, ref
     for out in ctx.releases:
-        for path, ref in _image_locations(out.data.get("values") or {}, ("values",)):
+        for path, ref in _image_locations(ctx, out.data.get("values") or {}, ("values",)):
             yield out, path, ref
 
 
@@ -428,7 +438,7 @@ def _pins(ctx: Context, out: Output, data: Any, base: Path, hint: str, *,
           chart_defaults: bool) -> Iterator[Finding]:
     """Image references in `data`. With `chart_defaults` (Helm values), a repository without a
     tag keeps the chart's own tag, which the pinned chart version fixes."""
-    for path, node in _walk(data, base):
+    for path, node in ctx.mappings(data, base):
         image, repository = node.get("image"), node.get("repository")
         tag_key = next((k for k in ("version", "tag") if k in node), None)
         tag = node.get(tag_key) if tag_key else None
@@ -531,11 +541,12 @@ def _gather(node: Any, keys: set[Any], texts: list[str]) -> None:
             else:
                 _gather(value, keys, texts)
     elif type(node) in (list, tuple):
-        for item in node:
-            if type(item) is str:
-                texts.append(item)
-            else:
-                _gather(item, keys, texts)
+        strings = [item for item in node if type(item) is str]  # node names: 20,000 at once
+        texts += strings
+        if len(strings) < len(node):
+            for item in node:
+                if type(item) is not str:
+                    _gather(item, keys, texts)
 
 
 # -- 7. tenant RBAC -------------------------------------------------------------------------------
