@@ -29,7 +29,8 @@ from aifab.catalog import load_catalog
 from aifab.generate import plan
 from aifab.load import _SAME_IN_BOTH
 from aifab.pipeline import run
-from aifab.render import read_tree
+from aifab.load import load_text
+from aifab.render import read_tree, to_yaml
 from aifab.verify import Sources
 from aifab.yamlscalars import _LONG_WORD, _needs_quotes, disagreement, needs_quotes
 
@@ -307,6 +308,29 @@ def test_words_the_renderer_leaves_plain_without_the_full_check_are_strings_ever
     """render.py skips the (slow) full check for long lower-case words: it must be right to."""
     assert needs_quotes(text) == _needs_quotes(text)
     assert not _LONG_WORD.match(text) or yaml.safe_load(text) == text
+
+
+YAML_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    | st.sampled_from(["yes", "NO", "0755", "1e3", "2024-01-01", "1:30", "~", "null", "- x",
+                       "a: b", "#c", "'q'", "multi\nline\n", " lead", "trail ", "\t"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(data=YAML_DATA)
+def test_rendered_yaml_reads_back_as_the_same_data_in_yaml_11_and_12(data):
+    """The renderer builds PyYAML's events itself, tag flags included: whatever it writes,
+    PyYAML (YAML 1.1) and aifab's loader (YAML 1.2, refusing 1.1/1.2 disagreements) read
+    back as exactly the data, and no value needs an explicit tag."""
+    text = to_yaml({"v": data})
+    assert yaml.safe_load(text) == {"v": data}
+    assert all(getattr(event, "tag", None) is None for event in yaml.parse(text))
+    doc = load_text(text, "rendered")
+    assert doc.findings == () and doc.data == {"v": data}
 
 
 LEAVES = (st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=False,
