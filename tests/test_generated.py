@@ -245,3 +245,57 @@ def test_stack_configs_are_created_in_a_pulumi_project_and_never_overwritten(tmp
     edited = stack.read_text()
     assert aifab("generate", "--full", cwd=repo).returncode == 0
     assert stack.read_text() == edited
+
+
+def _error_in(name: str, monkeypatch) -> None:
+    """Make the policies find an error in cluster `name` while it is built."""
+    from aifab.diagnostics import Finding, Severity
+    from aifab.verify import policies
+
+    real = policies.check
+
+    def check(outputs, cluster, folder):
+        yield from real(outputs, cluster, folder)
+        if cluster.name == name:
+            yield Finding(f"{folder}/x.yaml", 1, 1, "AF440", Severity.ERROR, "injected", (), "")
+
+    monkeypatch.setattr(policies, "check", check)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("out_exists", [False, True])
+def test_an_error_found_while_building_writes_nothing(tmp_path, monkeypatch, capsys, jobs,
+                                                       out_exists):
+    """Clusters are staged as they are built; an error in any of them means none is written,
+    and out/ is left exactly as it was (not even created)."""
+    from aifab.cli import main
+
+    out = tmp_path / "out"
+    if out_exists:
+        write_cluster(out, "daejeon-b200", {"old.yaml": b"old: 1\n"})
+    before = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
+    _error_in("seoul-rtxpro", monkeypatch)
+    code = main(["generate", "--full", "--jobs", jobs, "--out", str(out),
+                 str(BLUEPRINTS / "daejeon-b200.yaml"), str(BLUEPRINTS / "seoul-rtxpro.yaml")])
+    assert code == 1 and "injected" in capsys.readouterr().out
+    assert {p.relative_to(tmp_path) for p in tmp_path.rglob("*")} == before
+
+
+def test_a_failure_while_staging_is_reported_and_leaves_no_staging(tmp_path, monkeypatch, capsys):
+    from aifab import render
+    from aifab.cli import main
+
+    out = tmp_path / "out"
+    real = render._stage
+
+    def full(staging, files):
+        if "seoul-rtxpro" in staging.name:
+            raise OSError(28, "No space left on device", str(staging))
+        real(staging, files)
+
+    monkeypatch.setattr(render, "_stage", full)
+    code = main(["generate", "--full", "--jobs", "2", "--out", str(out),
+                 str(BLUEPRINTS / "daejeon-b200.yaml"), str(BLUEPRINTS / "seoul-rtxpro.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1 and "No space left on device" in err and "Traceback" not in err
+    assert not out.exists()

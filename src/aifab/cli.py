@@ -150,7 +150,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique, with_strict
-    from aifab.generate import check, plan, write, write_stack_configs
+    from aifab.generate import check, discard, plan, write, write_stack_configs
     from aifab.pipeline import blueprint_files
     from aifab.progress import progress
     from aifab.reporters import FORMATS
@@ -161,10 +161,16 @@ def _generate(args: argparse.Namespace) -> int:
         print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out)
-    with progress("generating") as tracker:  # a bar on a terminal; nothing in CI or a pipe
-        result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
-                      jobs=max(1, args.jobs), reuse=not (args.check or args.full), tracker=tracker)
+    try:
+        with progress("generating") as tracker:  # a bar on a terminal; nothing in CI or a pipe
+            result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
+                          jobs=max(1, args.jobs), reuse=not (args.check or args.full),
+                          stage=not args.check, tracker=tracker)
+    except OSError as e:  # staging new files: a full disk, a read-only folder
+        return _cannot_write(e, out)
     findings = sorted_unique(with_strict(result.findings, args.strict))
+    if any(f.is_error for f in findings):
+        discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     if findings:
         print(FORMATS[args.format](findings, sources, len(files)))
@@ -182,16 +188,20 @@ def _generate(args: argparse.Namespace) -> int:
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
-        print(f"aifab generate: cannot write {e.filename or out}: {e.strerror or e}", file=sys.stderr)
-        print("hint: every cluster folder is either as before or fully new; free space or fix "
-              "the permissions and run again", file=sys.stderr)
-        return EXIT_FINDINGS
+        return _cannot_write(e, out)
     for name, was_changed in changed.items():
         count = len(result.files[name])
         print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}")
     for path in created:
         print(f"{path}: new Pulumi stack configuration")
     return EXIT_OK
+
+
+def _cannot_write(e: OSError, out: Path) -> int:
+    print(f"aifab generate: cannot write {e.filename or out}: {e.strerror or e}", file=sys.stderr)
+    print("hint: every cluster folder is either as before or fully new; free space or fix "
+          "the permissions and run again", file=sys.stderr)
+    return EXIT_FINDINGS
 
 
 def _report_drift(drifts: Sequence, show_diff: bool) -> int:

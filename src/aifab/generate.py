@@ -1,7 +1,9 @@
 """Generate: validated blueprints -> verified, rendered cluster folders, written or checked.
 
-Everything is built in memory first; files are written only when every blueprint validated
-and every generated object verified, so a run with any error writes nothing.
+Every cluster is built and verified before any folder changes. A built cluster's new files
+are staged beside its folder (hidden, `.<cluster>.aifab-new`) while the others still build;
+they are swapped in only when every blueprint validated and every generated object verified.
+A run with any error removes the staging again: it writes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from aifab.render import (
     read_tree,
     recover,
     render,
+    discard_staged,
+    stage_cluster,
     write_clusters,
 )
 from aifab.verify import Sources, policies, verify
@@ -46,6 +50,8 @@ class Plan:
     results: list[Result] = field(default_factory=list)
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)  # current on disk by their locks
+    staged: set[str] = field(default_factory=set)  # new files staged beside their folders
+    out_existed: bool = True
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -65,8 +71,14 @@ class Build:
     folder: str
 
 
-def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding], list[str]]:
-    """Expand, verify and render one cluster: pure, so clusters can build in parallel."""
+Built = tuple[dict[str, bytes], list[Finding], list[str], bool]  # files, findings, notes, staged
+
+
+def build(job: Build, sources: Sources, stage_in: FsPath | None = None) -> Built:
+    """Expand, verify and render one cluster: independent of every other cluster, so clusters
+    build in parallel. With `stage_in` (the output folder), a cluster without errors is also
+    staged there (render.stage_cluster), its files written while other clusters still build;
+    nothing is visible until `write` swaps them in, and `discard` removes them."""
     from aifab.expand import expand
 
     outputs = expand(job.cluster)
@@ -74,17 +86,21 @@ def build(job: Build, sources: Sources) -> tuple[dict[str, bytes], list[Finding]
     findings += policies.check(outputs, job.cluster, job.folder)
     files = render(outputs, blueprint=job.blueprint, blueprint_data=job.data,
                    catalog_version=job.cluster.catalog.version, source=job.source)
-    return files, findings, notes
+    staged = (stage_in is not None and not any(f.is_error for f in findings)
+              and stage_cluster(stage_in, job.cluster.name, files))
+    return files, findings, notes, staged
 
 
 def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1,
-         reuse: bool = False, tracker: Tracker | None = None) -> Plan:
+         reuse: bool = False, stage: bool = False, tracker: Tracker | None = None) -> Plan:
     """Validate every blueprint, then build every valid cluster (in `jobs` processes).
 
     With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
     and catalog versions, no file changed since) is taken from disk instead of rebuilt.
+    With `stage`, built clusters are staged for `write` as they are built; the caller must
+    then `write` or `discard` the plan.
     """
-    result = Plan(out)
+    result = Plan(out, out_existed=out.exists())
     owners: dict[str, str] = {}
     builds: list[Build] = []
     given = ((path, outcome) for path in blueprints for outcome in flatten([run(path)]))
@@ -115,11 +131,19 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
                                 "locks): not rebuilt")
     tracker = tracker or Tracker()
     tracker.total(len(builds))
-    for job, (files, findings, notes) in zip(builds, _build_all(builds, sources, jobs), strict=True):
-        tracker.advance()
-        result.files[job.cluster.name] = files
-        result.findings.extend(findings)
-        result.notes.extend(notes)
+    built = _build_all(builds, sources, jobs, out if stage else None)
+    try:
+        for job, (files, findings, notes, staged) in zip(builds, built, strict=True):
+            tracker.advance()
+            result.files[job.cluster.name] = files
+            result.findings.extend(findings)
+            result.notes.extend(notes)
+            if staged:
+                result.staged.add(job.cluster.name)
+    except BaseException:  # a full disk while staging, Ctrl-C: undo what any builder staged
+        result.staged.update(job.cluster.name for job in builds)
+        discard(result)
+        raise
     result.findings = sorted_unique(result.findings)
     if sources.crds is None:
         result.notes.append("custom resources were not verified: pass --crds DIR (README, "
@@ -129,35 +153,36 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
     return result
 
 
-_WORK: tuple[list[Build], Sources] | None = None  # set in forked workers only
+_WORK: tuple[list[Build], Sources, FsPath | None] | None = None  # set in forked workers only
 
 
-def _build_all(builds: list[Build], sources: Sources, jobs: int) -> Iterator[tuple[Any, ...]]:
+def _build_all(builds: list[Build], sources: Sources, jobs: int,
+               stage_in: FsPath | None) -> Iterator[Built]:
     """Build serially, or in forked processes that inherit the validated clusters (the model
     holds mapping proxies, which do not pickle); only indexes and bytes cross processes.
     The results are the same either way: each cluster's build depends on nothing else.
     Yields in `builds` order, each as soon as it and those before it are done."""
     jobs = min(jobs, len(builds))
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from (build(job, sources) for job in builds)
+        yield from (build(job, sources, stage_in) for job in builds)
         return
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_set_work, initargs=((builds, sources),)) as pool:
+                             initializer=_set_work, initargs=((builds, sources, stage_in),)) as pool:
         biggest_first = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)
         futures = {i: pool.submit(_build_index, i) for i in biggest_first}
         for i in range(len(builds)):
             yield futures[i].result()
 
 
-def _set_work(work: tuple[list[Build], Sources]) -> None:
+def _set_work(work: tuple[list[Build], Sources, FsPath | None]) -> None:
     global _WORK
     _WORK = work
 
 
-def _build_index(index: int) -> tuple[Any, ...]:
+def _build_index(index: int) -> Built:
     assert _WORK is not None
-    builds, sources = _WORK
-    return build(builds[index], sources)
+    builds, sources, stage_in = _WORK
+    return build(builds[index], sources, stage_in)
 
 
 def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
@@ -202,12 +227,22 @@ def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
 
 
 def write(result: Plan) -> dict[str, bool]:
-    """Write every cluster folder; name -> whether it changed."""
+    """Write every cluster folder; name -> whether it changed. Clusters staged while they
+    were built are swapped in with the rest, after the same single syncfs."""
     for name in result.reused:
         recover(result.out, name)  # the folder stays, but not a killed run's leftovers
-    changed = write_clusters(result.out, {name: files for name, files in sorted(result.files.items())
-                                          if name not in result.reused})
-    return dict(sorted({**dict.fromkeys(result.reused, False), **changed}.items()))
+    unstaged = {name: files for name, files in sorted(result.files.items())
+                if name not in result.reused and name not in result.staged}
+    changed = write_clusters(result.out, unstaged, staged=sorted(result.staged))
+    return dict(sorted({name: changed.get(name, False) for name in result.files}.items()))
+
+
+def discard(result: Plan) -> None:
+    """Undo the staging of a plan that will not be written: out/ is left as it was."""
+    discard_staged(result.out, result.staged)
+    result.staged.clear()
+    if not result.out_existed and result.out.is_dir() and not any(result.out.iterdir()):
+        result.out.rmdir()
 
 
 def check(result: Plan, *, all_clusters: bool) -> list[Drift]:

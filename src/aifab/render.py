@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path as FsPath
@@ -244,35 +244,55 @@ def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
     return write_clusters(out, {name: files})[name]
 
 
-def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]]) -> dict[str, bool]:
+def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
+                   staged: Sequence[str] = ()) -> dict[str, bool]:
     """Replace each out/<name>/ by its files, each in one step; name -> whether it changed.
 
-    Every changed tree is staged beside its folder, then one syncfs puts them all on disk,
-    then each is swapped in: an interruption leaves each folder wholly old or wholly new."""
-    staged: list[tuple[FsPath, FsPath]] = []
+    Every changed tree is staged beside its folder (those in `staged` already are, by
+    `stage_cluster`), then one syncfs puts them all on disk, then each is swapped in: an
+    interruption leaves each folder wholly old or wholly new."""
+    ready = list(staged)
     try:
-        for name, files in trees.items():
-            target, staging = out / name, out / f".{name}.aifab-new"
-            _recover(target, staging)
-            if read_tree(target) != dict(files):
-                staged.append((staging, target))
-                _stage(staging, files)
+        ready += [name for name, files in trees.items() if stage_cluster(out, name, files)]
     except BaseException:  # a full disk, say: no folder was touched; leave no staging behind
-        for staging, _ in staged:
-            _remove(staging)
+        discard_staged(out, [*ready, *trees])
         raise
-    if not staged:
-        return dict.fromkeys(trees, False)
-    _sync_filesystem(out)  # every file on disk before a swap makes them visible
-    for staging, target in staged:
-        if target.exists():
-            _exchange(staging, target)  # staging now holds the old tree
-            _remove(staging)
-        else:
-            os.rename(staging, target)
-    _fsync_dir(out)
-    changed = {target.name for _, target in staged}
-    return {name: name in changed for name in trees}
+    if ready:
+        _sync_filesystem(out)  # every file on disk before a swap makes them visible
+        for name in ready:
+            target, staging = out / name, _staging(out, name)
+            if target.exists():
+                _exchange(staging, target)  # staging now holds the old tree
+                _remove(staging)
+            else:
+                os.rename(staging, target)
+        _fsync_dir(out)
+    return {name: name in ready for name in [*trees, *staged]}
+
+
+def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
+    """Write `files` beside out/<name>/ for `write_clusters` to swap in; False (and nothing
+    staged) when the folder already holds exactly them. Leftovers of an interrupted run go."""
+    target, staging = out / name, _staging(out, name)
+    _recover(target, staging)
+    if read_tree(target) == dict(files):
+        return False
+    try:
+        _stage(staging, files)
+    except BaseException:
+        _remove(staging)
+        raise
+    return True
+
+
+def discard_staged(out: FsPath, names: Iterable[str]) -> None:
+    """Remove what `stage_cluster` wrote for these clusters; their folders stay as they are."""
+    for name in names:
+        _remove(_staging(out, name))
+
+
+def _staging(out: FsPath, name: str) -> FsPath:
+    return out / f".{name}.aifab-new"
 
 
 def _stage(staging: FsPath, files: Mapping[str, bytes]) -> None:
@@ -291,7 +311,7 @@ def _stage(staging: FsPath, files: Mapping[str, bytes]) -> None:
 
 def recover(out: FsPath, name: str) -> None:
     """Clear what an interrupted run left beside out/<name>/ (for a folder not rewritten)."""
-    _recover(out / name, out / f".{name}.aifab-new")
+    _recover(out / name, _staging(out, name))
 
 
 def _recover(target: FsPath, staging: FsPath) -> None:
