@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -206,12 +207,19 @@ def test_output_paths_cannot_leave_the_cluster_folder():
 
 
 @pytest.mark.parametrize("text", ["yes", "NO", "on", "y", "n", "~", "null", "1.34", "0755", "1e3",
-                                  "2024-01-01", "1:30", "true", "12", "0x1F", ".inf", "1_000", ""])
+                                  "2024-01-01", "1:30", "true", "12", "0x1F", ".inf", "1_000", "",
+                                  "=", "<<"])
 def test_strings_any_yaml_reader_could_mistype_are_quoted(text):
     dumped = to_yaml({"v": text})
     assert yaml.safe_load(dumped) == {"v": text}  # YAML 1.1 (PyYAML)
     doc = load_text(dumped, "t")  # YAML 1.2 core, and no 1.1/1.2 disagreement
     assert doc.findings == () and doc.data == {"v": text}
+
+
+def test_numbers_print_the_same_whatever_was_printed_before():
+    """Scalars are cached; 0.0 == -0.0 must not make one print as the other."""
+    assert [to_yaml({"v": v}) for v in (-0.0, 0.0, 1, True, 0, False)] == [
+        "v: -0.0\n", "v: 0.0\n", "v: 1\n", "v: true\n", "v: 0\n", "v: false\n"]
 
 
 def test_plain_strings_stay_unquoted():
@@ -299,3 +307,69 @@ def test_a_failure_while_staging_is_reported_and_leaves_no_staging(tmp_path, mon
     err = capsys.readouterr().err
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_an_interrupted_plan_stops_its_builders_before_it_removes_their_staging(tmp_path,
+                                                                             monkeypatch):
+    """Ctrl-C while the builders run: none of them may stage after the plan has cleaned up."""
+    from aifab import generate
+    from aifab.progress import Tracker
+
+    real = generate.build
+
+    def slow(job, sources, stage_in=None):  # every cluster but the first still builds
+        if job.cluster.name != "kr-gwangju-gb300":
+            time.sleep(0.5)
+        return real(job, sources, stage_in)
+
+    monkeypatch.setattr(generate, "build", slow)
+
+    class Interrupted(Tracker):
+        def advance(self, steps: int = 1) -> None:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        plan([BLUEPRINTS / "korea-national.yaml"], out, Sources(), jobs=2, stage=True,
+             tracker=Interrupted())
+    assert not out.exists()
+    time.sleep(2)  # a builder left running would have staged by now
+    assert not out.exists()
+
+
+def test_a_failed_run_leaves_no_folder_it_created_for_out(tmp_path, monkeypatch, capsys):
+    from aifab.cli import main
+
+    _error_in("seoul-rtxpro", monkeypatch)
+    out = tmp_path / "deep" / "er" / "out"
+    assert main(["generate", "--jobs", "2", "--out", str(out), str(BLUEPRINTS / "daejeon-b200.yaml"),
+                 str(BLUEPRINTS / "seoul-rtxpro.yaml")]) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_after_staging_leaves_each_folder_old_and_no_staging(tmp_path, monkeypatch):
+    from aifab import render
+
+    old, new = {"a.yaml": b"a: 1\n"}, {"a.yaml": b"a: 2\n"}
+    write_clusters(tmp_path, {"x": old, "y": old})
+
+    def failing(path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(render, "_sync_filesystem", failing)
+    with pytest.raises(OSError):
+        write_clusters(tmp_path, {"x": new, "y": new})
+    assert {p.name: read_tree(p) for p in tmp_path.iterdir()} == {"x": old, "y": old}
+
+
+def test_an_unreadable_input_is_a_usage_error_not_a_write_error(tmp_path, capsys):
+    from aifab.cli import main
+
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    code = main(["generate", "--out", str(tmp_path / "out"), "--crds", str(crds),
+                 str(BLUEPRINTS / "seoul-rtxpro.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read" in err and "gone.yaml" in err, err
+    assert not (tmp_path / "out").exists()

@@ -314,7 +314,8 @@ YAML_DATA = st.recursive(
     st.none() | st.booleans() | st.integers(-10**12, 10**12)
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
     | st.sampled_from(["yes", "NO", "0755", "1e3", "2024-01-01", "1:30", "~", "null", "- x",
-                       "a: b", "#c", "'q'", "multi\nline\n", " lead", "trail ", "\t"]),
+                       "a: b", "#c", "'q'", "multi\nline\n", " lead", "trail ", "\t",
+                       "=", "<<", "-0.0", "!tag", "&a", "*a", "%x", "@x", "`x"]) | st.just(-0.0),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                  max_size=4),
     max_leaves=20)

@@ -150,7 +150,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique, with_strict
-    from aifab.generate import check, discard, plan, write, write_stack_configs
+    from aifab.generate import CannotWrite, check, discard, plan, write, write_stack_configs
     from aifab.pipeline import blueprint_files
     from aifab.progress import progress
     from aifab.reporters import FORMATS
@@ -166,8 +166,11 @@ def _generate(args: argparse.Namespace) -> int:
             result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
                           jobs=max(1, args.jobs), reuse=not (args.check or args.full),
                           stage=not args.check, tracker=tracker)
-    except OSError as e:  # staging new files: a full disk, a read-only folder
-        return _cannot_write(e, out)
+    except CannotWrite as e:  # staging new files: a full disk, a read-only folder
+        return _cannot_write(e.filename, e.reason)
+    except OSError as e:  # reading: a file that vanished, a dangling link under --crds
+        print(f"aifab generate: cannot read {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     findings = sorted_unique(with_strict(result.findings, args.strict))
     if any(f.is_error for f in findings):
         discard(result)  # what the builders staged: out/ stays as it was
@@ -188,7 +191,7 @@ def _generate(args: argparse.Namespace) -> int:
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
-        return _cannot_write(e, out)
+        return _cannot_write(e.filename or str(out), e.strerror or str(e))
     for name, was_changed in changed.items():
         count = len(result.files[name])
         print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}")
@@ -197,8 +200,8 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cannot_write(e: OSError, out: Path) -> int:
-    print(f"aifab generate: cannot write {e.filename or out}: {e.strerror or e}", file=sys.stderr)
+def _cannot_write(filename: str, reason: str) -> int:
+    print(f"aifab generate: cannot write {filename}: {reason}", file=sys.stderr)
     print("hint: every cluster folder is either as before or fully new; free space or fix "
           "the permissions and run again", file=sys.stderr)
     return EXIT_FINDINGS

@@ -51,7 +51,7 @@ class Plan:
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)  # current on disk by their locks
     staged: set[str] = field(default_factory=set)  # new files staged beside their folders
-    out_existed: bool = True
+    created: FsPath | None = None  # the outermost folder of `out` that did not exist before
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -86,9 +86,21 @@ def build(job: Build, sources: Sources, stage_in: FsPath | None = None) -> Built
     findings += policies.check(outputs, job.cluster, job.folder)
     files = render(outputs, blueprint=job.blueprint, blueprint_data=job.data,
                    catalog_version=job.cluster.catalog.version, source=job.source)
-    staged = (stage_in is not None and not any(f.is_error for f in findings)
-              and stage_cluster(stage_in, job.cluster.name, files))
+    staged = False
+    if stage_in is not None and not any(f.is_error for f in findings):
+        try:
+            staged = stage_cluster(stage_in, job.cluster.name, files)
+        except OSError as e:  # a full disk, a read-only folder: told apart from reading errors
+            raise CannotWrite(e.filename or str(stage_in), e.strerror or str(e)) from e
     return files, findings, notes, staged
+
+
+class CannotWrite(Exception):
+    """Writing the output failed (the file and the reason); picklable, for worker processes."""
+
+    def __init__(self, filename: str, reason: str) -> None:
+        super().__init__(filename, reason)
+        self.filename, self.reason = filename, reason
 
 
 def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1,
@@ -100,7 +112,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
     With `stage`, built clusters are staged for `write` as they are built; the caller must
     then `write` or `discard` the plan.
     """
-    result = Plan(out, out_existed=out.exists())
+    result = Plan(out, created=_first_missing(out))
     owners: dict[str, str] = {}
     builds: list[Build] = []
     given = ((path, outcome) for path in blueprints for outcome in flatten([run(path)]))
@@ -141,6 +153,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
             if staged:
                 result.staged.add(job.cluster.name)
     except BaseException:  # a full disk while staging, Ctrl-C: undo what any builder staged
+        built.close()  # and first stop the builders: none may stage after this
         result.staged.update(job.cluster.name for job in builds)
         discard(result)
         raise
@@ -170,8 +183,12 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int,
                              initializer=_set_work, initargs=((builds, sources, stage_in),)) as pool:
         biggest_first = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)
         futures = {i: pool.submit(_build_index, i) for i in biggest_first}
-        for i in range(len(builds)):
-            yield futures[i].result()
+        try:
+            for i in range(len(builds)):
+                yield futures[i].result()
+        except BaseException:  # an error, Ctrl-C, or the caller stopping early (close)
+            pool.shutdown(wait=True, cancel_futures=True)  # what runs ends; the rest never starts
+            raise
 
 
 def _set_work(work: tuple[list[Build], Sources, FsPath | None]) -> None:
@@ -238,11 +255,26 @@ def write(result: Plan) -> dict[str, bool]:
 
 
 def discard(result: Plan) -> None:
-    """Undo the staging of a plan that will not be written: out/ is left as it was."""
+    """Undo the staging of a plan that will not be written: out/ is left as it was, and so
+    are its parents (a folder staging created goes again, if it is empty)."""
     discard_staged(result.out, result.staged)
     result.staged.clear()
-    if not result.out_existed and result.out.is_dir() and not any(result.out.iterdir()):
-        result.out.rmdir()
+    if result.created is None:
+        return
+    folder = result.out
+    while folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        if folder == result.created:
+            break
+        folder = folder.parent
+
+
+def _first_missing(path: FsPath) -> FsPath | None:
+    """The outermost folder of `path` (itself included) that does not exist, or None."""
+    missing = None
+    while not path.exists() and path != path.parent:
+        missing, path = path, path.parent
+    return missing
 
 
 def check(result: Plan, *, all_clusters: bool) -> list[Drift]:

@@ -104,8 +104,17 @@ def _string(text: str) -> yaml.ScalarEvent:
     return yaml.ScalarEvent(None, _STR, _ANY, text)
 
 
-@lru_cache(maxsize=1 << 12, typed=True)  # typed: True and 1 are different scalars
 def _scalar(data: Any) -> yaml.ScalarEvent:
+    # floats are not cached: 0.0 == -0.0 would share one entry, and print as the first
+    return _scalar_event(data) if type(data) is float else _cached_scalar(data)
+
+
+@lru_cache(maxsize=1 << 12, typed=True)  # typed: True and 1 are different scalars
+def _cached_scalar(data: Any) -> yaml.ScalarEvent:
+    return _scalar_event(data)
+
+
+def _scalar_event(data: Any) -> yaml.ScalarEvent:
     node = _scalar_node(data)
     return yaml.ScalarEvent(None, node.tag, (_plain_tag(node.value) == node.tag, False),
                             node.value)
@@ -258,14 +267,18 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
         discard_staged(out, [*ready, *trees])
         raise
     if ready:
-        _sync_filesystem(out)  # every file on disk before a swap makes them visible
-        for name in ready:
-            target, staging = out / name, _staging(out, name)
-            if target.exists():
-                _exchange(staging, target)  # staging now holds the old tree
-                _remove(staging)
-            else:
-                os.rename(staging, target)
+        try:
+            _sync_filesystem(out)  # every file on disk before a swap makes them visible
+            for name in ready:
+                target, staging = out / name, _staging(out, name)
+                if target.exists():
+                    _exchange(staging, target)  # staging now holds the old tree
+                    _remove(staging)
+                else:
+                    os.rename(staging, target)
+        except BaseException:  # each folder is old or new; what is staged (new or old) goes
+            discard_staged(out, ready)
+            raise
         _fsync_dir(out)
     return {name: name in ready for name in [*trees, *staged]}
 

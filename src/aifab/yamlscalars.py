@@ -94,6 +94,10 @@ def describe11(text: str) -> str | None:
         if isinstance(value, float):
             return f"the number {value:g}" if math.isfinite(value) else None
         return f"the number {value}"
+    if kind == "merge":
+        return "a merge key ('<<')"
+    if kind == "value":
+        return "a value key ('=')"
     return "a string"
 
 
