@@ -4,6 +4,7 @@ clusters; the national fleet has tests of its own), the reference data, resolved
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,18 @@ CLUSTER_FILES = [p for p in ALL_FILES if _kind(p) == "Cluster"]
 FLEET_FILES = [p for p in ALL_FILES if _kind(p) == "Fleet"]
 
 REFERENCE = ROOT.parent / "shared" / "reference"
+
+RULE_FIXTURES = ROOT / "tests" / "fixtures" / "rules"  # <rule>/{pass,fail}-*.yaml
+EXPECT = re.compile(r"#\s*expect:\s*((?:AF\d{3}[ ,]*)+)")
+
+
+def expected_findings(path: Path) -> set[tuple[int, str]]:
+    """(line, code) of every `# expect: AFnnn[, AFnnn]` comment of a rule fixture."""
+    expected = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if m := EXPECT.search(line):
+            expected |= {(number, code) for code in re.findall(r"AF\d{3}", m[1])}
+    return expected
 
 
 def reference(path: Path = REFERENCE) -> Path:

@@ -128,3 +128,9 @@ def test_validate_does_not_import_heavy_libraries():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_format_choices_are_the_reporters():
+    from aifab import cli, reporters
+
+    assert cli.FINDING_FORMATS == tuple(reporters.FORMATS)

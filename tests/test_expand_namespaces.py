@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 
 from aifab.expand import namespaces
 from aifab.pipeline import run
-from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "blueprints" / "gwangju-gb200.yaml"
@@ -67,18 +65,3 @@ def test_optional_operators_only_when_used(cluster):
         cluster, network_operator=None, kueue=None, tenants=(),
         node_pools=tuple(dataclasses.replace(p, compute_domains=False) for p in cluster.node_pools))
     assert sorted(_by_name(bare)) == ["gpu-operator"]
-
-
-def test_deterministic(cluster):
-    first = [(o.path, o.data) for o in namespaces.expand(cluster)]
-    again = [(o.path, o.data) for o in namespaces.expand(run(REFERENCE).cluster)]
-    assert first == again
-
-
-BLUEPRINTS = CLUSTER_FILES
-
-
-@pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)
-def test_valid_kubernetes_objects(blueprint):
-    for output in namespaces.expand(run(blueprint).cluster):
-        kubernetes_validate.validate(dict(output.data), "1.34", strict=True)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from aifab.expand import node_pools
 from aifab.expand.common import (
@@ -18,7 +17,7 @@ from aifab.expand.common import (
     LABEL_SYSTEM,
 )
 from aifab.expand.node_pools import nodes_of
-from bundled import CLUSTER_FILES, cluster_of
+from bundled import cluster_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
 
@@ -111,11 +110,3 @@ def test_topology_labels(gwangju):
     assert node_pools.pool_topology_labels(systems["gb300-nvl72"]) == [
         LABEL_RACK, LABEL_NVLINK_DOMAIN]
     assert node_pools.pool_topology_labels(systems["rtx-pro-6000-bse"]) == []
-
-
-@pytest.mark.parametrize("name", [p.name for p in CLUSTER_FILES])
-def test_deterministic(name):
-    def dump():
-        return [(o.path, yaml.safe_dump(dict(o.data)))
-                for o in node_pools.expand(cluster_of(BLUEPRINTS / name))]
-    assert dump() == dump()

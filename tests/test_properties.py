@@ -27,9 +27,8 @@ from hypothesis import strategies as st
 
 from aifab.catalog import load_catalog
 from aifab.generate import plan
-from aifab.load import _SAME_IN_BOTH
+from aifab.load import _SAME_IN_BOTH, load_text
 from aifab.pipeline import run
-from aifab.load import load_text
 from aifab.render import read_tree, to_yaml
 from aifab.verify import Sources
 from aifab.yamlscalars import _LONG_WORD, _needs_quotes, disagreement, needs_quotes

@@ -15,21 +15,11 @@ import pytest
 
 from aifab.check import rules
 from aifab.pipeline import run
-
-FIXTURES = Path(__file__).parent / "fixtures" / "rules"
-EXPECT = re.compile(r"#\s*expect:\s*((?:AF\d{3}[ ,]*)+)")
+from bundled import RULE_FIXTURES, expected_findings
 
 
 def _fixtures(prefix: str) -> list[Path]:
-    return sorted(FIXTURES.glob(f"*/{prefix}-*.yaml"))
-
-
-def _expected(path: Path) -> set[tuple[int, str]]:
-    expected = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if m := EXPECT.search(line):
-            expected |= {(number, code) for code in re.findall(r"AF\d{3}", m[1])}
-    return expected
+    return sorted(RULE_FIXTURES.glob(f"*/{prefix}-*.yaml"))
 
 
 def _id(path: Path) -> str:
@@ -38,11 +28,11 @@ def _id(path: Path) -> str:
 
 @pytest.mark.parametrize("rule", [r.name for r in rules()])
 def test_every_rule_has_passing_and_failing_fixtures(rule):
-    folder = FIXTURES / rule
+    folder = RULE_FIXTURES / rule
     assert sorted(folder.glob("pass-*.yaml")), f"rule {rule} has no passing fixture in {folder}"
     failing = sorted(folder.glob("fail-*.yaml"))
     assert failing, f"rule {rule} has no failing fixture in {folder}"
-    codes = {code for f in failing for _, code in _expected(f)}
+    codes = {code for f in failing for _, code in expected_findings(f)}
     rule_codes = next(r.codes for r in rules() if r.name == rule)
     assert set(rule_codes) <= codes, f"codes of {rule} without a failing fixture: {set(rule_codes) - codes}"
 
@@ -56,7 +46,7 @@ def test_passing_fixture_has_no_findings(path):
 
 @pytest.mark.parametrize("path", _fixtures("fail"), ids=_id)
 def test_failing_fixture_reports_expected_findings_at_their_lines(path):
-    expected = _expected(path)
+    expected = expected_findings(path)
     assert expected, f"{path} has no '# expect: AFnnn' comment"
     result = run(path)
     got = {(f.line, f.code) for f in result.findings}
@@ -85,5 +75,5 @@ def test_failing_fixture_exits_1_through_the_cli_with_annotations_at_its_lines(p
     capsys.readouterr()
     assert main(["validate", "--strict", "--format", "github", str(path)]) == 1
     annotations = capsys.readouterr().out
-    for line, code in _expected(path):
+    for line, code in expected_findings(path):
         assert f"file={path},line={line}," in annotations and f"title={code}::" in annotations

@@ -22,21 +22,11 @@ from aifab.check import rules
 from aifab.diagnostics import Finding, Severity, finding, warning
 from aifab.pipeline import run
 from aifab.sarif import FINGERPRINT, SRCROOT, STAGES, WARNING_CODES, rule_catalog, sarif
+from bundled import RULE_FIXTURES, expected_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = Path(__file__).parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
-RULE_FIXTURES = Path(__file__).parent / "fixtures" / "rules"
-EXPECT = re.compile(r"#\s*expect:\s*((?:AF\d{3}[ ,]*)+)")
 FAILING = sorted(RULE_FIXTURES.glob("*/fail-*.yaml"))
-
-
-def _expected(path: Path) -> set[tuple[int, str]]:
-    """(line, code) of every `# expect: AFnnn` comment, as tests/test_rules.py reads them."""
-    expected = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if m := EXPECT.search(line):
-            expected |= {(number, code) for code in re.findall(r"AF\d{3}", m[1])}
-    return expected
 
 
 @cache
@@ -91,7 +81,7 @@ def test_failing_fixture_log_is_valid_and_points_at_expected_lines(path):
         assert physical["region"]["startColumn"] >= 1
         assert rule_ids[result["ruleIndex"]] == result["ruleId"]
         got.add((physical["region"]["startLine"], result["ruleId"]))
-    assert got == _expected(path)
+    assert got == expected_findings(path)
 
 
 def test_all_failures_in_one_log_are_sorted_with_distinct_fingerprints():

@@ -15,6 +15,8 @@ from pathlib import Path
 from aifab import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+# The keys of aifab.reporters.FORMATS (a test checks), spelled here so --help imports nothing
+FINDING_FORMATS = ("text", "json", "github", "sarif")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,9 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="*", default=["blueprints"], metavar="PATH",
                           help="blueprint files or folders of them (default: blueprints/)")
-    validate.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
-                          help="output format (github: workflow-command annotations)")
-    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    _findings_options(validate, strict=True)
 
     generate = commands.add_parser(
         "generate",
@@ -54,13 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--chart-values", metavar="DIR", type=_folder,
                           help="charts' default values (<chart>-<version>.values.yaml), to check "
                           "Helm values keys against")
-    generate.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
-                          help="format of findings")
     generate.add_argument("--jobs", "-j", type=int, default=len(os.sched_getaffinity(0)),
                           metavar="N", help="clusters built in parallel (default: the CPUs)")
     generate.add_argument("--full", action="store_true",
                           help="rebuild every cluster, also those whose lock says they are current")
-    generate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    _findings_options(generate, strict=True)
 
     verify = commands.add_parser(
         "verify",
@@ -73,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                         "named like the context)")
     verify.add_argument("--kubeconfig", required=True, type=Path, metavar="PATH")
     verify.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
-    verify.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
+    _findings_options(verify, strict=False)
 
     diff = commands.add_parser(
         "diff", help="what a branch changes in the clusters (markdown for a pull-request comment)",
@@ -114,6 +112,13 @@ def _folder(value: str) -> Path:
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is not a folder")
     return path
+
+
+def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None:
+    command.add_argument("--format", choices=FINDING_FORMATS, default="text",
+                         help="how findings are printed (github: workflow-command annotations)")
+    if strict:
+        command.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,6 +175,8 @@ def _generate(args: argparse.Namespace) -> int:
         return _cannot_write(e.filename, e.reason)
     except OSError as e:  # reading: a file that vanished, a dangling link under --crds
         print(f"aifab generate: cannot read {e.filename}: {e.strerror or e}", file=sys.stderr)
+        print("hint: nothing was written; check that the file exists and is readable (a link "
+              "must point at a file)", file=sys.stderr)
         return EXIT_USAGE
     findings = sorted_unique(with_strict(result.findings, args.strict))
     if any(f.is_error for f in findings):

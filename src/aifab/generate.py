@@ -27,11 +27,11 @@ from aifab.render import (
     Drift,
     blueprint_digest,
     digest,
+    discard_staged,
     drift,
     read_tree,
     recover,
     render,
-    discard_staged,
     stage_cluster,
     write_clusters,
 )
