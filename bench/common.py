@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,15 @@ def compile_bytecode() -> None:
     an editable install would otherwise compile every module on every run, as no user's does."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src")], check=True,
                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""}, capture_output=True)
+
+
+def installed(script: str) -> str:
+    """The console script installed beside the interpreter running the benchmark (a venv's,
+    or pyenv's real one). `shutil.which` may find a version manager's shim instead: a shell
+    script that costs more than aifab's own start-up, measured as part of every run."""
+    beside = Path(sys.executable).parent / script
+    found = str(beside) if beside.is_file() else shutil.which(script)
+    return found or sys.exit(f"{script} is not installed: pip install -e '.[test]'")
 
 
 def timed(cmd: Sequence[str], cwd: Path = ROOT) -> tuple[float, int]:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, compile_bytecode, machine, timed
+from common import ROOT, compile_bytecode, installed, machine, timed
 
 DUMP = """
 import json, sys, yaml
@@ -56,7 +55,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    aifab = shutil.which("aifab") or sys.exit("aifab is not installed")
+    aifab = installed("aifab")
     memory = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None
     # on disk: beside the repository, on the file system its generated/ is on
     with tempfile.TemporaryDirectory(dir=ROOT.parent, prefix=".aifab-bench-") as disk, \

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, compile_bytecode, machine, timed
+from common import ROOT, compile_bytecode, installed, machine, timed
 
 
 def main() -> None:
@@ -23,7 +22,7 @@ def main() -> None:
     parser.add_argument("--cluster", default="blueprints/korea/kr-gwangju-b300.yaml")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    aifab = shutil.which("aifab") or sys.exit("aifab is not installed")
+    aifab = installed("aifab")
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         shutil.copytree(ROOT / "blueprints", repo / "blueprints")

@@ -7,17 +7,16 @@ Compared side by side with a bare `python -c pass`, the floor any Python CLI pay
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 
-from common import interleaved, machine, median_ms
+from common import installed, interleaved, machine, median_ms
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    aifab = shutil.which("aifab") or sys.exit("aifab is not installed")
+    aifab = installed("aifab")
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "aifab --help": [aifab, "--help"],

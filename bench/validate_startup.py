@@ -9,10 +9,8 @@ catalog and every semantic rule.
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
 
-from common import ROOT, interleaved, machine, median_ms
+from common import ROOT, installed, interleaved, machine, median_ms
 
 STANDALONE = ["blueprints/busan-gb300.yaml", "blueprints/daejeon-b200.yaml",
               "blueprints/gwangju-gb200.yaml", "blueprints/seoul-rtxpro.yaml"]
@@ -23,8 +21,8 @@ def main() -> None:
     parser.add_argument("blueprints", nargs="*", default=STANDALONE)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    aifab = shutil.which("aifab") or sys.exit("aifab is not installed")
-    cjs = shutil.which("check-jsonschema") or sys.exit("check-jsonschema is not installed")
+    aifab = installed("aifab")
+    cjs = installed("check-jsonschema")
     ours = [aifab, "validate", *args.blueprints]
     theirs = [cjs, "--schemafile", str(ROOT / "schemas" / "blueprint.schema.json"), *args.blueprints]
     a, b = interleaved([ours, theirs], args.runs)

@@ -11,8 +11,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aifab import __version__
+
+if TYPE_CHECKING:
+    from aifab.watch import Memo
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 # The keys of aifab.reporters.FORMATS (a test checks), spelled here so --help imports nothing
@@ -46,8 +50,12 @@ def _parser() -> argparse.ArgumentParser:
                           help="blueprint files or folders of them (default: blueprints/)")
     generate.add_argument("--out", default="generated", metavar="DIR",
                           help="output folder (default: generated/)")
-    generate.add_argument("--check", action="store_true",
-                          help="write nothing; exit 1 when the output folder is not current")
+    once = generate.add_mutually_exclusive_group()
+    once.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 when the output folder is not current")
+    once.add_argument("--watch", action="store_true",
+                      help="stay running: generate again whenever a blueprint changes, "
+                      "rebuilding only the clusters it changes (Ctrl-C stops)")
     generate.add_argument("--diff", action="store_true", help="with --check: show unified diffs")
     generate.add_argument("--crds", metavar="DIR", type=_folder,
                           help="CRDs of the operators, to verify custom resources against")
@@ -154,6 +162,20 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    if not args.watch:
+        return _generate_once(args)[0]
+    from aifab.pipeline import blueprint_files
+    from aifab.watch import Memo, watch
+
+    given = args.paths or ["blueprints"]
+    if blueprint_files(given)[1]:  # a mistyped path ends the command, as without --watch
+        return _generate_once(args)[0]
+    memo = Memo()
+    return watch(lambda: _generate_once(args, memo)[1], given, memo)
+
+
+def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> tuple[int, list[str]]:
+    """One generate run: the exit code, and the blueprint files it read (for --watch)."""
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import CannotWrite, check, discard, plan, write, write_stack_configs
     from aifab.pipeline import blueprint_files
@@ -164,20 +186,22 @@ def _generate(args: argparse.Namespace) -> int:
     files, usage = blueprint_files(args.paths or ["blueprints"])
     if usage:
         print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, []
     out = Path(args.out)
     try:
         with progress("generating") as tracker:  # a bar on a terminal; nothing in CI or a pipe
             result = plan(files, out, Sources(crds=args.crds, chart_values=args.chart_values),
                           jobs=max(1, args.jobs), reuse=not (args.check or args.full),
-                          stage=not args.check, tracker=tracker)
+                          stage=not args.check, tracker=tracker, memo=memo)
     except CannotWrite as e:  # staging new files: a full disk, a read-only folder
-        return _cannot_write(e.filename, e.reason)
+        return _cannot_write(e.filename, e.reason), []
     except OSError as e:  # reading: a file that vanished, a dangling link under --crds
         print(f"aifab generate: cannot read {e.filename}: {e.strerror or e}", file=sys.stderr)
         print("hint: nothing was written; check that the file exists and is readable (a link "
               "must point at a file)", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, []
+    read = [layer.doc.file for r in result.results
+            for layer in getattr(r.document, "layers", ())] + [str(f) for f in files]
     findings = sorted_unique(with_strict(result.findings, args.strict))
     if any(f.is_error for f in findings):
         discard(result)  # what the builders staged: out/ stays as it was
@@ -187,24 +211,24 @@ def _generate(args: argparse.Namespace) -> int:
     if any(f.is_error for f in findings):
         if not args.check:
             print("nothing written: fix the errors above", file=sys.stderr)
-        return EXIT_FINDINGS
+        return EXIT_FINDINGS, read
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.check:
-        return _report_drift(check(result, all_clusters=not args.paths), args.diff)
+        return _report_drift(check(result, all_clusters=not args.paths), args.diff), read
     try:
         changed = write(result)
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
-        return _cannot_write(e.filename or str(out), e.strerror or str(e))
+        return _cannot_write(e.filename or str(out), e.strerror or str(e)), read
     for name, was_changed in changed.items():
         count = len(result.files[name])
         print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}")
     for path in created:
         print(f"{path}: new Pulumi stack configuration")
-    return EXIT_OK
+    return EXIT_OK, read
 
 
 def _cannot_write(filename: str, reason: str) -> int:

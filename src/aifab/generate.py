@@ -9,13 +9,11 @@ A run with any error removes the staging again: it writes nothing.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aifab import __version__
 from aifab.diagnostics import Finding, Severity, sorted_unique
@@ -33,9 +31,13 @@ from aifab.render import (
     recover,
     render,
     stage_cluster,
+    tree_state,
     write_clusters,
 )
 from aifab.verify import Sources, policies, verify
+
+if TYPE_CHECKING:
+    from aifab.watch import Memo
 
 CODES = {
     "AF420": "two blueprints generate the same cluster folder",
@@ -104,18 +106,20 @@ class CannotWrite(Exception):
 
 
 def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int = 1,
-         reuse: bool = False, stage: bool = False, tracker: Tracker | None = None) -> Plan:
+         reuse: bool = False, stage: bool = False, tracker: Tracker | None = None,
+         memo: Memo | None = None) -> Plan:
     """Validate every blueprint, then build every valid cluster (in `jobs` processes).
 
     With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
     and catalog versions, no file changed since) is taken from disk instead of rebuilt.
     With `stage`, built clusters are staged for `write` as they are built; the caller must
-    then `write` or `discard` the plan.
+    then `write` or `discard` the plan. A `memo` (aifab.watch) keeps what this process
+    validated and read in earlier runs, by their exact inputs.
     """
     result = Plan(out, created=_first_missing(out))
     owners: dict[str, str] = {}
     builds: list[Build] = []
-    given = ((path, outcome) for path in blueprints for outcome in flatten([run(path)]))
+    given = ((path, outcome) for path in blueprints for outcome in flatten([run(path, memo)]))
     for path, outcome in given:
         result.results.append(outcome)
         result.findings.extend(outcome.findings)
@@ -134,7 +138,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
                             _relative(path, out), outcome.document.data, str(out / cluster.name)))
     if reuse:
         current = {job.cluster.name: files for job in builds
-                   if (files := current_tree(out / job.cluster.name, job)) is not None}
+                   if (files := _current(out / job.cluster.name, job, memo)) is not None}
         result.files.update(current)
         result.reused.update(current)
         builds = [job for job in builds if job.cluster.name not in current]
@@ -176,6 +180,9 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int,
     The results are the same either way: each cluster's build depends on nothing else.
     Yields in `builds` order, each as soon as it and those before it are done."""
     jobs = min(jobs, len(builds))
+    if jobs > 1:  # only a pool needs these (0.02 s of imports a one-cluster rebuild skips)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
         yield from (build(job, sources, stage_in) for job in builds)
         return
@@ -220,6 +227,16 @@ def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
             digest(files[path]) != recorded[path] for path in recorded):
         return None
     return files
+
+
+def _current(folder: FsPath, job: Build, memo: Memo | None) -> dict[str, bytes] | None:
+    """current_tree, from the memo while no file of the folder changed (by inode, size and
+    modification time) since it was read."""
+    state = tree_state(folder) if memo is not None else None
+    if state is None:
+        return current_tree(folder, job)
+    inputs = (job.blueprint, job.source, blueprint_digest(job.data), job.cluster.catalog.version)
+    return memo.get(("tree", state, inputs), lambda: current_tree(folder, job))
 
 
 def _relative(blueprint: FsPath, out: FsPath) -> str:

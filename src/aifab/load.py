@@ -17,12 +17,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from aifab.diagnostics import Finding, Path, Severity
 from aifab.yamlscalars import INF_NAN, TAG, TOO_BIG, describe12, disagreement, resolve12
+
+if TYPE_CHECKING:
+    from aifab.watch import Memo
 
 CODES = {
     "AF101": "file cannot be read",
@@ -102,14 +105,17 @@ class _Refused(Exception):
         self.line, self.col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
 
 
-def load_file(path: str | FsPath, display: str | None = None) -> Document:
-    """Read and load one blueprint file; every problem becomes a finding, never an exception."""
+def load_file(path: str | FsPath, display: str | None = None, memo: Memo | None = None) -> Document:
+    """Read and load one blueprint file; every problem becomes a finding, never an exception.
+    With a `memo` (aifab.watch), bytes loaded before in this process are not parsed again."""
     name = display or str(path)
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         return _refused(name, "AF101", f"cannot read the file: {exc.strerror or exc}")
+    if memo is not None:
+        return memo.get(("load", name, raw), lambda: load_bytes(raw, name))
     return load_bytes(raw, name)
 
 

@@ -17,6 +17,7 @@ from aifab.model import Cluster
 
 if TYPE_CHECKING:
     from aifab.fleet.compose import MergedDocument
+    from aifab.watch import Memo
 
 CODES = {
     "AF001": "path not found",
@@ -77,17 +78,29 @@ def _at(file: str, f: Finding) -> Finding:
     return replace(f, file=file, line=1, col=1)
 
 
-def run(path: FsPath) -> Result:
-    """Load one blueprint file (a Cluster or a Fleet), validate, resolve and check it."""
-    return run_document(load_file(path), FsPath(path))
+def run(path: FsPath, memo: Memo | None = None) -> Result:
+    """Load one blueprint file (a Cluster or a Fleet), validate, resolve and check it. With a
+    `memo`, a cluster this process validated before from the same texts is not validated again."""
+    return run_document(load_file(path, memo=memo), FsPath(path), memo)
 
 
-def run_document(doc: Document, location: FsPath | None = None) -> Result:
+def run_document(doc: Document, location: FsPath | None = None,
+                 memo: Memo | None = None) -> Result:
     """Validate, resolve and check a loaded document (a Cluster or a Fleet). `location` is the
     file on disk when its display name (`doc.file`) is not a usable path."""
     if doc.data is not None and doc.data.get("kind") == "Fleet":
-        return _fleet(doc, location)
-    return _cluster(doc)
+        return _fleet(doc, location, memo)
+    return _validated(doc, memo)
+
+
+def _validated(doc: Document | MergedDocument, memo: Memo | None) -> Result:
+    """The cluster's Result, from the memo when its inputs are unchanged: a Result depends on
+    nothing but the texts its document was read from (and the process's catalog)."""
+    if memo is None:
+        return _cluster(doc)
+    layers = tuple((layer.doc.file, layer.doc.text, layer.merged, layer.written)
+                   for layer in getattr(doc, "layers", ()))
+    return memo.get(("cluster", doc.file, doc.text, doc.findings, layers), lambda: _cluster(doc))
 
 
 def _schema_findings(doc: Document | MergedDocument, kind: str) -> list[Finding]:
@@ -113,17 +126,20 @@ def _cluster(doc: Document | MergedDocument) -> Result:
     return Result(doc, cluster, tuple(sorted_unique(findings + found)))
 
 
-def _fleet(doc: Document, location: FsPath | None) -> Result:
+def _fleet(doc: Document, location: FsPath | None, memo: Memo | None) -> Result:
     from aifab.fleet import check_fleet, members, resolve_fleet
 
-    findings = _schema_findings(doc, "Fleet")
+    def schema() -> tuple[Finding, ...]:
+        return tuple(_schema_findings(doc, "Fleet"))
+
+    findings = list(memo.get(("fleet", doc.file, doc.text), schema) if memo is not None else schema())
     if any(f.is_error for f in findings):
         return Result(doc, None, tuple(sorted_unique(findings)))
     results = []
-    for member in members(doc, location):
+    for member in members(doc, location, memo):
         findings.extend(member.findings)
         if member.document is not None:
-            results.append((member.index, _cluster(member.document)))
+            results.append((member.index, _validated(member.document, memo)))
     if results and all(r.cluster is not None for _, r in results) and not any(
             f.is_error for f in findings):
         fleet = resolve_fleet(doc.data, [(i, r.cluster) for i, r in results if r.cluster])

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -216,6 +217,27 @@ def read_tree(folder: FsPath) -> dict[str, bytes]:
                 with open(path, "rb") as file:
                     files[key] = file.read()
     return dict(sorted(files.items()))
+
+
+RACY_NS = 1_000_000_000  # a file changed this recently may change again within one clock tick
+
+
+def tree_state(folder: FsPath) -> tuple | None:
+    """What tells whether any file under `folder` changed: each file's path, inode, size and
+    modification and change times (ctime: set by every write, and by `touch -d`, which no
+    one can set back). None while a file is "racy", changed in the last second: a second
+    change in the same clock tick could leave all of these as they were (git knows it too)."""
+    now, entries = time.time_ns(), []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                st = os.stat(os.path.join(root, name))  # a link's target, as read_tree reads it
+            except OSError:  # gone since the walk, or a dangling link: read it again
+                return None
+            if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+                return None
+            entries.append((root, name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return (str(folder), tuple(sorted(entries)))
 
 
 def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:

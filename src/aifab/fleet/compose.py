@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aifab.diagnostics import Finding, Path, finding
 from aifab.load import Document, load_file
+
+if TYPE_CHECKING:
+    from aifab.watch import Memo
 
 CODES = {
     "AF601": "cluster entry is neither a file nor an inline cluster",
@@ -108,11 +111,13 @@ class Member:
     findings: tuple[Finding, ...] = ()
 
 
-def members(fleet: Document, location: FsPath | None = None) -> Iterator[Member]:
+def members(fleet: Document, location: FsPath | None = None,
+            memo: Memo | None = None) -> Iterator[Member]:
     """Every cluster of a schema-valid fleet document, merged over the defaults.
 
     `location` is where the fleet file is on disk (default: its display name, `fleet.file`);
-    member files are found relative to it, and shown relative to the display name."""
+    member files are found relative to it, and shown relative to the display name. A `memo`
+    goes to load_file."""
     spec = fleet.data["spec"]
     defaults = Layer(fleet, ("spec",), ("spec", "defaults"))
     location = location or FsPath(fleet.file)
@@ -122,7 +127,7 @@ def members(fleet: Document, location: FsPath | None = None) -> Iterator[Member]
         inline = {"metadata", "spec"} & set(entry)
         if "file" in entry and not inline:
             yield _from_file(fleet, location, index, entry["file"], spec.get("defaults", {}),
-                             defaults, root)
+                             defaults, root, memo)
         elif "file" not in entry and inline == {"metadata", "spec"}:
             data = {**HEADER, "metadata": entry["metadata"],
                     "spec": merge(spec.get("defaults", {}), entry["spec"])}
@@ -136,7 +141,7 @@ def members(fleet: Document, location: FsPath | None = None) -> Iterator[Member]
 
 
 def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaults: Any,
-               defaults_layer: Layer, root: FsPath) -> Member:
+               defaults_layer: Layer, root: FsPath, memo: Memo | None) -> Member:
     at: Path = ("spec", "clusters", index, "file")
     base = location.resolve().parent
     target = (base / given).resolve()
@@ -154,7 +159,7 @@ def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaul
             "AF602", f"the cluster file '{given}' {problem}", at,
             hint="cluster files live beside the fleet, e.g. clusters/<name>.yaml")),))
     shown = _display(fleet.file, given)
-    doc = load_file(target, display=shown)
+    doc = load_file(target, display=shown, memo=memo)
     if doc.data is None:
         return Member(index, None, doc.findings)
     if doc.data.get("kind") != "Cluster" or not isinstance(doc.data.get("spec", {}), Mapping):

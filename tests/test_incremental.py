@@ -1,0 +1,254 @@
+"""Incremental generation: clusters current by their locks are reused, and a watching process
+(`generate --watch`) revalidates and rebuilds only what changed, with the same result as a
+cold, full run of the same files."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aifab import pipeline, render
+from aifab.cli import main
+from aifab.generate import discard, plan, write
+from aifab.render import LOCK, tree_state
+from aifab.verify import Sources
+from aifab.watch import Memo, changed, snapshot, wait_for_change, watched
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = Path(__file__).parent / "fixtures" / "fleet"
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """The fixture fleet in its own repository: a-gb200 in its own file, a-b200 inline."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo / "fleet")
+    (repo / ".git").mkdir()
+    return repo / "fleet" / "fleet.yaml"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def generated(fleet: Path) -> Path:
+    out = fleet.parent / "generated"
+    result = plan([fleet], out, Sources(), stage=True)
+    assert result.ok
+    write(result)
+    return out
+
+
+def test_clusters_current_by_their_locks_are_reused_and_the_rest_rebuilt(fleet):
+    out = generated(fleet)
+    edit(fleet.parent / "clusters" / "a-gb200.yaml", "a-r{rack", "a-rack{rack")
+    result = plan([fleet], out, Sources(), reuse=True)
+    assert result.reused == {"a-b200"}
+    cold = plan([fleet], fleet.parent / "cold", Sources())
+    assert result.files == cold.files
+
+
+@pytest.mark.parametrize("change", ["hand-edited file", "extra file", "missing file",
+                                    "other aifab version", "other catalog version"])
+def test_a_folder_its_lock_does_not_vouch_for_is_rebuilt(fleet, change):
+    out = generated(fleet)
+    folder = out / "a-b200"
+    lock = json.loads((folder / LOCK).read_text())
+    some = next(path for path in sorted(lock["files"]) if path.endswith(".yaml"))
+    if change == "hand-edited file":
+        (folder / some).write_text((folder / some).read_text() + "# tuned by hand\n")
+    elif change == "extra file":
+        (folder / "notes.yaml").write_text("{}\n")
+    elif change == "missing file":
+        (folder / some).unlink()
+    else:
+        key = "aifabVersion" if change == "other aifab version" else "catalogVersion"
+        (folder / LOCK).write_text(json.dumps({**lock, key: "0.0.0"}))
+    assert plan([fleet], out, Sources(), reuse=True).reused == {"a-gb200"}
+
+
+def _outcome(result) -> tuple:
+    findings = [(f.file, f.line, f.col, f.code, f.message) for f in result.findings]
+    return findings, (result.files if result.ok else None)
+
+
+EDITS = [  # (file, old, new): each applied on top of the ones before
+    ("clusters/a-gb200.yaml", "a-r{rack", "a-rack{rack"),  # one cluster file
+    ("clusters/a-gb200.yaml", "gb200-nvl72", "gb200-nvl7"),  # an error: nothing written
+    ("clusters/a-gb200.yaml", "gb200-nvl7", "gb200-nvl72"),  # fixed again
+    ("fleet.yaml", "nodes: 31", "nodes: 32"),  # the inline cluster
+    ("fleet.yaml", "gpus: 600", "gpus: 9000"),  # a fleet-wide error (allocation)
+    ("fleet.yaml", "gpus: 9000", "gpus: 600"),
+    ("fleet.yaml", "linkGbps: 400", "linkGbps: 200"),  # a default under both clusters
+]
+
+
+def test_a_watching_process_gets_what_a_cold_full_run_gets(fleet, monkeypatch):
+    """After every edit, the memo's run (reuse, memo, write) and a fresh `--full` run agree
+    on every finding and every byte; only edited clusters are validated and built again."""
+    monkeypatch.setattr(render, "RACY_NS", 0)  # folders just written count as settled
+    validated: list[str] = []
+    cluster = pipeline._cluster
+    monkeypatch.setattr(pipeline, "_cluster", lambda doc: validated.append(doc.file) or cluster(doc))
+    out, memo = fleet.parent / "generated", Memo()
+    for step, (file, old, new) in enumerate([("", "", ""), *EDITS]):
+        if file:
+            edit(fleet.parent / file, old, new)
+        validated.clear()
+        warm = plan([fleet], out, Sources(), reuse=True, stage=True, memo=memo)
+        write(warm) if warm.ok else discard(warm)
+        memo.next_run()
+        validated_warm = list(validated)
+        cold = plan([fleet], fleet.parent / f"cold{step}", Sources())
+        assert _outcome(warm) == _outcome(cold), (file, new)
+        if file == "clusters/a-gb200.yaml" and step == 1:
+            assert validated_warm == [f"{fleet.parent}/clusters/a-gb200.yaml"]
+            assert warm.reused == {"a-b200"}
+        if new == "gpus: 600":  # the fleet file is every cluster's defaults: all validated,
+            assert len(validated_warm) == 2 and warm.reused == {"a-b200", "a-gb200"}  # none built
+
+
+def test_the_memo_keeps_only_what_the_last_run_used():
+    memo, computed = Memo(), []
+
+    def value(key: str) -> str:
+        return memo.get(key, lambda: computed.append(key) or key.upper())
+
+    assert value("a") == "A" and value("b") == "B" and value("a") == "A"
+    memo.next_run()
+    assert value("a") == "A"  # kept from the run before
+    memo.next_run()
+    memo.next_run()  # a run that did not ask for "a"
+    assert value("a") == "A" and value("b") == "B"
+    assert computed == ["a", "b", "a", "b"]
+
+
+def test_a_generated_file_edited_behind_a_watching_process_is_noticed(fleet, monkeypatch):
+    """Even with its size and modification time put back: the change time gives it away."""
+    monkeypatch.setattr(render, "RACY_NS", 0)
+    out, memo = generated(fleet), Memo()
+    assert plan([fleet], out, Sources(), reuse=True, memo=memo).reused == {"a-b200", "a-gb200"}
+    memo.next_run()
+    victim = min((out / "a-b200").rglob("*.yaml"))
+    before = victim.stat()
+    text = victim.read_bytes()
+    time.sleep(0.01)
+    victim.write_bytes(text.replace(b"a", b"b", 1))
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert victim.stat().st_size == before.st_size
+    assert plan([fleet], out, Sources(), reuse=True, memo=memo).reused == {"a-gb200"}
+
+
+def test_a_folder_changed_in_the_last_second_is_read_again(tmp_path, monkeypatch):
+    (tmp_path / "f.yaml").write_text("a: 1\n")
+    assert tree_state(tmp_path) is None  # racy: a second write could keep its size and times
+    monkeypatch.setattr(render, "RACY_NS", 20_000_000)
+    time.sleep(0.05)
+    assert tree_state(tmp_path) is not None
+    (tmp_path / "f.yaml").write_text("a: 2\n")
+    assert tree_state(tmp_path) is None
+
+
+def test_snapshots_see_edits_new_files_and_removed_files(tmp_path):
+    blueprint = tmp_path / "a.yaml"
+    blueprint.write_text("a: 1\n")
+    paths = watched([str(blueprint)], [])
+    assert paths == {str(blueprint), str(tmp_path)}
+    before = snapshot(paths)
+    blueprint.write_text("a: 22\n")
+    assert changed(before, snapshot(paths)) == [str(blueprint)]
+    before = snapshot(paths)
+    (tmp_path / "b.yaml").write_text("b: 1\n")
+    assert changed(before, snapshot(paths)) == [str(tmp_path)]  # the folder's entries
+    before = snapshot(paths)
+    blueprint.unlink()
+    assert set(changed(before, snapshot(paths))) == {str(blueprint), str(tmp_path)}
+
+
+def test_a_change_is_acted_on_once_the_files_hold_still(tmp_path):
+    """An editor's save in three writes gives one run, of the last one."""
+    blueprint = tmp_path / "a.yaml"
+    blueprint.write_text("a: 0\n")
+    before = snapshot([str(blueprint)])
+    writes = iter(["a: 1\n", "a: 12\n", "a: 123\n"])
+    polls = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if (text := next(writes, None)) is not None:
+            blueprint.write_text(text)
+
+    after = wait_for_change(before, sleep=sleep)
+    assert after == snapshot([str(blueprint)]) and blueprint.read_text() == "a: 123\n"
+    assert len(polls) == 4  # three that saw a change, one that saw it hold still
+
+
+def test_watch_cannot_be_combined_with_check_and_stops_on_a_mistyped_path(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--watch", "--check"])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["generate", "--watch", str(tmp_path / "missing.yaml")]) == 2
+    assert "AF001" in capsys.readouterr().err
+
+
+class Output:
+    """A child's output lines, read by a thread so that waiting for one can time out."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [self._queue.put(line) for line in proc.stdout],
+                         daemon=True).start()
+
+    def until(self, needle: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.lines.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                break
+            if needle in self.lines[-1]:
+                return
+        raise AssertionError(f"no {needle!r} in:\n{''.join(self.lines)}")
+
+
+def test_generate_watch_rebuilds_the_changed_cluster_until_ctrl_c(fleet):
+    repo = fleet.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aifab", "generate", "--watch", "fleet.yaml"], cwd=repo,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    output = Output(proc)
+    try:
+        output.until("watching")
+        untouched = {p: p.stat().st_ino for p in (repo / "generated" / "a-b200").rglob("*")}
+        edit(repo / "clusters" / "a-gb200.yaml", "gb200-nvl72", "gb200-nvl7")
+        output.until("nothing written")  # an error: reported, and still watching
+        assert any("AF203" in line and "a-gb200.yaml:" in line for line in output.lines)
+        output.until("watching")
+        member = repo / "clusters" / "a-gb200.yaml"
+        member.write_text(member.read_text().replace("gb200-nvl7\n", "gb200-nvl72\n")
+                          .replace("a-r{rack", "a-rack{rack"))  # fixed, and one more change
+        output.until("generated again")
+        assert any("a-rack01-t01" in p.read_text() for p in (repo / "generated").rglob("*.yaml"))
+        assert {p: p.stat().st_ino for p in untouched} == untouched  # not rewritten
+        proc.send_signal(signal.SIGINT)
+        output.until("stopped watching")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in "".join(output.lines)
