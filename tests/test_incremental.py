@@ -22,7 +22,15 @@ from aifab.cli import main
 from aifab.generate import discard, plan, write
 from aifab.render import LOCK, tree_state
 from aifab.verify import Sources
-from aifab.watch import Memo, changed, snapshot, wait_for_change, watched
+from aifab.watch import (
+    POLL_SECONDS,
+    QUIET_SECONDS,
+    Memo,
+    changed,
+    snapshot,
+    wait_for_change,
+    watched,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "fleet"
@@ -161,7 +169,7 @@ def test_a_folder_changed_in_the_last_second_is_read_again(tmp_path, monkeypatch
     assert tree_state(tmp_path) is None
 
 
-def test_snapshots_see_edits_new_files_and_removed_files(tmp_path):
+def test_snapshots_see_edits_new_blueprints_and_removed_ones(tmp_path):
     blueprint = tmp_path / "a.yaml"
     blueprint.write_text("a: 1\n")
     paths = watched([str(blueprint)], [])
@@ -170,8 +178,11 @@ def test_snapshots_see_edits_new_files_and_removed_files(tmp_path):
     blueprint.write_text("a: 22\n")
     assert changed(before, snapshot(paths)) == [str(blueprint)]
     before = snapshot(paths)
+    (tmp_path / ".a.yaml.swp").write_text("editor")
+    (tmp_path / "a.yaml~").write_text("backup")
+    assert changed(before, snapshot(paths)) == []  # not a blueprint
     (tmp_path / "b.yaml").write_text("b: 1\n")
-    assert changed(before, snapshot(paths)) == [str(tmp_path)]  # the folder's entries
+    assert changed(before, snapshot(paths)) == [str(tmp_path)]  # a new blueprint beside it
     before = snapshot(paths)
     blueprint.unlink()
     assert set(changed(before, snapshot(paths))) == {str(blueprint), str(tmp_path)}
@@ -183,16 +194,20 @@ def test_a_change_is_acted_on_once_the_files_hold_still(tmp_path):
     blueprint.write_text("a: 0\n")
     before = snapshot([str(blueprint)])
     writes = iter(["a: 1\n", "a: 12\n", "a: 123\n"])
-    polls = []
+    slept = []
 
     def sleep(seconds: float) -> None:
-        polls.append(seconds)
+        slept.append(seconds)
         if (text := next(writes, None)) is not None:
             blueprint.write_text(text)
 
-    after = wait_for_change(before, sleep=sleep)
+    def clock() -> int:  # real time, and what was slept once the writes stopped
+        return time.time_ns() + int(sum(slept[3:]) * 1e9)
+
+    after = wait_for_change(before, sleep=sleep, clock=clock)
     assert after == snapshot([str(blueprint)]) and blueprint.read_text() == "a: 123\n"
-    assert len(polls) == 4  # three that saw a change, one that saw it hold still
+    assert slept[0] == POLL_SECONDS and len(slept) == 4  # saw the change, waited three times
+    assert clock() - max(after[str(blueprint)][2:]) >= QUIET_SECONDS * 1e9  # quiet since
 
 
 def test_watch_cannot_be_combined_with_check_and_stops_on_a_mistyped_path(tmp_path, capsys):

@@ -230,8 +230,8 @@ def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
 
 
 def _current(folder: FsPath, job: Build, memo: Memo | None) -> dict[str, bytes] | None:
-    """current_tree, from the memo while no file of the folder changed (by inode, size and
-    modification time) since it was read."""
+    """current_tree, from the memo while no file of the folder changed since it was read (by
+    render.tree_state: inode, size, modification and change times)."""
     state = tree_state(folder) if memo is not None else None
     if state is None:
         return current_tree(folder, job)
