@@ -72,7 +72,7 @@ def change(repo: Path, member: str, revision: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cluster", default="blueprints/korea/kr-gwangju-b300.yaml")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     aifab = installed("aifab")
     compile_bytecode()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from aifab import pipeline, render
+from aifab import generate, pipeline, render
+from aifab import watch as watch_module
 from aifab.cli import main
 from aifab.generate import discard, plan, write
 from aifab.render import LOCK, tree_state
@@ -188,26 +189,109 @@ def test_snapshots_see_edits_new_blueprints_and_removed_ones(tmp_path):
     assert set(changed(before, snapshot(paths))) == {str(blueprint), str(tmp_path)}
 
 
+def _editor(*steps):
+    """A fake sleep for wait_for_change: each call does the next step (an editor's action)."""
+    slept = []
+    actions = iter(steps)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if (action := next(actions, None)) is not None:
+            action()
+
+    return sleep, slept
+
+
 def test_a_change_is_acted_on_once_the_files_hold_still(tmp_path):
     """An editor's save in three writes gives one run, of the last one."""
     blueprint = tmp_path / "a.yaml"
     blueprint.write_text("a: 0\n")
     before = snapshot([str(blueprint)])
-    writes = iter(["a: 1\n", "a: 12\n", "a: 123\n"])
-    slept = []
+    sleep, slept = _editor(*(lambda t=t: blueprint.write_text(t) for t in ("1", "12", "123")))
+    after = wait_for_change(before, sleep=sleep)
+    assert after == snapshot([str(blueprint)]) and blueprint.read_text() == "123"
+    assert slept == [POLL_SECONDS] + [QUIET_SECONDS] * 3  # saw it, then waited till it held
 
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if (text := next(writes, None)) is not None:
-            blueprint.write_text(text)
 
-    def clock() -> int:  # real time, and what was slept once the writes stopped
-        return time.time_ns() + int(sum(slept[3:]) * 1e9)
+def test_a_save_that_moves_the_file_away_first_is_acted_on_when_it_is_back(tmp_path):
+    blueprint = tmp_path / "a.yaml"
+    blueprint.write_text("a: 0\n")
+    paths = watched([str(blueprint)], [])
+    before = snapshot(paths)
+    sleep, _ = _editor(lambda: blueprint.rename(tmp_path / "a.yaml~"),
+                       lambda: blueprint.write_text("a: 1\n"))
+    assert wait_for_change(before, sleep=sleep)[str(blueprint)] is not None
 
-    after = wait_for_change(before, sleep=sleep, clock=clock)
-    assert after == snapshot([str(blueprint)]) and blueprint.read_text() == "a: 123\n"
-    assert slept[0] == POLL_SECONDS and len(slept) == 4  # saw the change, waited three times
-    assert clock() - max(after[str(blueprint)][2:]) >= QUIET_SECONDS * 1e9  # quiet since
+
+def test_a_file_dated_in_the_future_does_not_hold_up_a_change(tmp_path):
+    future, blueprint = tmp_path / "future.yaml", tmp_path / "a.yaml"
+    future.write_text("f: 1\n")
+    blueprint.write_text("a: 0\n")
+    ahead = time.time_ns() + 3600 * 10**9
+    os.utime(future, ns=(ahead, ahead))
+    before = snapshot([str(future), str(blueprint)])
+    sleep, slept = _editor(lambda: blueprint.write_text("a: 1\n"))
+    wait_for_change(before, sleep=sleep)
+    assert len(slept) == 2
+
+
+def test_a_run_watches_every_file_it_read_or_looked_for_even_when_it_failed(fleet):
+    """A cluster file with a YAML error, and one that does not exist yet, are watched too."""
+    member = fleet.parent / "clusters" / "a-gb200.yaml"
+    edit(member, "racks: 8", "racks: [8")
+    edit(fleet, "- file: clusters/a-gb200.yaml", "- file: clusters/a-gb200.yaml\n"
+         "    - file: more/c-gb200.yaml")
+    memo = Memo()
+    result = plan([fleet], fleet.parent / "generated", Sources(), memo=memo)
+    assert not result.ok
+    seen = memo.next_run()
+    missing = fleet.parent.resolve() / "more" / "c-gb200.yaml"
+    assert {str(fleet), str(member.resolve()), str(missing)} <= seen
+    assert str(missing.parent) in watched([str(fleet)], seen)  # noticed when it is created
+
+
+def test_a_fleet_reached_by_a_symlink_watches_the_cluster_files_it_really_read(fleet, tmp_path):
+    link = tmp_path / "repo" / "elsewhere" / "fleet.yaml"
+    link.parent.mkdir()
+    link.symlink_to(fleet)
+    memo = Memo()
+    plan([link], link.parent / "generated", Sources(), memo=memo)
+    seen = memo.next_run()
+    assert str((fleet.parent / "clusters" / "a-gb200.yaml").resolve()) in seen
+
+
+def test_an_edit_saved_during_the_first_run_starts_another(tmp_path, monkeypatch, capsys):
+    """The given folder's blueprints are taken before the first run, not after it."""
+    folder = tmp_path / "blueprints"
+    folder.mkdir()
+    blueprint = folder / "a.yaml"
+    blueprint.write_text("a: 0\n")
+    waited: list[dict] = []
+
+    def run() -> bool:
+        blueprint.write_text("a: 1\n")  # saved while the run reads the old text
+        return True
+
+    def wait(state):
+        waited.append(state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watch_module, "wait_for_change", wait)
+    assert watch_module.watch(run, [str(folder)], Memo()) == 0
+    assert str(blueprint) in changed(waited[0], snapshot(waited[0]))
+    assert "stopped watching" in capsys.readouterr().err
+
+
+def test_ctrl_c_after_staging_exits_130_and_leaves_nothing(fleet, monkeypatch, capsys):
+    """Between building and the swap (so also without --watch): the staging goes."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generate, "write", interrupted)
+    monkeypatch.chdir(fleet.parent)
+    assert main(["generate", "--watch", "fleet.yaml"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (fleet.parent / "generated").exists()  # staged, then removed with the folder
 
 
 def test_watch_cannot_be_combined_with_check_and_stops_on_a_mistyped_path(tmp_path, capsys):
@@ -260,6 +344,7 @@ def test_generate_watch_rebuilds_the_changed_cluster_until_ctrl_c(fleet):
         output.until("generated again")
         assert any("a-rack01-t01" in p.read_text() for p in (repo / "generated").rglob("*.yaml"))
         assert {p: p.stat().st_ino for p in untouched} == untouched  # not rewritten
+        output.until("watching")
         proc.send_signal(signal.SIGINT)
         output.until("stopped watching")
         assert proc.wait(timeout=30) == 0

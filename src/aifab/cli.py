@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aifab import __version__
 
 if TYPE_CHECKING:
+    from aifab.generate import Plan
     from aifab.watch import Memo
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -163,21 +164,20 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     if not args.watch:
-        return _generate_once(args)[0]
+        return _generate_once(args)
     from aifab.pipeline import blueprint_files
     from aifab.watch import Memo, watch
 
     given = args.paths or ["blueprints"]
     if blueprint_files(given)[1]:  # a mistyped path ends the command, as without --watch
-        return _generate_once(args)[0]
+        return _generate_once(args)
     memo = Memo()
-    return watch(lambda: _generate_once(args, memo)[1], given, memo)
+    return watch(lambda: _generate_once(args, memo) == EXIT_OK, given, memo)
 
 
-def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> tuple[int, list[str]]:
-    """One generate run: the exit code, and the blueprint files it read (for --watch)."""
-    from aifab.diagnostics import sorted_unique, with_strict
-    from aifab.generate import CannotWrite, check, discard, plan, write, write_stack_configs
+def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> int:
+    """One generate run; with a `memo`, one of the runs of --watch."""
+    from aifab.generate import CannotWrite, discard, plan
     from aifab.pipeline import blueprint_files
     from aifab.progress import progress
     from aifab.reporters import FORMATS
@@ -186,7 +186,7 @@ def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> tuple[
     files, usage = blueprint_files(args.paths or ["blueprints"])
     if usage:
         print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
-        return EXIT_USAGE, []
+        return EXIT_USAGE
     out = Path(args.out)
     try:
         with progress("generating") as tracker:  # a bar on a terminal; nothing in CI or a pipe
@@ -194,41 +194,53 @@ def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> tuple[
                           jobs=max(1, args.jobs), reuse=not (args.check or args.full),
                           stage=not args.check, tracker=tracker, memo=memo)
     except CannotWrite as e:  # staging new files: a full disk, a read-only folder
-        return _cannot_write(e.filename, e.reason), []
+        return _cannot_write(e.filename, e.reason)
     except OSError as e:  # reading: a file that vanished, a dangling link under --crds
         print(f"aifab generate: cannot read {e.filename}: {e.strerror or e}", file=sys.stderr)
         print("hint: nothing was written; check that the file exists and is readable (a link "
               "must point at a file)", file=sys.stderr)
-        return EXIT_USAGE, []
-    read = [layer.doc.file for r in result.results
-            for layer in getattr(r.document, "layers", ())] + [str(f) for f in files]
+        return EXIT_USAGE
+    try:
+        return _report_and_write(args, result, len(files))
+    except BaseException:  # Ctrl-C or a closed pipe before the swap: what was staged goes
+        discard(result)
+        raise
+
+
+def _report_and_write(args: argparse.Namespace, result: Plan, given: int) -> int:
+    """Print the findings, then write the planned clusters, or check them (--check)."""
+    from aifab.diagnostics import sorted_unique, with_strict
+    from aifab.generate import check, discard, write, write_stack_configs
+    from aifab.reporters import FORMATS
+
     findings = sorted_unique(with_strict(result.findings, args.strict))
     if any(f.is_error for f in findings):
         discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     if findings:
-        print(FORMATS[args.format](findings, sources, len(files)))
+        print(FORMATS[args.format](findings, sources, given))
     if any(f.is_error for f in findings):
         if not args.check:
             print("nothing written: fix the errors above", file=sys.stderr)
-        return EXIT_FINDINGS, read
+        return EXIT_FINDINGS
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.check:
-        return _report_drift(check(result, all_clusters=not args.paths), args.diff), read
+        return _report_drift(check(result, all_clusters=not args.paths), args.diff)
+    out = result.out
     try:
         changed = write(result)
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
-        return _cannot_write(e.filename or str(out), e.strerror or str(e)), read
+        return _cannot_write(e.filename or str(out), e.strerror or str(e))
     for name, was_changed in changed.items():
         count = len(result.files[name])
         print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}")
     for path in created:
         print(f"{path}: new Pulumi stack configuration")
-    return EXIT_OK, read
+    return EXIT_OK
 
 
 def _cannot_write(filename: str, reason: str) -> int:

@@ -109,6 +109,8 @@ def load_file(path: str | FsPath, display: str | None = None, memo: Memo | None 
     """Read and load one blueprint file; every problem becomes a finding, never an exception.
     With a `memo` (aifab.watch), bytes loaded before in this process are not parsed again."""
     name = display or str(path)
+    if memo is not None:
+        memo.saw(str(path))
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)

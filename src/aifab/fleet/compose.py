@@ -152,6 +152,8 @@ def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaul
         problem = f"leaves the repository ({root})"
     elif not target.is_file():
         problem = "does not exist"
+        if memo is not None:
+            memo.saw(str(target))  # watched: generated again once it is created
     elif target == location.resolve():
         problem = "is the fleet file itself"
     if problem:
