@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,25 @@ FLEET_FILES = [p for p in ALL_FILES if _kind(p) == "Fleet"]
 
 REFERENCE = ROOT.parent / "shared" / "reference"
 
+FLEET_FIXTURE = ROOT / "tests" / "fixtures" / "fleet"  # a-gb200 in its own file, a-b200 inline
 RULE_FIXTURES = ROOT / "tests" / "fixtures" / "rules"  # <rule>/{pass,fail}-*.yaml
 EXPECT = re.compile(r"#\s*expect:\s*((?:AF\d{3}[ ,]*)+)")
+
+
+def fleet_copy(tmp_path: Path) -> Path:
+    """A copy of the fixture fleet inside its own repository (a .git folder marks the root);
+    the fleet file."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FLEET_FIXTURE, repo / "fleet")
+    (repo / ".git").mkdir()
+    return repo / "fleet" / "fleet.yaml"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in the file by `new`; `old` must be there."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def expected_findings(path: Path) -> set[tuple[int, str]]:

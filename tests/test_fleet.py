@@ -14,23 +14,12 @@ from aifab.fleet.rules import rules
 from aifab.generate import plan
 from aifab.pipeline import flatten, run
 from aifab.verify import Sources
-
-FIXTURE = Path(__file__).parent / "fixtures" / "fleet"
+from bundled import edit, fleet_copy
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Path:
-    """A copy of the fixture fleet inside its own repository (a .git folder marks the root)."""
-    repo = tmp_path / "repo"
-    shutil.copytree(FIXTURE, repo / "fleet")
-    (repo / ".git").mkdir()
-    return repo / "fleet" / "fleet.yaml"
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return fleet_copy(tmp_path)
 
 
 def line_of(path: Path, needle: str) -> int:

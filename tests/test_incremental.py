@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,24 +31,14 @@ from aifab.watch import (
     wait_for_change,
     watched,
 )
+from bundled import edit, fleet_copy
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = Path(__file__).parent / "fixtures" / "fleet"
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Path:
-    """The fixture fleet in its own repository: a-gb200 in its own file, a-b200 inline."""
-    repo = tmp_path / "repo"
-    shutil.copytree(FIXTURE, repo / "fleet")
-    (repo / ".git").mkdir()
-    return repo / "fleet" / "fleet.yaml"
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return fleet_copy(tmp_path)
 
 
 def generated(fleet: Path) -> Path:
@@ -110,7 +99,8 @@ def test_a_watching_process_gets_what_a_cold_full_run_gets(fleet, monkeypatch):
     monkeypatch.setattr(render, "RACY_NS", 0)  # folders just written count as settled
     validated: list[str] = []
     cluster = pipeline._cluster
-    monkeypatch.setattr(pipeline, "_cluster", lambda doc: validated.append(doc.file) or cluster(doc))
+    monkeypatch.setattr(pipeline, "_cluster",
+                        lambda doc: validated.append(doc.file) or cluster(doc))
     out, memo = fleet.parent / "generated", Memo()
     for step, (file, old, new) in enumerate([("", "", ""), *EDITS]):
         if file:
