@@ -132,7 +132,8 @@ def _fleet(doc: Document, location: FsPath | None, memo: Memo | None) -> Result:
     def schema() -> tuple[Finding, ...]:
         return tuple(_schema_findings(doc, "Fleet"))
 
-    findings = list(memo.get(("fleet", doc.file, doc.text), schema) if memo is not None else schema())
+    key = ("fleet", doc.file, doc.text)
+    findings = list(memo.get(key, schema) if memo is not None else schema())
     if any(f.is_error for f in findings):
         return Result(doc, None, tuple(sorted_unique(findings)))
     results = []

@@ -133,8 +133,8 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
 
 
 def _since(entry: tuple[int, ...] | tuple[str, ...] | None, ns: int) -> bool:
-    """Whether a file's snapshot entry shows a change at or after `ns`."""
-    return bool(entry) and isinstance(entry[0], int) and max(entry[2:]) >= ns  # type: ignore[type-var]
+    """Whether a file's snapshot entry shows a change at or after `ns` (a folder's: never)."""
+    return bool(entry) and isinstance(entry[0], int) and max(entry[2:]) >= ns  # type: ignore
 
 
 def _say(message: str) -> None:
