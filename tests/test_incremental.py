@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,12 +21,15 @@ from aifab import generate, pipeline, render
 from aifab import watch as watch_module
 from aifab.cli import main
 from aifab.generate import discard, plan, write
+from aifab.load import load_file
+from aifab.pipeline import run as run_blueprint
 from aifab.render import LOCK, tree_state
 from aifab.verify import Sources
 from aifab.watch import (
     POLL_SECONDS,
     QUIET_SECONDS,
     Memo,
+    _differs,
     changed,
     snapshot,
     wait_for_change,
@@ -163,7 +167,7 @@ def test_a_folder_changed_in_the_last_second_is_read_again(tmp_path, monkeypatch
 def test_snapshots_see_edits_new_blueprints_and_removed_ones(tmp_path):
     blueprint = tmp_path / "a.yaml"
     blueprint.write_text("a: 1\n")
-    paths = watched([str(blueprint)], [])
+    paths = watched([str(tmp_path)], [str(blueprint)])  # a given folder, a file a run read
     assert paths == {str(blueprint), str(tmp_path)}
     before = snapshot(paths)
     blueprint.write_text("a: 22\n")
@@ -171,12 +175,23 @@ def test_snapshots_see_edits_new_blueprints_and_removed_ones(tmp_path):
     before = snapshot(paths)
     (tmp_path / ".a.yaml.swp").write_text("editor")
     (tmp_path / "a.yaml~").write_text("backup")
+    (tmp_path / ".#a.yaml").symlink_to("user@host.1234")  # Emacs's lock: a dangling link
     assert changed(before, snapshot(paths)) == []  # not a blueprint
     (tmp_path / "b.yaml").write_text("b: 1\n")
-    assert changed(before, snapshot(paths)) == [str(tmp_path)]  # a new blueprint beside it
+    assert changed(before, snapshot(paths)) == [str(tmp_path)]  # a new blueprint in the folder
     before = snapshot(paths)
     blueprint.unlink()
     assert set(changed(before, snapshot(paths))) == {str(blueprint), str(tmp_path)}
+
+
+def test_a_same_size_edit_in_the_same_tick_of_the_file_times_is_told_by_the_bytes():
+    """On file systems with coarse times (FAT: 2 s) two saves can leave inode, size and times
+    as they were: while a file is that recent, its snapshot holds a digest of its bytes."""
+    stat_ = (7, 10, 1_000, 1_000)
+    assert _differs((*stat_, "digest-1"), (*stat_, "digest-2"))
+    assert not _differs((*stat_, "digest-1"), (*stat_, ""))  # it aged: no longer read
+    assert _differs((*stat_, ""), (8, 10, 1_000, 1_000, ""))
+    assert _differs((*stat_, ""), None) and _differs(("a.yaml",), ("a.yaml", "b.yaml"))
 
 
 def _editor(*steps):
@@ -236,30 +251,53 @@ def test_a_run_watches_every_file_it_read_or_looked_for_even_when_it_failed(flee
     assert not result.ok
     seen = memo.next_run()
     missing = fleet.parent.resolve() / "more" / "c-gb200.yaml"
-    assert {str(fleet), str(member.resolve()), str(missing)} <= seen
-    assert str(missing.parent) in watched([str(fleet)], seen)  # noticed when it is created
+    assert {str(fleet), str(member.resolve()), str(missing)} <= seen.keys()
+    assert seen[str(missing)] is None  # noticed when it is created
 
 
-def test_a_fleet_reached_by_a_symlink_watches_the_cluster_files_it_really_read(fleet, tmp_path):
-    link = tmp_path / "repo" / "elsewhere" / "fleet.yaml"
+def test_cluster_files_are_watched_as_written_and_as_read(fleet):
+    """A fleet reached through a link watches the files really read; a cluster file that is
+    a link is watched as a link too, so pointing it elsewhere is a change."""
+    clusters = fleet.parent / "clusters"
+    (clusters / "a-gb200.yaml").rename(clusters / "alt1.yaml")
+    (clusters / "a-gb200.yaml").symlink_to("alt1.yaml")
+    link = fleet.parent.parent / "elsewhere" / "fleet.yaml"
     link.parent.mkdir()
     link.symlink_to(fleet)
     memo = Memo()
     plan([link], link.parent / "generated", Sources(), memo=memo)
-    seen = memo.next_run()
-    assert str((fleet.parent / "clusters" / "a-gb200.yaml").resolve()) in seen
+    state = snapshot(watched([str(link)], memo.next_run()))
+    assert str((clusters / "alt1.yaml").resolve()) in state
+    shutil.copy(clusters / "alt1.yaml", clusters / "alt2.yaml")
+    (clusters / "next").symlink_to("alt2.yaml")
+    (clusters / "next").rename(clusters / "a-gb200.yaml")  # re-pointed in one step
+    assert str(clusters.resolve() / "a-gb200.yaml") in changed(state, snapshot(state))
 
 
-def test_an_edit_saved_during_the_first_run_starts_another(tmp_path, monkeypatch, capsys):
-    """The given folder's blueprints are taken before the first run, not after it."""
+def test_a_cluster_file_that_is_a_loop_of_links_is_a_finding_not_a_traceback(fleet):
+    clusters = fleet.parent / "clusters"
+    (clusters / "a-gb200.yaml").unlink()
+    (clusters / "a-gb200.yaml").symlink_to("loop.yaml")
+    (clusters / "loop.yaml").symlink_to("a-gb200.yaml")
+    found = [(f.code, f.message) for f in run_blueprint(fleet).findings]
+    message = "the cluster file 'clusters/a-gb200.yaml' is a loop of symbolic links"
+    assert ("AF602", message) in found
+
+
+def test_an_edit_saved_during_a_run_starts_another(tmp_path, monkeypatch, capsys):
+    """Each file's state is taken before the run reads it: a given folder's blueprints
+    before the run, a file first named by the run (a fleet's cluster) just before its read."""
     folder = tmp_path / "blueprints"
     folder.mkdir()
-    blueprint = folder / "a.yaml"
-    blueprint.write_text("a: 0\n")
-    waited: list[dict] = []
+    given, member = folder / "a.yaml", tmp_path / "member.yaml"
+    given.write_text("a: 0\n")
+    member.write_text("m: 0\n")
+    memo, waited = Memo(), []
 
     def run() -> bool:
-        blueprint.write_text("a: 1\n")  # saved while the run reads the old text
+        load_file(member, memo=memo)
+        member.write_text("m: 1\n")  # both saved while the run works on the old texts
+        given.write_text("a: 1\n")
         return True
 
     def wait(state):
@@ -267,9 +305,21 @@ def test_an_edit_saved_during_the_first_run_starts_another(tmp_path, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(watch_module, "wait_for_change", wait)
-    assert watch_module.watch(run, [str(folder)], Memo()) == 0
-    assert str(blueprint) in changed(waited[0], snapshot(waited[0]))
+    assert watch_module.watch(run, [str(folder)], memo) == 0
+    assert {str(given), str(member)} <= set(changed(waited[0], snapshot(waited[0])))
     assert "stopped watching" in capsys.readouterr().err
+
+
+def test_a_change_undone_while_settling_is_no_change(tmp_path):
+    blueprint = tmp_path / "a.yaml"
+    blueprint.write_text("a: 0\n")
+    before = snapshot([str(tmp_path), str(blueprint)])
+    sleep, slept = _editor(lambda: (tmp_path / "b.yaml").write_text("b: 0\n"),
+                           lambda: (tmp_path / "b.yaml").unlink(),  # gone again: no run
+                           lambda: None, lambda: None,
+                           lambda: blueprint.write_text("a: 1\n"))
+    after = wait_for_change(before, sleep=sleep)
+    assert changed(before, after) == [str(blueprint)] and len(slept) == 6
 
 
 def test_ctrl_c_after_staging_exits_130_and_leaves_nothing(fleet, monkeypatch, capsys):

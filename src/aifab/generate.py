@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -201,6 +202,8 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int,
 def _set_work(work: tuple[list[Build], Sources, FsPath | None]) -> None:
     global _WORK
     _WORK = work
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops
+    # the pool (the build under way ends, the rest never start); no worker prints a traceback
 
 
 def _build_index(index: int) -> Built:

@@ -219,14 +219,15 @@ def read_tree(folder: FsPath) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-RACY_NS = 1_000_000_000  # a file changed this recently may change again within one clock tick
+RACY_NS = 2_000_000_000  # file times may tick this coarsely (FAT: 2 s; ext3, many mounts: 1 s)
 
 
 def tree_state(folder: FsPath) -> tuple | None:
     """What tells whether any file under `folder` changed: each file's path, inode, size and
     modification and change times (ctime: set by every write, and by `touch -d`, which no
-    one can set back). None while a file is "racy", changed in the last second: a second
-    change in the same clock tick could leave all of these as they were (git knows it too)."""
+    one can set back). None while a file is "racy", changed within RACY_NS: a second change
+    in the same tick of the file times could leave all of these as they were (git knows it
+    too)."""
     now, entries = time.time_ns(), []
     for root, _, names in os.walk(folder):
         for name in names:

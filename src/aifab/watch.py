@@ -11,6 +11,7 @@ files have held still for QUIET_SECONDS, so a save in several steps gives one ru
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import sys
@@ -18,15 +19,18 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
+from aifab.load import MAX_BYTES
 from aifab.pipeline import BLUEPRINT_SUFFIXES, blueprint_files
 
 POLL_SECONDS = 0.025  # a stat of each input file 40 times a second: no measurable load
 QUIET_SECONDS = 0.02  # no change for this long: an editor's save takes a few milliseconds
-CLOCK_TICK_NS = 10_000_000  # file times come from a clock coarser than time.time_ns()
+RACY_NS = 2_000_000_000  # file times may tick this coarsely (FAT: 2 s; ext3, many mounts: 1 s)
 
 T = TypeVar("T")
-# file -> (inode, size, mtime, ctime); folder -> its blueprints' names; None: absent
-Snapshot = dict[str, tuple[int, ...] | tuple[str, ...] | None]
+# file -> (inode, size, mtime, ctime, digest of its bytes while racy, else "");
+# folder -> the names of its blueprints; None: absent
+Entry = tuple[int, int, int, int, str] | tuple[str, ...] | None
+Snapshot = dict[str, Entry]
 
 
 class Memo:
@@ -37,7 +41,7 @@ class Memo:
     def __init__(self) -> None:
         self._previous: dict[Hashable, object] = {}
         self._current: dict[Hashable, object] = {}
-        self._seen: set[str] = set()
+        self._seen: Snapshot = {}
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         if key in self._current:
@@ -47,82 +51,102 @@ class Memo:
         return value  # type: ignore[return-value]
 
     def saw(self, path: str) -> None:
-        """This run read `path`, or looked for it and did not find it."""
-        self._seen.add(path)
+        """This run is about to read `path`, or looked for it and did not find it: its state
+        now, before the read, is what a later change is measured against."""
+        if (path := os.path.normpath(path)) not in self._seen:
+            self._seen[path] = entry(path, time.time_ns())
 
-    def next_run(self) -> set[str]:
-        """Start the next run; what the one that ended saw."""
-        seen, self._seen = self._seen, set()
+    def next_run(self) -> Snapshot:
+        """Start the next run; what the one that ended saw, as it was before it was read."""
+        seen, self._seen = self._seen, {}
         self._previous, self._current = self._current, {}
         return seen
 
 
+def entry(path: str, now: int) -> Entry:
+    """A file's inode, size and times, and while they are racy (changed within RACY_NS, so a
+    second write could leave them all as they are) a digest of its bytes; a folder's
+    blueprints (one added or removed, not an editor's swap, backup or lock file)."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            return tuple(sorted(name for name in os.listdir(path)
+                                if os.path.splitext(name)[1] in BLUEPRINT_SUFFIXES
+                                and os.path.isfile(os.path.join(path, name))))
+        digest = ""
+        if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+            with open(path, "rb") as file:
+                digest = hashlib.sha256(file.read(MAX_BYTES + 1)).hexdigest()
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest)
+    except OSError:
+        return None
+
+
 def snapshot(paths: Iterable[str]) -> Snapshot:
-    """A file's inode, size, modification and change times; a folder's blueprint names (a
-    blueprint added, removed or renamed, but not an editor's swap or backup file)."""
-    seen: Snapshot = {}
-    for path in sorted(set(paths)):
-        try:
-            st = os.stat(path)
-            if stat.S_ISDIR(st.st_mode):
-                seen[path] = tuple(sorted(name for name in os.listdir(path)
-                                          if os.path.splitext(name)[1] in BLUEPRINT_SUFFIXES))
-            else:
-                seen[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        except OSError:
-            seen[path] = None
-    return seen
+    now = time.time_ns()
+    return {path: entry(path, now) for path in sorted(set(paths))}
 
 
 def watched(given: Iterable[str], read: Iterable[str]) -> set[str]:
-    """The paths to poll: those given, every file a run read or looked for, and the folders
-    of both (so that a blueprint added beside them, or a missing one created, is noticed)."""
-    paths = {os.path.normpath(p) for p in (*given, *read)}
-    return paths | {os.path.dirname(p) or "." for p in paths}
+    """The paths to poll: those given (a folder: its blueprints' names), and every file a run
+    read or looked for (one that does not exist yet is noticed when it is created)."""
+    return {os.path.normpath(p) for p in (*given, *read)}
+
+
+def _differs(a: Entry, b: Entry) -> bool:
+    if not (a and b and isinstance(a[0], int) and isinstance(b[0], int)):
+        return a != b  # absent, or a folder's names
+    return a[:4] != b[:4] or bool(a[4] and b[4] and a[4] != b[4])
 
 
 def changed(before: Snapshot, after: Snapshot) -> list[str]:
-    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    return sorted(p for p in before.keys() | after.keys() if _differs(before.get(p), after.get(p)))
 
 
 def wait_for_change(before: Snapshot, sleep: Callable[[float], None] = time.sleep) -> Snapshot:
     """Poll until the watched paths change, then until they hold still for QUIET_SECONDS (by
-    this process's clock, not the files' times, which may be coarse or in the future)."""
-    now = before
-    while now == before:
-        sleep(POLL_SECONDS)
-        now = snapshot(before)
+    this process's clock, not the files' times, which may be coarse or in the future). A
+    change undone within that time is no change."""
     while True:
-        sleep(QUIET_SECONDS)
-        if (settled := snapshot(before)) == now:
-            return settled
-        now = settled
+        now = before
+        while not changed(before, now):
+            sleep(POLL_SECONDS)
+            now = snapshot(before)
+        while changed(now, settled := _settled(now, sleep)):
+            now = settled
+        if changed(before, now):
+            return now
+
+
+def _settled(now: Snapshot, sleep: Callable[[float], None]) -> Snapshot:
+    sleep(QUIET_SECONDS)
+    return snapshot(now)
 
 
 def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
-    """Call `run` (True: it wrote), then again after every change to the given paths or to a
-    file a run read or looked for, until Ctrl-C between runs (exit 0). A Ctrl-C during a run
-    goes to the caller (exit 130; staging is removed, nothing is half written).
+    """Call `run` (True: it succeeded), then again after every change to the given paths or
+    to a file a run read or looked for, until Ctrl-C between runs (exit 0). A Ctrl-C during
+    a run goes to the caller (exit 130; staging is removed, nothing is half written).
 
-    Each path's state is taken before the run that reads it, so an edit saved during a run
-    starts another. A file a run names first (a fleet's cluster file) is taken just after the
-    run; if it changed since the run began, it counts as changed."""
+    Each file's state is taken before the run reads it, so an edit saved during a run
+    starts another."""
     def listed() -> list[str]:  # the given blueprints, those in given folders included
         return [str(path) for path in blueprint_files(given)[0]]
 
     state = snapshot(watched(given, listed()))
     again = False
     while True:
-        began, start = time.time_ns() - CLOCK_TICK_NS, time.perf_counter()
-        wrote = run()
+        start = time.perf_counter()
+        succeeded = run()
         try:
-            paths = watched(given, [*listed(), *memo.next_run()])
-            later = snapshot(paths - state.keys())
-            state = {**{p: state[p] for p in paths & state.keys()},
-                     **{p: None if _since(entry, began) else entry for p, entry in later.items()}}
+            seen = memo.next_run()
+            paths = watched(given, [*listed(), *seen])
+            state = {**snapshot(paths - state.keys() - seen.keys()),
+                     **{p: seen[p] for p in paths & seen.keys() - state.keys()},
+                     **{p: state[p] for p in paths & state.keys()}}
             if again:
                 took = f"{time.perf_counter() - start:.2f} s"
-                _say(f"generated again in {took}" if wrote else f"ran again in {took}")
+                _say(f"generated again in {took}" if succeeded else f"ran again in {took}")
             _say(f"watching {len(state)} files and folders for changes (Ctrl-C to stop)")
             after = wait_for_change(state)
         except KeyboardInterrupt:
@@ -130,11 +154,6 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
             return 0
         _say("changed: " + ", ".join(changed(state, after)))
         state, again = after, True
-
-
-def _since(entry: tuple[int, ...] | tuple[str, ...] | None, ns: int) -> bool:
-    """Whether a file's snapshot entry shows a change at or after `ns` (a folder's: never)."""
-    return bool(entry) and isinstance(entry[0], int) and max(entry[2:]) >= ns  # type: ignore
 
 
 def _say(message: str) -> None:

@@ -144,16 +144,21 @@ def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaul
                defaults_layer: Layer, root: FsPath, memo: Memo | None) -> Member:
     at: Path = ("spec", "clusters", index, "file")
     base = location.resolve().parent
-    target = (base / given).resolve()
+    if memo is not None:
+        memo.saw(str(base / given))  # the entry as written: a link re-pointed is a change too
+    try:
+        target = (base / given).resolve()
+    except RuntimeError:  # a symlink loop
+        target = None
     problem = ""
     if FsPath(given).is_absolute():
         problem = "is absolute; write it relative to the fleet file"
+    elif target is None:
+        problem = "is a loop of symbolic links"
     elif not target.is_relative_to(root):
         problem = f"leaves the repository ({root})"
     elif not target.is_file():
         problem = "does not exist"
-        if memo is not None:
-            memo.saw(str(target))  # watched: generated again once it is created
     elif target == location.resolve():
         problem = "is the fleet file itself"
     if problem:
