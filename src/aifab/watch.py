@@ -141,9 +141,9 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
         try:
             seen = memo.next_run()
             paths = watched(given, [*listed(), *seen])
-            state = {**snapshot(paths - state.keys() - seen.keys()),
-                     **{p: seen[p] for p in paths & seen.keys() - state.keys()},
-                     **{p: state[p] for p in paths & state.keys()}}
+            fresh = snapshot(paths - state.keys() - seen.keys())  # e.g. a blueprint just added
+            before = {**fresh, **seen, **state}  # as it was before this run, where known
+            state = {path: before[path] for path in paths}
             if again:
                 took = f"{time.perf_counter() - start:.2f} s"
                 _say(f"generated again in {took}" if succeeded else f"ran again in {took}")
