@@ -22,6 +22,7 @@ from aifab import watch as watch_module
 from aifab.cli import main
 from aifab.generate import discard, plan, write
 from aifab.load import load_file
+from aifab.pipeline import blueprint_files
 from aifab.pipeline import run as run_blueprint
 from aifab.render import LOCK, tree_state
 from aifab.verify import Sources
@@ -194,6 +195,63 @@ def test_a_same_size_edit_in_the_same_tick_of_the_file_times_is_told_by_the_byte
     assert _differs((*stat_, ""), None) and _differs(("a.yaml",), ("a.yaml", "b.yaml"))
 
 
+def test_a_same_size_save_is_told_by_its_bytes_also_after_its_times_settle(tmp_path,
+                                                                             monkeypatch):
+    """On a file system whose times tick every 2 s, a same-size save leaves inode, size and
+    times as they were. A run can last longer than that: the bytes are still compared."""
+    blueprint = tmp_path / "a.yaml"
+    blueprint.write_text("a: 1\n")
+    real_stat = os.stat
+
+    def coarse(path, *args, **kwargs):  # every file's times read 0, whatever was written
+        st = real_stat(path, *args, **kwargs)
+        times = {"st_atime_ns": 0, "st_mtime_ns": 0, "st_ctime_ns": 0}
+        return os.stat_result((*st[:7], 0, 0, 0), times)
+
+    monkeypatch.setattr(os, "stat", coarse)
+    before = watch_module.entry(str(blueprint), now=10**9)  # 1 s after its times: racy
+    assert before[4]
+    blueprint.write_text("a: 2\n")
+    later = 3 * 10**9  # settled, as after a long run
+    assert _differs(before, watch_module.entry(str(blueprint), later, previous=before))
+    blueprint.write_text("a: 1\n")
+    same = watch_module.entry(str(blueprint), later, previous=before)
+    assert not _differs(before, same) and same[4] == ""  # as it was: not read again
+
+
+def test_files_are_read_only_when_they_can_be(tmp_path, monkeypatch):
+    """An unreadable file is no change once it settles; a named pipe is never opened (that
+    would block the watcher for good)."""
+    blueprint, pipe = tmp_path / "a.yaml", tmp_path / "c.yaml"
+    blueprint.write_text("a: 1\n")
+    os.mkfifo(pipe)
+    now = time.time_ns()
+    done = threading.Event()
+    threading.Thread(target=lambda: (watch_module.entry(str(pipe), now), done.set()),
+                     daemon=True).start()
+    assert done.wait(timeout=10)
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(watch_module, "open", unreadable, raising=False)
+    racy = watch_module.entry(str(blueprint), now)
+    settled = watch_module.entry(str(blueprint), now + 3 * 10**9, previous=racy)
+    assert racy[4] == "unreadable" and not _differs(racy, settled)
+
+
+def test_an_unreadable_folder_is_a_finding_not_a_traceback(tmp_path, monkeypatch):
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    files, problems = blueprint_files([str(tmp_path)])
+    assert files == [] and [(f.code, f.message) for f in problems] == [
+        ("AF003", f"cannot read the folder {tmp_path}: Permission denied")]
+
+
 def _editor(*steps):
     """A fake sleep for wait_for_change: each call does the next step (an editor's action)."""
     slept = []
@@ -274,7 +332,7 @@ def test_cluster_files_are_watched_as_written_and_as_read(fleet):
     assert str(clusters.resolve() / "a-gb200.yaml") in changed(state, snapshot(state))
 
 
-def test_a_cluster_file_that_is_a_loop_of_links_is_a_finding_not_a_traceback(fleet):
+def test_a_cluster_file_that_is_a_link_loop_or_not_a_path_is_a_finding(fleet):
     clusters = fleet.parent / "clusters"
     (clusters / "a-gb200.yaml").unlink()
     (clusters / "a-gb200.yaml").symlink_to("loop.yaml")
@@ -282,6 +340,9 @@ def test_a_cluster_file_that_is_a_loop_of_links_is_a_finding_not_a_traceback(fle
     found = [(f.code, f.message) for f in run_blueprint(fleet).findings]
     message = "the cluster file 'clusters/a-gb200.yaml' is a loop of symbolic links"
     assert ("AF602", message) in found
+    edit(fleet, "- file: clusters/a-gb200.yaml", '- file: "clusters/a\\0gb200.yaml"')
+    assert ("AF602", "the cluster file 'clusters/a\0gb200.yaml' is not a valid path") in [
+        (f.code, f.message) for f in run_blueprint(fleet).findings]
 
 
 def test_an_edit_saved_during_a_run_starts_another(tmp_path, monkeypatch, capsys):

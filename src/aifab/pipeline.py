@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 CODES = {
     "AF001": "path not found",
     "AF002": "no blueprints found",
+    "AF003": "folder cannot be read",
 }
 
 BLUEPRINT_SUFFIXES = (".yaml", ".yml")
@@ -59,7 +60,14 @@ def blueprint_files(paths: Iterable[str]) -> tuple[list[FsPath], list[Finding]]:
     for given in paths:
         path = FsPath(given)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in BLUEPRINT_SUFFIXES and p.is_file())
+            try:
+                found = sorted(p for p in path.iterdir()
+                               if p.suffix in BLUEPRINT_SUFFIXES and p.is_file())
+            except OSError as e:
+                problems.append(_at(given, finding(
+                    "AF003", f"cannot read the folder {given}: {e.strerror or e}",
+                    hint="check its permissions (aifab needs to list it)")))
+                continue
             if not found:
                 problems.append(_at(given, finding("AF002", f"no *.yaml blueprints in {given}",
                                                    hint="pass a blueprint file or a folder of them")))

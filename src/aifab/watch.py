@@ -63,28 +63,37 @@ class Memo:
         return seen
 
 
-def entry(path: str, now: int) -> Entry:
-    """A file's inode, size and times, and while they are racy (changed within RACY_NS, so a
-    second write could leave them all as they are) a digest of its bytes; a folder's
-    blueprints (one added or removed, not an editor's swap, backup or lock file)."""
+def entry(path: str, now: int, previous: Entry = None) -> Entry:
+    """A file's inode, size and times, and a digest of its bytes while they are racy (changed
+    within RACY_NS, so a second write could leave them all as they are) or while `previous`
+    holds one it must be told from; a folder's blueprints (one added or removed, not an
+    editor's swap, backup or lock file)."""
     try:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
             return tuple(sorted(name for name in os.listdir(path)
                                 if os.path.splitext(name)[1] in BLUEPRINT_SUFFIXES
                                 and os.path.isfile(os.path.join(path, name))))
-        digest = ""
-        if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+    except (OSError, ValueError):  # absent, unreadable, or not a path (a NUL byte)
+        return None
+    racy = abs(now - max(st.st_mtime_ns, st.st_ctime_ns)) < RACY_NS
+    was = previous[4] if previous and isinstance(previous[0], int) else ""
+    digest = ""
+    if stat.S_ISREG(st.st_mode) and (racy or was):  # never a pipe: opening it would block
+        try:
             with open(path, "rb") as file:
                 digest = hashlib.sha256(file.read(MAX_BYTES + 1)).hexdigest()
-        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest)
-    except OSError:
-        return None
+        except OSError:
+            digest = "unreadable"
+        if not racy and digest == was:
+            digest = ""  # settled, and as it was: no need to read it again
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest)
 
 
-def snapshot(paths: Iterable[str]) -> Snapshot:
-    now = time.time_ns()
-    return {path: entry(path, now) for path in sorted(set(paths))}
+def snapshot(paths: Iterable[str], like: Snapshot | None = None) -> Snapshot:
+    """Each path's entry; `like` is the snapshot it will be compared with."""
+    now, like = time.time_ns(), like or {}
+    return {path: entry(path, now, like.get(path)) for path in sorted(set(paths))}
 
 
 def watched(given: Iterable[str], read: Iterable[str]) -> set[str]:
@@ -107,20 +116,23 @@ def wait_for_change(before: Snapshot, sleep: Callable[[float], None] = time.slee
     """Poll until the watched paths change, then until they hold still for QUIET_SECONDS (by
     this process's clock, not the files' times, which may be coarse or in the future). A
     change undone within that time is no change."""
+    baseline = before
     while True:
-        now = before
-        while not changed(before, now):
+        now = baseline
+        while not changed(baseline, now):
+            baseline = now  # the same files, perhaps settled: read no more than needed
             sleep(POLL_SECONDS)
-            now = snapshot(before)
+            now = snapshot(baseline, like=baseline)
         while changed(now, settled := _settled(now, sleep)):
             now = settled
-        if changed(before, now):
+        if changed(baseline, now):
             return now
+        baseline = now
 
 
 def _settled(now: Snapshot, sleep: Callable[[float], None]) -> Snapshot:
     sleep(QUIET_SECONDS)
-    return snapshot(now)
+    return snapshot(now, like=now)
 
 
 def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:

@@ -146,21 +146,9 @@ def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaul
     base = location.resolve().parent
     if memo is not None:
         memo.saw(str(base / given))  # the entry as written: a link re-pointed is a change too
-    try:
-        target = (base / given).resolve()
-    except RuntimeError:  # a symlink loop
-        target = None
-    problem = ""
-    if FsPath(given).is_absolute():
-        problem = "is absolute; write it relative to the fleet file"
-    elif target is None:
-        problem = "is a loop of symbolic links"
-    elif not target.is_relative_to(root):
-        problem = f"leaves the repository ({root})"
-    elif not target.is_file():
-        problem = "does not exist"
-    elif target == location.resolve():
-        problem = "is the fleet file itself"
+    target, problem = _resolved(base / given)
+    if target is not None:
+        problem = _refused(given, target, root, location)
     if problem:
         return Member(index, None, (fleet.place(finding(
             "AF602", f"the cluster file '{given}' {problem}", at,
@@ -177,6 +165,29 @@ def _from_file(fleet: Document, location: FsPath, index: int, given: str, defaul
     merged = MergedDocument(shown, data, (Layer(doc, (), ()), defaults_layer), text=doc.text,
                             texts={shown: doc.text, fleet.file: fleet.text}, findings=doc.findings)
     return Member(index, merged)
+
+
+def _resolved(path: FsPath) -> tuple[FsPath | None, str]:
+    """The path with its links followed, or None and why it cannot be."""
+    try:
+        return path.resolve(), ""
+    except RuntimeError:
+        return None, "is a loop of symbolic links"
+    except ValueError:  # a NUL byte
+        return None, "is not a valid path"
+
+
+def _refused(given: str, target: FsPath, root: FsPath, fleet: FsPath) -> str:
+    """Why the cluster file `given` (at `target`) may not be read, or ''."""
+    if FsPath(given).is_absolute():
+        return "is absolute; write it relative to the fleet file"
+    if not target.is_relative_to(root):
+        return f"leaves the repository ({root})"
+    if not target.is_file():
+        return "does not exist"
+    if target == fleet.resolve():
+        return "is the fleet file itself"
+    return ""
 
 
 def _display(fleet_file: str, given: str) -> str:
