@@ -11,7 +11,6 @@ files have held still for QUIET_SECONDS, so a save in several steps gives one ru
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import sys
@@ -21,10 +20,10 @@ from typing import TypeVar
 
 from aifab.load import MAX_BYTES
 from aifab.pipeline import BLUEPRINT_SUFFIXES, blueprint_files
+from aifab.render import RACY_NS, digest
 
 POLL_SECONDS = 0.025  # a stat of each input file 40 times a second: no measurable load
 QUIET_SECONDS = 0.02  # no change for this long: an editor's save takes a few milliseconds
-RACY_NS = 2_000_000_000  # file times may tick this coarsely (FAT: 2 s; ext3, many mounts: 1 s)
 
 T = TypeVar("T")
 # file -> (inode, size, mtime, ctime, digest of its bytes while racy, else "");
@@ -78,16 +77,16 @@ def entry(path: str, now: int, previous: Entry = None) -> Entry:
         return None
     racy = abs(now - max(st.st_mtime_ns, st.st_ctime_ns)) < RACY_NS
     was = previous[4] if previous and isinstance(previous[0], int) else ""
-    digest = ""
+    read = ""
     if stat.S_ISREG(st.st_mode) and (racy or was):  # never a pipe: opening it would block
         try:
             with open(path, "rb") as file:
-                digest = hashlib.sha256(file.read(MAX_BYTES + 1)).hexdigest()
+                read = digest(file.read(MAX_BYTES + 1))
         except OSError:
-            digest = "unreadable"
-        if not racy and digest == was:
-            digest = ""  # settled, and as it was: no need to read it again
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest)
+            read = "unreadable"
+        if not racy and read == was:
+            read = ""  # settled, and as it was: no need to read it again
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, read)
 
 
 def snapshot(paths: Iterable[str], like: Snapshot | None = None) -> Snapshot:
