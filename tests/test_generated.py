@@ -262,8 +262,8 @@ def _error_in(name: str, monkeypatch) -> None:
 
     real = policies.check
 
-    def check(outputs, cluster, folder):
-        yield from real(outputs, cluster, folder)
+    def check(outputs, cluster, folder, *memo):
+        yield from real(outputs, cluster, folder, *memo)
         if cluster.name == name:
             yield Finding(f"{folder}/x.yaml", 1, 1, "AF440", Severity.ERROR, "injected", (), "")
 

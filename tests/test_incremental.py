@@ -165,6 +165,33 @@ def test_a_folder_changed_in_the_last_second_is_read_again(tmp_path, monkeypatch
     assert tree_state(tmp_path) is None
 
 
+def test_a_folder_state_covers_the_files_read_tree_reads(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "RACY_NS", 0)
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "deeper" / "a.yaml").write_text("a: 1\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.yaml").write_text("b: 1\n")
+    target = tmp_path / "elsewhere" / "b.yaml"
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "a.yaml").write_text("a: 1\n")
+    (out / "b.yaml").symlink_to(target)  # a link to a file: read, so its target counts
+    (out / "linked").symlink_to(tmp_path / "sub")  # a link to a folder: neither walked nor read
+    state = tree_state(out)
+    assert [(os.path.relpath(root, out), name) for root, name, *_ in state[1]] == [
+        (".", "b.yaml"), ("sub", "a.yaml")]
+    assert tree_state(out) == state
+    (tmp_path / "sub" / "deeper" / "a.yaml").write_text("a: 22\n")  # behind the folder link
+    assert tree_state(out) == state
+    target.write_text("b: 22\n")
+    assert tree_state(out) != state
+    state = tree_state(out)
+    (out / "sub" / "new.yaml").write_text("c: 1\n")
+    assert tree_state(out) != state
+    (out / "dangling").symlink_to(tmp_path / "gone")
+    assert tree_state(out) is None  # what it points at may appear: read the folder again
+
+
 def test_snapshots_see_edits_new_blueprints_and_removed_ones(tmp_path):
     blueprint = tmp_path / "a.yaml"
     blueprint.write_text("a: 1\n")
@@ -453,3 +480,56 @@ def test_generate_watch_rebuilds_the_changed_cluster_until_ctrl_c(fleet):
         proc.kill()
         proc.wait()
     assert "Traceback" not in "".join(output.lines)
+
+
+def test_a_watching_run_verifies_only_the_files_that_changed(monkeypatch):
+    """verify and the credential scan run again only on files whose bytes changed; what they
+    found in the others (an invalid object, a token) is reported again, unchanged."""
+    from aifab.expand import expand
+    from aifab.expand.common import obj
+    from aifab.render import render as render_files
+    from aifab.verify import kubernetes_schemas, policies, verify
+
+    cluster = run_blueprint(ROOT / "blueprints" / "gwangju-gb200.yaml").cluster
+    checked, scanned = [], []
+    real_check, real_scan = kubernetes_schemas.Validators.check, policies._may_hold_secret
+
+    def check(self, data, file):
+        checked.append(file)
+        return real_check(self, data, file)
+
+    def scan(data):
+        scanned.append(data)
+        return real_scan(data)
+
+    monkeypatch.setattr(kubernetes_schemas.Validators, "check", check)
+    monkeypatch.setattr(policies, "_may_hold_secret", scan)
+
+    def run(memo: Memo, port: int) -> tuple[list, list[str], int]:
+        memo.next_run()
+        outputs = [*expand(cluster),
+                   obj("extra", {"apiVersion": "v1", "kind": "ConfigMap",
+                                 "metadata": {"name": "odd", "namespace": "x"},
+                                 "data": {"token": "ghp_" + "A1b2C3d4" * 5},
+                                 "unknownField": port}),
+                   obj("extra", {"apiVersion": "v1", "kind": "Service",
+                                 "metadata": {"name": "svc", "namespace": "x"},
+                                 "spec": {"ports": [{"port": port}]}})]
+        files = render_files(outputs, blueprint="b.yaml", blueprint_data={}, source="b.yaml",
+                             catalog_version=cluster.catalog.version)
+        checked.clear(), scanned.clear()
+        found = verify(outputs, cluster.kubernetes.version, Sources(), "out/c", files, memo)[0]
+        found += policies.check(outputs, cluster, "out/c", files, memo)
+        seen = (sorted(checked), len(scanned))
+        cold = verify(outputs, cluster.kubernetes.version, Sources(), "out/c")[0]
+        cold += policies.check(outputs, cluster, "out/c")
+        assert sorted(found) == sorted(cold)
+        return sorted(found), *seen
+
+    memo = Memo()
+    first, first_checked, first_scanned = run(memo, 80)
+    assert {f.code for f in first} >= {"AF401", "AF440"}
+    assert len(first_checked) > 10 and first_scanned > 40
+    assert run(memo, 80) == (first, [], 0)
+    assert run(memo, 81) == (first, ["out/c/extra/x/configmap-odd.yaml",  # both extra objects
+                                     "out/c/extra/x/service-svc.yaml"], 2)

@@ -16,6 +16,7 @@ import pytest
 
 from aifab.check import check
 from aifab.expand.summary import expand, md, site_svg, summary_markdown
+from aifab.expand.svg import Element, serialise
 from aifab.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,3 +219,29 @@ def test_site_picture_renders_to_png(name, tmp_path):
     width, height = _png_size(_render_png(svg, tmp_path))
     assert (width, height) == (int(root.get("width")), int(float(root.get("height"))))
     assert width == 960 and height > 400
+
+
+def _as_etree(element: Element, into: ET.Element | None = None) -> ET.Element:
+    made = (ET.Element if into is None else lambda *a: ET.SubElement(into, *a))(
+        element.tag, dict(element.attributes))
+    made.text = element.text
+    for child in element.children:
+        _as_etree(child, made)
+    return made
+
+
+def test_the_svg_writer_writes_what_elementtree_writes():
+    """svg.serialise replaced ElementTree's serialiser for speed: same text, same escaping."""
+    odd = 'a & b < c > d "e" \'f\'\tg\nh\ri ]]> &amp; \u00e9\u4e2d'
+    root = Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "title": odd})
+    root.add("title", {}, odd)
+    root.add("rect", {"x": "1", "note": odd})  # no text, no children: self-closing
+    root.add("text", {"x": "2"}, "")  # empty text: self-closing too
+    group = root.add("g", {"id": "pool-a"})
+    shape = group.add("rect", {"class": "rack"})
+    shape.add("title", {}, "R01: 18 of 18 trays")
+    group.add("g", {}).add("g", {}).add("text", {"y": "3"}, odd)
+    expected = _as_etree(root)
+    ET.indent(expected)
+    assert serialise(root) == ET.tostring(expected, encoding="unicode", short_empty_elements=True)
+    assert ET.fromstring(serialise(root)).get("title") == odd  # \t \n \r kept, not spaces

@@ -77,18 +77,21 @@ class Build:
 Built = tuple[dict[str, bytes], list[Finding], list[str], bool]  # files, findings, notes, staged
 
 
-def build(job: Build, sources: Sources, stage_in: FsPath | None = None) -> Built:
-    """Expand, verify and render one cluster: independent of every other cluster, so clusters
+def build(job: Build, sources: Sources, stage_in: FsPath | None = None,
+          memo: Memo | None = None) -> Built:
+    """Expand, render and verify one cluster: independent of every other cluster, so clusters
     build in parallel. With `stage_in` (the output folder), a cluster without errors is also
     staged there (render.stage_cluster), its files written while other clusters still build;
-    nothing is visible until `write` swaps them in, and `discard` removes them."""
+    nothing is visible until `write` swaps them in, and `discard` removes them. A `memo`
+    keeps what was verified of each file, by its bytes (verify, policies.check)."""
     from aifab.expand import expand
 
     outputs = expand(job.cluster)
-    findings, notes = verify(outputs, job.cluster.kubernetes.version, sources, job.folder)
-    findings += policies.check(outputs, job.cluster, job.folder)
     files = render(outputs, blueprint=job.blueprint, blueprint_data=job.data,
                    catalog_version=job.cluster.catalog.version, source=job.source)
+    findings, notes = verify(outputs, job.cluster.kubernetes.version, sources, job.folder,
+                             files, memo)
+    findings += policies.check(outputs, job.cluster, job.folder, files, memo)
     staged = False
     if stage_in is not None and not any(f.is_error for f in findings):
         try:
@@ -148,7 +151,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
                                 "locks): not rebuilt")
     tracker = tracker or Tracker()
     tracker.total(len(builds))
-    built = _build_all(builds, sources, jobs, out if stage else None)
+    built = _build_all(builds, sources, jobs, out if stage else None, memo)
     try:
         for job, (files, findings, notes, staged) in zip(builds, built, strict=True):
             tracker.advance()
@@ -174,10 +177,11 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
 _WORK: tuple[list[Build], Sources, FsPath | None] | None = None  # set in forked workers only
 
 
-def _build_all(builds: list[Build], sources: Sources, jobs: int,
-               stage_in: FsPath | None) -> Iterator[Built]:
-    """Build serially, or in forked processes that inherit the validated clusters (the model
-    holds mapping proxies, which do not pickle); only indexes and bytes cross processes.
+def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPath | None,
+               memo: Memo | None) -> Iterator[Built]:
+    """Build serially (with the memo), or in forked processes that inherit the validated
+    clusters (the model holds mapping proxies, which do not pickle); only indexes and bytes
+    cross processes.
     The results are the same either way: each cluster's build depends on nothing else.
     Yields in `builds` order, each as soon as it and those before it are done."""
     jobs = min(jobs, len(builds))
@@ -185,7 +189,7 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int,
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from (build(job, sources, stage_in) for job in builds)
+        yield from (build(job, sources, stage_in, memo) for job in builds)
         return
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_set_work, initargs=((builds, sources, stage_in),)) as pool:

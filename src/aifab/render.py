@@ -227,17 +227,28 @@ def tree_state(folder: FsPath) -> tuple | None:
     modification and change times (ctime: set by every write, and by `touch -d`, which no
     one can set back). None while a file is "racy", changed within RACY_NS: a second change
     in the same tick of the file times could leave all of these as they were (git knows it
-    too)."""
-    now, entries = time.time_ns(), []
-    for root, _, names in os.walk(folder):
-        for name in names:
-            try:
-                st = os.stat(os.path.join(root, name))  # a link's target, as read_tree reads it
-            except OSError:  # gone since the walk, or a dangling link: read it again
-                return None
-            if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
-                return None
-            entries.append((root, name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    too). The files are those read_tree reads: links to files followed, links to folders not."""
+    now, entries, folders = time.time_ns(), [], [os.fspath(folder)]
+    while folders:
+        root = folders.pop()
+        try:
+            found = os.scandir(root)
+        except OSError:  # gone, or not a folder: nothing to read there (as os.walk)
+            continue
+        with found:
+            for item in found:
+                try:
+                    if item.is_dir():  # a link to a folder is neither walked nor read
+                        if not item.is_symlink():
+                            folders.append(item.path)
+                        continue
+                    st = item.stat()  # a link's target, as read_tree reads it
+                except OSError:  # gone since the listing, or a dangling link: read it again
+                    return None
+                if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+                    return None
+                entries.append((root, item.name, st.st_ino, st.st_size, st.st_mtime_ns,
+                                st.st_ctime_ns))
     return (str(folder), tuple(sorted(entries)))
 
 
@@ -311,7 +322,7 @@ def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
     staged) when the folder already holds exactly them. Leftovers of an interrupted run go."""
     target, staging = out / name, _staging(out, name)
     _recover(target, staging)
-    if read_tree(target) == dict(files):
+    if _holds(target, files):
         return False
     try:
         _stage(staging, files)
@@ -319,6 +330,18 @@ def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
         _remove(staging)
         raise
     return True
+
+
+def _holds(folder: FsPath, files: Mapping[str, bytes]) -> bool:
+    """Whether `folder` holds exactly `files`. Their lock, which names every file's digest,
+    is compared first: for a cluster that changed, that is the only file read."""
+    if LOCK in files:
+        try:
+            if (folder / LOCK).read_bytes() != files[LOCK]:
+                return False
+        except OSError:  # no lock there (or no folder): not these files
+            return False
+    return read_tree(folder) == dict(files)
 
 
 def discard_staged(out: FsPath, names: Iterable[str]) -> None:

@@ -1,7 +1,7 @@
 """Expand: the resolved cluster -> the files of generated/<cluster>/, built as plain data.
 
 A component module defines `expand(cluster) -> Iterator[Output]`; `components()` finds every
-module of this package (except `common`), so adding a component is adding a file. Components
+module of this package but the helpers (`common`, `svg`), so adding a component is adding a file. Components
 never write files or YAML text: `aifab.render` serialises what they return, once.
 """
 
@@ -18,9 +18,12 @@ from aifab.model import Cluster
 __all__ = ["Output", "components", "expand"]
 
 
+HELPERS = {"common", "svg"}  # modules the components share, not components
+
+
 @cache
 def components() -> tuple[ModuleType, ...]:
-    names = sorted(i.name for i in pkgutil.iter_modules(__path__) if i.name != "common")
+    names = sorted(i.name for i in pkgutil.iter_modules(__path__) if i.name not in HELPERS)
     return tuple(importlib.import_module(f"{__name__}.{name}") for name in names)
 
 

@@ -8,7 +8,7 @@ covered by the lock, kept current by `aifab generate --check`.
 Every number comes from the model and the catalog (Cluster.gpus, NodePool.power_kw, ...).
 SUMMARY.md is the Jinja2 template templates/summary.md.j2 fed plain, preformatted data; every
 cell goes through the `md` filter, which escapes what could break a table or inject markup.
-site.svg is built as ElementTree elements and serialised once. Neither holds a date or a path
+site.svg is built as elements (svg.py) and serialised once. Neither holds a date or a path
 of the machine that ran aifab (the blueprint's path is not known here), so both are
 deterministic.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import re
 import textwrap
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from aifab import __version__
 from aifab.catalog import System
 from aifab.diagnostics import format_path
 from aifab.expand.common import Output
+from aifab.expand.svg import Element, serialise
 from aifab.model import Cluster, NodePool
 from aifab.naming import tenant_namespace
 
@@ -363,21 +363,18 @@ class _Svg:
     """A tiny builder: elements with attributes in the order given, numbers formatted once."""
 
     def __init__(self) -> None:
-        self.root = ET.Element("svg", {"xmlns": SVG_NS})
+        self.root = Element("svg", {"xmlns": SVG_NS})
         self.y = float(MARGIN)
 
-    def add(self, tag: str, parent: ET.Element | None = None, text: str | None = None,
-            **attrs: Any) -> ET.Element:
-        element = ET.SubElement(self.root if parent is None else parent, tag, {
+    def add(self, tag: str, parent: Element | None = None, text: str | None = None,
+            **attrs: Any) -> Element:
+        return (self.root if parent is None else parent).add(tag, {
             _attribute(key): num(v) if isinstance(v, (int, float)) else str(v)
             for key, v in attrs.items()
-        })
-        if text is not None:
-            element.text = plain(text)
-        return element
+        }, None if text is None else plain(text))
 
     def text(self, x: float, y: float, content: str, size: float = 12, *, weight: str = "normal",
-             fill: str = INK, anchor: str = "start", parent: ET.Element | None = None) -> None:
+             fill: str = INK, anchor: str = "start", parent: Element | None = None) -> None:
         attrs: dict[str, Any] = {"x": x, "y": y, "font_size": size, "fill": fill}
         if weight != "normal":
             attrs["font_weight"] = weight
@@ -395,11 +392,9 @@ def site_svg(cluster: Cluster) -> str:
     _svg_legend(svg, cluster)
     _svg_tenants(svg, cluster)
     height = svg.y + MARGIN
-    root = svg.root
-    root.attrib.update({"width": num(WIDTH), "height": num(height),
-                        "viewBox": f"0 0 {num(WIDTH)} {num(height)}", "font-family": FONT})
-    ET.indent(root)  # one element per line: reviewable diffs
-    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    svg.root.attributes.update({"width": num(WIDTH), "height": num(height),
+                                "viewBox": f"0 0 {num(WIDTH)} {num(height)}", "font-family": FONT})
+    body = serialise(svg.root)  # one element per line: reviewable diffs
     return generated_comment(cluster, "site picture") + "\n" + body + "\n"
 
 
@@ -474,7 +469,7 @@ def _svg_pool(svg: _Svg, pool: NodePool, colour: str) -> None:
     svg.y += rows * (layout.height + layout.row_gap) + (16 if layout.compact else 8)
 
 
-def _svg_rack(svg: _Svg, group: ET.Element, rack: DrawnRack, x: float, y: float, colour: str,
+def _svg_rack(svg: _Svg, group: Element, rack: DrawnRack, x: float, y: float, colour: str,
               assumed: bool, layout: RackLayout) -> None:
     w, h = layout.width, layout.height
     attrs: dict[str, Any] = {"class_": "rack", "x": x, "y": y, "width": w, "height": h, "rx": 3,

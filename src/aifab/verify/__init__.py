@@ -10,12 +10,19 @@ Findings name the generated file and the JSON path inside the object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path as FsPath
+from typing import TYPE_CHECKING
 
 from aifab.diagnostics import Finding
 from aifab.expand.common import Output
+
+if TYPE_CHECKING:
+    from aifab.verify.crds import CRDs
+    from aifab.verify.helm_values import Defaults
+    from aifab.verify.kubernetes_schemas import Validators
+    from aifab.watch import Memo
 
 CODES = {
     "AF401": "object not valid for the Kubernetes schema",
@@ -35,31 +42,55 @@ class Sources:
     chart_values: FsPath | None = None
 
 
-def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
-           folder: str) -> tuple[list[Finding], list[str]]:
-    """Findings about the outputs of one cluster, and notes on what could not be checked."""
-    from aifab.verify import crds, helm_values, kubernetes_schemas, nodes
+def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources, folder: str,
+           rendered: Mapping[str, bytes] | None = None,
+           memo: Memo | None = None) -> tuple[list[Finding], list[str]]:
+    """Findings about the outputs of one cluster, and notes on what could not be checked.
 
-    core = kubernetes_schemas.Validators(kubernetes_version)
-    custom = crds.load(sources.crds) if sources.crds else None
-    values = helm_values.Defaults(sources.chart_values) if sources.chart_values else None
+    With a `memo` (aifab.watch) and the `rendered` files, an output whose file is byte for
+    byte one verified in the previous run of this process is not verified again."""
+    from aifab.verify import crds, helm_values, kubernetes_schemas
+
+    checks = _Checks(kubernetes_schemas.Validators(kubernetes_version),
+                     crds.load(sources.crds) if sources.crds else None,
+                     helm_values.Defaults(sources.chart_values) if sources.chart_values else None)
     findings: list[Finding] = []
     notes: list[str] = []
     unverified: set[str] = set()  # AF407 is said once per kind and cluster
     for out in outputs:
         file = f"{folder}/{out.path}"
-        if out.kind == "release":
-            if values is not None:
-                findings += values.check(out.data, file, notes)
-        elif out.kind == "nodes":
-            findings += nodes.check(out.data, file)
-        elif out.kind == "document":
-            continue
-        elif core.knows(out.data):
-            findings += core.check(out.data, file)
-        elif custom is not None:
-            for f in custom.check(out.data, file):
-                if f.code != "AF407" or f.message not in unverified:
-                    unverified.add(f.message)
-                    findings.append(f)
+        if memo is None or rendered is None:
+            found, said = checks.one(out, file)
+        else:
+            key = ("verified", kubernetes_version, sources, file, rendered[out.path])
+            found, said = memo.get(key, lambda out=out, file=file: checks.one(out, file))
+        notes += said
+        for f in found:
+            if f.code != "AF407" or f.message not in unverified:
+                unverified.add(f.message)
+                findings.append(f)
     return findings, notes
+
+
+@dataclass(frozen=True)
+class _Checks:
+    core: Validators
+    custom: CRDs | None  # None: no CRDs given
+    values: Defaults | None  # None: no chart values given
+
+    def one(self, out: Output, file: str) -> tuple[list[Finding], list[str]]:
+        """The findings about one output, and notes on what could not be checked."""
+        from aifab.verify import nodes
+
+        notes: list[str] = []
+        if out.kind == "release":
+            found = list(self.values.check(out.data, file, notes)) if self.values else []
+        elif out.kind == "nodes":
+            found = list(nodes.check(out.data, file))
+        elif out.kind == "document":
+            found = []
+        elif self.core.knows(out.data):
+            found = list(self.core.check(out.data, file))
+        else:
+            found = list(self.custom.check(out.data, file)) if self.custom else []
+        return found, notes

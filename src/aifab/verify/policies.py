@@ -30,7 +30,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aifab.diagnostics import Finding, Path, Severity
 from aifab.expand.common import GPU_RESOURCE, Output, gpu_resources, obj
@@ -38,6 +38,9 @@ from aifab.expand.namespaces import COMPONENT as NAMESPACES_COMPONENT
 from aifab.expand.namespaces import PSA
 from aifab.model import Cluster
 from aifab.naming import OPERATOR_NAMESPACES, SYSTEM_NAMESPACES, tenant_namespace
+
+if TYPE_CHECKING:
+    from aifab.watch import Memo
 
 CODES = {
     "AF430": "privileged container, privilege escalation or added capability outside an "
@@ -131,10 +134,12 @@ Walked = tuple[Path, Mapping[str, Any]]  # a mapping inside an object, and its p
 class Context:
     """The outputs of one cluster, with the views every policy needs computed once."""
 
-    def __init__(self, outputs: Sequence[Output], cluster: Cluster, folder: str) -> None:
+    def __init__(self, outputs: Sequence[Output], cluster: Cluster, folder: str,
+                 rendered: Mapping[str, bytes] | None = None, memo: Memo | None = None) -> None:
         self.outputs = tuple(outputs)
         self.cluster = cluster
         self.folder = folder
+        self._rendered, self._memo = rendered, memo
         self.objects = [o for o in self.outputs if o.kind == "object"]
         self.releases = [o for o in self.outputs if o.kind == "release"]
         self._kinds: dict[str, list[Output]] = {}
@@ -157,6 +162,13 @@ class Context:
         if key not in self._mappings:  # kept with `data`, so that its id is not reused
             self._mappings[key] = (data, _walk(data, base))
         return self._mappings[key][1]
+
+    def may_hold_secret(self, out: Output) -> bool:
+        """_may_hold_secret, from the memo for a file seen byte for byte in the previous run."""
+        if self._memo is None or self._rendered is None:
+            return _may_hold_secret(out.data)
+        return self._memo.get(("may hold a secret", self._rendered[out.path]),
+                              lambda: _may_hold_secret(out.data))
 
     def namespace_output(self, namespace: str) -> Output:
         """The Namespace object's output, or the one aifab would write (to report at)."""
@@ -502,7 +514,7 @@ def secrets(ctx: Context) -> Iterator[Finding]:
                           "the repository in clear text (base64 is not encryption)", ("kind",),
                           hint)
     for out in ctx.outputs:
-        if not _may_hold_secret(out.data):
+        if not ctx.may_hold_secret(out):
             continue  # the common case
         for path, text in _strings(out.data):
             key = path[-1] if path else ""
@@ -682,8 +694,12 @@ POLICIES: tuple[Callable[[Context], Iterator[Finding]], ...] = (
 )
 
 
-def check(outputs: Sequence[Output], cluster: Cluster, folder: str) -> Iterator[Finding]:
-    """Every policy over all outputs of one cluster; findings name `folder/<output path>`."""
-    ctx = Context(tuple(outputs), cluster, folder)
+def check(outputs: Sequence[Output], cluster: Cluster, folder: str,
+          rendered: Mapping[str, bytes] | None = None,
+          memo: Memo | None = None) -> Iterator[Finding]:
+    """Every policy over all outputs of one cluster; findings name `folder/<output path>`.
+    With a `memo` (aifab.watch) and the `rendered` files, a file seen byte for byte in the
+    previous run is not scanned for credentials again."""
+    ctx = Context(tuple(outputs), cluster, folder, rendered, memo)
     for policy in POLICIES:
         yield from policy(ctx)
