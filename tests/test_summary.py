@@ -241,7 +241,22 @@ def test_the_svg_writer_writes_what_elementtree_writes():
     shape = group.add("rect", {"class": "rack"})
     shape.add("title", {}, "R01: 18 of 18 trays")
     group.add("g", {}).add("g", {}).add("text", {"y": "3"}, odd)
+    group.keep()  # serialised once, then its text is reused
+    root.add("g", {}).children.append(group)  # a kept element, deeper: serialised again
     expected = _as_etree(root)
     ET.indent(expected)
-    assert serialise(root) == ET.tostring(expected, encoding="unicode", short_empty_elements=True)
+    text = ET.tostring(expected, encoding="unicode", short_empty_elements=True)
+    assert serialise(root) == text and len(group.written) == 2
+    assert serialise(root) == text
     assert ET.fromstring(serialise(root)).get("title") == odd  # \t \n \r kept, not spaces
+
+
+def test_a_pool_drawn_before_is_reused_and_draws_the_same(reference):
+    from aifab.expand import summary
+
+    summary._pool_picture.cache_clear()
+    first = site_svg(reference)
+    again = site_svg(dataclasses.replace(reference, description="another description"))
+    assert summary._pool_picture.cache_info().hits == len(reference.node_pools)
+    assert site_svg(reference) == first
+    assert again.replace("another description", reference.description) == first

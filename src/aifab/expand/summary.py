@@ -446,17 +446,28 @@ COMPACT_ABOVE = 48  # drawn racks in one pool
 
 def _svg_pool(svg: _Svg, pool: NodePool, colour: str) -> None:
     racks, assumed = drawn_racks(pool)
-    group = svg.add("g", id=f"pool-{pool.name}")
-    svg.add("rect", group, x=MARGIN, y=svg.y + 3, width=12, height=12, fill=colour)
     heading = (f"{pool.name}: {pool.system.name}, {size_text(pool)}, {pool.gpus:,} GPUs, "
                f"{kw(pool.power_kw)} kW")
+    group, svg.y = _pool_picture(pool.name, heading, tuple(racks), assumed, colour, svg.y)
+    svg.root.children.append(group)
+
+
+@functools.lru_cache(maxsize=16)  # a pool of a national cluster: about 1 MB of elements
+def _pool_picture(name: str, heading: str, racks: tuple[DrawnRack, ...], assumed: bool,
+                  colour: str, top: float) -> tuple[Element, float]:
+    """A pool's group of elements drawn from `top` down, and where it ends; elements are
+    never changed once drawn, so a group is reused. A pool is most of a cluster's picture, and
+    seldom what changed when `generate --watch` redraws it."""
+    svg = _Svg()
+    svg.y = top
+    group = svg.add("g", id=f"pool-{name}")
+    svg.add("rect", group, x=MARGIN, y=svg.y + 3, width=12, height=12, fill=colour)
     svg.text(MARGIN + 18, svg.y + 14, _clip(heading, WIDTH - 2 * MARGIN - 18, 15.5), 14,
              weight="bold", parent=group)
     svg.y += 26
     if not racks:
         svg.text(MARGIN, svg.y + 12, "no nodes", 12, fill=MUTED, parent=group)
-        svg.y += 28
-        return
+        return group.keep(), svg.y + 28
     layout = COMPACT if len(racks) > COMPACT_ABOVE else FULL
     most = int((WIDTH - 2 * MARGIN + layout.gap) // (layout.width + layout.gap))
     rows = -(-len(racks) // most)
@@ -467,6 +478,7 @@ def _svg_pool(svg: _Svg, pool: NodePool, colour: str) -> None:
         y = svg.y + row * (layout.height + layout.row_gap)
         _svg_rack(svg, group, rack, x, y, colour, assumed, layout)
     svg.y += rows * (layout.height + layout.row_gap) + (16 if layout.compact else 8)
+    return group.keep(), svg.y
 
 
 def _svg_rack(svg: _Svg, group: Element, rack: DrawnRack, x: float, y: float, colour: str,

@@ -20,11 +20,18 @@ _SPECIAL = re.compile(r'[&<>"\r\n\t]')
 class Element:
     """An element: its tag, its attributes (strings, in order), and either text or children."""
 
-    __slots__ = ("attributes", "children", "tag", "text")
+    __slots__ = ("attributes", "children", "tag", "text", "written")
 
     def __init__(self, tag: str, attributes: dict[str, str], text: str | None = None) -> None:
         self.tag, self.attributes, self.text = tag, attributes, text
         self.children: list[Element] = []
+        self.written: dict[str, str] | None = None  # kept: its text by indentation
+
+    def keep(self) -> Element:
+        """Say this element and those in it will not change: it is serialised once (at each
+        indentation), then its text is reused."""
+        self.written = {}
+        return self
 
     def add(self, tag: str, attributes: dict[str, str], text: str | None = None) -> Element:
         child = Element(tag, attributes, text)
@@ -40,6 +47,17 @@ def serialise(root: Element) -> str:
 
 
 def _write(element: Element, newline: str, out: list[str]) -> None:
+    if (written := element.written) is None:
+        _write_element(element, newline, out)
+        return
+    if newline not in written:
+        part: list[str] = []
+        _write_element(element, newline, part)
+        written[newline] = "".join(part)
+    out.append(written[newline])
+
+
+def _write_element(element: Element, newline: str, out: list[str]) -> None:
     start = "<" + element.tag + "".join(
         f' {key}="{_escape(value, _ATTRIBUTE) if _SPECIAL.search(value) else value}"'
         for key, value in element.attributes.items())
