@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `aifab validate | head` is not an error
         sys.stderr.close()
         return EXIT_OK
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # what a run staged is gone already (generate.discard)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping: a second Ctrl-C changes nothing
         print("interrupted", file=sys.stderr)
         return 130
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import stat
 import sys
 import time
@@ -163,7 +164,8 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
             _collect_garbage()
             after = wait_for_change(state)
         except KeyboardInterrupt:
-            _say("stopped watching")
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping: a second Ctrl-C changes
+            _say("stopped watching")  # nothing (and prints no traceback as Python exits)
             return 0
         _say("changed: " + ", ".join(changed(state, after)))
         state, again = after, True
