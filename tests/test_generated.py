@@ -187,6 +187,22 @@ def test_write_replaces_the_folder_and_skips_an_unchanged_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no staging left behind
 
 
+def test_replaced_trees_can_be_left_aside_to_remove_after_the_report(tmp_path):
+    from aifab.render import recover, remove_replaced
+
+    old, new = {"a.yaml": b"a: 1\n", "sub/b.yaml": b"b: 1\n"}, {"a.yaml": b"a: 2\n"}
+    write_clusters(tmp_path, {"x": old, "y": old})
+    replaced = []
+    assert write_clusters(tmp_path, {"x": new, "y": new}, replaced=replaced) == {
+        "x": True, "y": True}
+    assert {p.name for p in replaced} == {".x.aifab-old", ".y.aifab-old"}
+    assert {p.name: read_tree(p) for p in tmp_path.iterdir()} == {
+        "x": new, "y": new, ".x.aifab-old": old, ".y.aifab-old": old}
+    recover(tmp_path, "x")  # a run that finds one left (the watcher was killed) removes it
+    remove_replaced(replaced)
+    assert replaced == [] and sorted(p.name for p in tmp_path.iterdir()) == ["x", "y"]
+
+
 def test_several_clusters_are_written_together_and_only_changed_ones_replaced(tmp_path):
     same, old, new = {"a.yaml": b"a: 1\n"}, {"b.yaml": b"b: 1\n"}, {"sub/b.yaml": b"b: 2\n"}
     assert write_clusters(tmp_path, {"same": same, "changed": old}) == {"same": True,

@@ -492,6 +492,7 @@ def test_generate_watch_rebuilds_the_changed_cluster_until_ctrl_c(fleet):
         proc.kill()
         proc.wait()
     assert "Traceback" not in "".join(output.lines)
+    assert sorted(p.name for p in (repo / "generated").iterdir()) == ["a-b200", "a-gb200"]
 
 
 def test_a_watching_run_verifies_only_the_files_that_changed(monkeypatch):

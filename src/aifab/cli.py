@@ -203,16 +203,19 @@ def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> int:
               "must point at a file)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _report_and_write(args, result, len(files))
+        return _report_and_write(args, result, len(files), memo)
     except BaseException:  # Ctrl-C or a closed pipe before the swap: what was staged goes
         discard(result)
         raise
 
 
-def _report_and_write(args: argparse.Namespace, result: Plan, given: int) -> int:
-    """Print the findings, then write the planned clusters, or check them (--check)."""
+def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
+                      memo: Memo | None = None) -> int:
+    """Print the findings, then write the planned clusters, or check them (--check). With a
+    `memo` (--watch), the trees replaced are removed after the run is reported."""
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import check, discard, write, write_stack_configs
+    from aifab.render import remove_replaced
     from aifab.reporters import FORMATS
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
@@ -231,7 +234,10 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int) -> int
         return _report_drift(check(result, all_clusters=not args.paths), args.diff)
     out = result.out
     try:
-        changed = write(result)
+        replaced: list[Path] | None = None if memo is None else []
+        changed = write(result, replaced)
+        if replaced:
+            memo.later(lambda: remove_replaced(replaced))
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])

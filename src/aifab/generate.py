@@ -267,14 +267,16 @@ def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
     return created
 
 
-def write(result: Plan) -> dict[str, bool]:
+def write(result: Plan, replaced: list[FsPath] | None = None) -> dict[str, bool]:
     """Write every cluster folder; name -> whether it changed. Clusters staged while they
-    were built are swapped in with the rest, after the same single syncfs."""
+    were built are swapped in with the rest, after the same single syncfs. With `replaced`,
+    the old trees are left aside for the caller to remove (render.write_clusters)."""
     for name in result.reused:
         recover(result.out, name)  # the folder stays, but not a killed run's leftovers
     unstaged = {name: files for name, files in sorted(result.files.items())
                 if name not in result.reused and name not in result.staged}
-    changed = write_clusters(result.out, unstaged, staged=sorted(result.staged))
+    changed = write_clusters(result.out, unstaged, staged=sorted(result.staged),
+                             replaced=replaced)
     return dict(sorted({name: changed.get(name, False) for name in result.files}.items()))
 
 

@@ -288,12 +288,15 @@ def write_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
 
 
 def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
-                   staged: Sequence[str] = ()) -> dict[str, bool]:
+                   staged: Sequence[str] = (),
+                   replaced: list[FsPath] | None = None) -> dict[str, bool]:
     """Replace each out/<name>/ by its files, each in one step; name -> whether it changed.
 
     Every changed tree is staged beside its folder (those in `staged` already are, by
     `stage_cluster`), then one syncfs puts them all on disk, then each is swapped in: an
-    interruption leaves each folder wholly old or wholly new."""
+    interruption leaves each folder wholly old or wholly new. The old trees are removed; with
+    `replaced`, they are moved aside and listed there instead, for the caller to remove once
+    it has reported (`remove_replaced`); a run that finds one left removes it (`_recover`)."""
     ready = list(staged)
     try:
         ready += [name for name, files in trees.items() if stage_cluster(out, name, files)]
@@ -307,7 +310,11 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
                 target, staging = out / name, _staging(out, name)
                 if target.exists():
                     _exchange(staging, target)  # staging now holds the old tree
-                    _remove(staging)
+                    if replaced is None:
+                        _remove(staging)
+                    else:
+                        os.rename(staging, _aside(target))
+                        replaced.append(_aside(target))
                 else:
                     os.rename(staging, target)
         except BaseException:  # each folder is old or new; what is staged (new or old) goes
@@ -315,6 +322,13 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
             raise
         _fsync_dir(out)
     return {name: name in ready for name in [*trees, *staged]}
+
+
+def remove_replaced(replaced: list[FsPath]) -> None:
+    """Remove the old trees `write_clusters` moved aside (each listed until it is gone)."""
+    while replaced:
+        _remove(replaced[-1])
+        replaced.pop()
 
 
 def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:

@@ -43,6 +43,7 @@ class Memo:
         self._previous: dict[Hashable, object] = {}
         self._current: dict[Hashable, object] = {}
         self._seen: Snapshot = {}
+        self._later: list[Callable[[], None]] = []
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         if key in self._current:
@@ -56,6 +57,16 @@ class Memo:
         now, before the read, is what a later change is measured against."""
         if (path := os.path.normpath(path)) not in self._seen:
             self._seen[path] = entry(path, time.time_ns())
+
+    def later(self, work: Callable[[], None]) -> None:
+        """Work a run leaves for after it is reported (removing the trees it replaced)."""
+        self._later.append(work)
+
+    def tidy(self) -> None:
+        """Do the work runs left for later; what a Ctrl-C interrupts is done again."""
+        while self._later:
+            self._later[0]()
+            del self._later[0]
 
     def next_run(self) -> Snapshot:
         """Start the next run; what the one that ended saw, as it was before it was read."""
@@ -148,27 +159,31 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
 
     state = snapshot(watched(given, listed()))
     again = False
-    while True:
-        start = time.perf_counter()
-        succeeded = run()
-        try:
-            seen = memo.next_run()
-            paths = watched(given, [*listed(), *seen])
-            fresh = snapshot(paths - state.keys() - seen.keys())  # e.g. a blueprint just added
-            before = {**fresh, **seen, **state}  # as it was before this run, where known
-            state = {path: before[path] for path in paths}
-            if again:
-                took = f"{time.perf_counter() - start:.3f} s"
-                _say(f"generated again in {took}" if succeeded else f"ran again in {took}")
-            _say(f"watching {len(state)} files and folders for changes (Ctrl-C to stop)")
-            _collect_garbage()
-            after = wait_for_change(state)
-        except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping: a second Ctrl-C changes
-            _say("stopped watching")  # nothing (and prints no traceback as Python exits)
-            return 0
-        _say("changed: " + ", ".join(changed(state, after)))
-        state, again = after, True
+    try:
+        while True:
+            start = time.perf_counter()
+            succeeded = run()
+            try:
+                seen = memo.next_run()
+                paths = watched(given, [*listed(), *seen])
+                fresh = snapshot(paths - state.keys() - seen.keys())  # e.g. a blueprint added
+                before = {**fresh, **seen, **state}  # as it was before this run, where known
+                state = {path: before[path] for path in paths}
+                if again:
+                    took = f"{time.perf_counter() - start:.3f} s"
+                    _say(f"generated again in {took}" if succeeded else f"ran again in {took}")
+                _say(f"watching {len(state)} files and folders for changes (Ctrl-C to stop)")
+                memo.tidy()  # what can wait until the run is reported: while idle
+                _collect_garbage()
+                after = wait_for_change(state)
+            except KeyboardInterrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping: a second Ctrl-C
+                _say("stopped watching")  # changes nothing (no traceback as Python exits)
+                return 0
+            _say("changed: " + ", ".join(changed(state, after)))
+            state, again = after, True
+    finally:
+        memo.tidy()  # also after a Ctrl-C during a run
 
 
 def _collect_garbage() -> None:
