@@ -4,6 +4,7 @@ cold, full run of the same files."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -44,14 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def fleet(tmp_path: Path) -> Path:
     return fleet_copy(tmp_path)
-
-
-@pytest.fixture(autouse=True)
-def _ctrl_c_handled_again():
-    """A stopping aifab ignores a second Ctrl-C; pytest's own handler comes back after."""
-    handler = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, handler)
 
 
 def generated(fleet: Path) -> Path:
@@ -398,13 +391,14 @@ def test_an_edit_saved_during_a_run_starts_another(tmp_path, monkeypatch, capsys
 
     def wait(state):
         waited.append(state)
+        assert gc.get_freeze_count() > 0  # what the runs keep is not scanned during a run
         raise KeyboardInterrupt
 
     monkeypatch.setattr(watch_module, "wait_for_change", wait)
     assert watch_module.watch(run, [str(folder)], memo) == 0
     assert {str(given), str(member)} <= set(changed(waited[0], snapshot(waited[0])))
     assert "stopped watching" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a second Ctrl-C: no traceback
+    assert gc.get_freeze_count() == 0  # frozen while watching; the caller's garbage again
 
 
 def test_a_change_undone_while_settling_is_no_change(tmp_path):
@@ -428,8 +422,62 @@ def test_ctrl_c_after_staging_exits_130_and_leaves_nothing(fleet, monkeypatch, c
     monkeypatch.chdir(fleet.parent)
     assert main(["generate", "--watch", "fleet.yaml"]) == 130
     assert "interrupted" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a second Ctrl-C: no traceback
     assert not (fleet.parent / "generated").exists()  # staged, then removed with the folder
+
+
+def test_ctrl_c_among_the_swaps_leaves_no_old_tree_aside(fleet, monkeypatch, capsys):
+    """The trees a watching run replaced are removed after it, also when Ctrl-C stops it
+    between one swap and the next."""
+    out = generated(fleet)
+    edit(fleet, "linkGbps: 400", "linkGbps: 200")  # a default under both clusters
+    swaps = []
+
+    def exchange(a, b):
+        if swaps:
+            raise KeyboardInterrupt
+        swaps.append(b)
+        real_exchange(a, b)
+
+    real_exchange = render._exchange
+    monkeypatch.setattr(render, "_exchange", exchange)
+    monkeypatch.chdir(fleet.parent)
+    assert main(["generate", "--watch", "fleet.yaml"]) == 130
+    assert len(swaps) == 1 and sorted(p.name for p in out.iterdir()) == ["a-b200", "a-gb200"]
+
+
+def test_the_command_hears_ctrl_c_once_and_a_caller_of_main_keeps_its_handler(fleet,
+                                                                             monkeypatch):
+    from aifab import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    mine = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(generate, "write", interrupted)
+    monkeypatch.chdir(fleet.parent)
+    assert main(["generate", "fleet.yaml"]) == 130
+    assert signal.getsignal(signal.SIGINT) is mine
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cli._interrupt_once(signal.SIGINT, None)  # the command's handler: stop, once
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, mine)
+
+
+def test_a_named_pipe_in_place_of_the_lock_is_not_opened(tmp_path):
+    """Staging compares the lock first; a pipe there would block a read for ever."""
+    files = {"a.yaml": b"a: 1\n", LOCK: b"{}\n"}
+    render.write_cluster(tmp_path, "x", files)
+    (tmp_path / "x" / LOCK).unlink()
+    os.mkfifo(tmp_path / "x" / LOCK)
+    done = threading.Event()
+    staged = []
+    threading.Thread(target=lambda: (staged.append(render.stage_cluster(tmp_path, "x", files)),
+                                     done.set()), daemon=True).start()
+    assert done.wait(10), "staging blocked on the named pipe"
+    assert staged == [True]
+    render.discard_staged(tmp_path, ["x"])
 
 
 def test_watch_cannot_be_combined_with_check_and_stops_on_a_mistyped_path(tmp_path, capsys):

@@ -1,5 +1,5 @@
 import sys
 
-from aifab.cli import main
+from aifab.cli import program
 
-sys.exit(main())
+sys.exit(program())

@@ -141,9 +141,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:  # what a run staged is gone already (generate.discard)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping: a second Ctrl-C changes nothing
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def program() -> int:
+    """The `aifab` command: `main`, with Ctrl-C heard once. The first stops aifab (as
+    KeyboardInterrupt); later ones are ignored while it stops, so an impatient second one
+    cannot cut a clean-up short or print a traceback as Python exits. Only the command does
+    this: a program calling `main` keeps its own handler."""
+    signal.signal(signal.SIGINT, _interrupt_once)
+    return main()
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -235,9 +248,9 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     out = result.out
     try:
         replaced: list[Path] | None = None if memo is None else []
-        changed = write(result, replaced)
-        if replaced:
+        if memo is not None:  # before the swaps: a Ctrl-C among them leaves none aside
             memo.later(lambda: remove_replaced(replaced))
+        changed = write(result, replaced)
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -349,13 +350,28 @@ def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
 def _holds(folder: FsPath, files: Mapping[str, bytes]) -> bool:
     """Whether `folder` holds exactly `files`. Their lock, which names every file's digest,
     is compared first: for a cluster that changed, that is the only file read."""
-    if LOCK in files:
-        try:
-            if (folder / LOCK).read_bytes() != files[LOCK]:
-                return False
-        except OSError:  # no lock there (or no folder): not these files
-            return False
+    if LOCK in files and _read_regular(folder / LOCK, len(files[LOCK])) != files[LOCK]:
+        return False
     return read_tree(folder) == dict(files)
+
+
+def _read_regular(path: FsPath, size: int) -> bytes | None:
+    """The bytes of `path` if it is a regular file of `size` bytes, else None. Never blocks:
+    a named pipe or a device in its place is not read (read_tree skips them too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # absent, or no folder: not these files
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def discard_staged(out: FsPath, names: Iterable[str]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import stat
 import sys
 import time
@@ -177,13 +176,13 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
                 _collect_garbage()
                 after = wait_for_change(state)
             except KeyboardInterrupt:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping: a second Ctrl-C
-                _say("stopped watching")  # changes nothing (no traceback as Python exits)
+                _say("stopped watching")
                 return 0
             _say("changed: " + ", ".join(changed(state, after)))
             state, again = after, True
     finally:
         memo.tidy()  # also after a Ctrl-C during a run
+        gc.unfreeze()  # the caller's garbage is collected as before
 
 
 def _collect_garbage() -> None:
