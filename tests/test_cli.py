@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,35 @@ def test_the_format_choices_are_the_reporters():
     from aifab import cli, reporters
 
     assert cli.FINDING_FORMATS == tuple(reporters.FORMATS)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_generate_in_json_keeps_standard_output_for_the_document(tmp_path, check):
+    """A tool reading `aifab generate --format json` gets one document, also with no
+    findings; the written, unchanged and current lines go to standard error."""
+    out = tmp_path / "out"
+    args = ["generate", "--format", "json", "--out", str(out), str(REFERENCE)]
+    if check:
+        assert aifab(*args).returncode == 0
+    proc = aifab(*args, *(["--check"] if check else []))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["summary"]["errors"] == 0
+    assert re.search(rf"gwangju-gb200/: {'current' if check else '[0-9]+ files written'}\n",
+                     proc.stderr)
+
+
+def test_the_command_respects_a_ctrl_c_ignored_before_it_started(monkeypatch):
+    """A background job of a script starts with SIGINT ignored: aifab keeps it ignored."""
+    import signal
+
+    from aifab import cli
+
+    mine = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        assert cli.program() == 0 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        assert cli.program() == 0 and signal.getsignal(signal.SIGINT) is cli._interrupt_once
+    finally:
+        signal.signal(signal.SIGINT, mine)

@@ -465,6 +465,54 @@ def test_the_command_hears_ctrl_c_once_and_a_caller_of_main_keeps_its_handler(fl
         signal.signal(signal.SIGINT, mine)
 
 
+def test_tidying_up_that_fails_is_reported_and_the_rest_is_done(tmp_path, monkeypatch, capsys):
+    """Removing an old tree after a run: a file that cannot be removed is one line, not the
+    end of the watcher; the other trees are removed all the same."""
+    trees = [tmp_path / ".a.aifab-old", tmp_path / ".b.aifab-old", tmp_path / ".c.aifab-old"]
+    for tree in trees:
+        (tree / "sub").mkdir(parents=True)
+        (tree / "sub" / "f.yaml").write_text("f: 1\n")
+    real_remove = render._remove
+
+    def remove(path):
+        if path.name == ".b.aifab-old":
+            raise PermissionError(13, "Permission denied", str(path / "sub" / "f.yaml"))
+        real_remove(path)
+
+    monkeypatch.setattr(render, "_remove", remove)
+    memo, done, replaced = Memo(), [], list(trees)
+    memo.later(lambda: render.remove_replaced(replaced))
+    memo.later(lambda: done.append("next"))
+    memo.tidy()
+    assert replaced == [] and done == ["next"]
+    assert [p.name for p in tmp_path.iterdir()] == [".b.aifab-old"]
+    assert f"could not remove {trees[1]}/sub/f.yaml: Permission denied" in capsys.readouterr().err
+    memo.tidy()  # nothing is left to do, nor done twice
+    assert done == ["next"]
+
+
+def test_ctrl_c_while_pool_workers_start_prints_no_traceback(fleet):
+    """Each worker ignores Ctrl-C (the parent stops the pool): from the fork on, not only
+    once it has started. Here each worker sends Ctrl-C to the group as it starts."""
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT / "src")!r})
+from aifab import cli, generate
+real = generate._set_work
+def starting(work):
+    os.killpg(0, signal.SIGINT)
+    real(work)
+generate._set_work = starting
+sys.argv = ["aifab", "generate", "--full", "--jobs", "2", "fleet.yaml"]
+sys.exit(cli.program())
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=fleet.parent, text=True,
+                          capture_output=True, timeout=60, start_new_session=True)
+    assert proc.returncode == 130 and "interrupted" in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert not (fleet.parent / "generated").exists()
+
+
 def test_a_named_pipe_in_place_of_the_lock_is_not_opened(tmp_path):
     """Staging compares the lock first; a pipe there would block a read for ever."""
     files = {"a.yaml": b"a: 1\n", LOCK: b"{}\n"}

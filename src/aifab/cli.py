@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from aifab import __version__
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 # The keys of aifab.reporters.FORMATS (a test checks), spelled here so --help imports nothing
 FINDING_FORMATS = ("text", "json", "github", "sarif")
+MACHINE_READABLE = ("json", "sarif")  # formats whose standard output is one document
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,10 +133,10 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
                 "diff": _diff, "plan": _plan, "catalog": _catalog}
     try:
+        args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
     except BrokenPipeError:  # `aifab validate | head` is not an error
         sys.stderr.close()
@@ -149,8 +150,10 @@ def program() -> int:
     """The `aifab` command: `main`, with Ctrl-C heard once. The first stops aifab (as
     KeyboardInterrupt); later ones are ignored while it stops, so an impatient second one
     cannot cut a clean-up short or print a traceback as Python exits. Only the command does
-    this: a program calling `main` keeps its own handler."""
-    signal.signal(signal.SIGINT, _interrupt_once)
+    this: a program calling `main` keeps its own handler, and a Ctrl-C ignored when aifab
+    started (a background job of a script) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt_once)
     return main()
 
 
@@ -235,7 +238,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     if any(f.is_error for f in findings):
         discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
-    if findings:
+    if findings or args.format in MACHINE_READABLE:  # a tool reading stdout gets a document
         print(FORMATS[args.format](findings, sources, given))
     if any(f.is_error for f in findings):
         if not args.check:
@@ -243,8 +246,10 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         return EXIT_FINDINGS
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    # in json and sarif, standard output is the document alone, for the tool that reads it
+    listing = sys.stderr if args.format in MACHINE_READABLE else sys.stdout
     if args.check:
-        return _report_drift(check(result, all_clusters=not args.paths), args.diff)
+        return _report_drift(check(result, all_clusters=not args.paths), args.diff, listing)
     out = result.out
     try:
         replaced: list[Path] | None = None if memo is None else []
@@ -258,9 +263,10 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         return _cannot_write(e.filename or str(out), e.strerror or str(e))
     for name, was_changed in changed.items():
         count = len(result.files[name])
-        print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}")
+        print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}",
+              file=listing)
     for path in created:
-        print(f"{path}: new Pulumi stack configuration")
+        print(f"{path}: new Pulumi stack configuration", file=listing)
     return EXIT_OK
 
 
@@ -271,20 +277,20 @@ def _cannot_write(filename: str, reason: str) -> int:
     return EXIT_FINDINGS
 
 
-def _report_drift(drifts: Sequence, show_diff: bool) -> int:
+def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
     stale = [d for d in drifts if not d.clean]
     for d in drifts:
         if d.clean:
-            print(f"{d.folder}/: current")
+            print(f"{d.folder}/: current", file=listing)
             continue
-        print(f"{d.folder}/: NOT current")
+        print(f"{d.folder}/: NOT current", file=listing)
         for label, paths in (("missing", d.missing), ("stale (regenerate)", d.stale),
                              ("edited by hand", d.edited), ("extra", d.extra)):
             for path in paths:
-                print(f"  {label}: {path}")
+                print(f"  {label}: {path}", file=listing)
         if show_diff:
             for diff in d.diffs.values():
-                print(diff, end="")
+                print(diff, end="", file=listing)
     if stale:
         print("run `aifab generate` and commit the result", file=sys.stderr)
         return EXIT_FINDINGS

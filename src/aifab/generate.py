@@ -191,16 +191,25 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
         yield from (build(job, sources, stage_in, memo) for job in builds)
         return
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_set_work, initargs=((builds, sources, stage_in),)) as pool:
-        biggest_first = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)
-        futures = {i: pool.submit(_build_index, i) for i in biggest_first}
-        try:
-            for i in range(len(builds)):
-                yield futures[i].result()
-        except BaseException:  # an error, Ctrl-C, or the caller stopping early (close)
-            pool.shutdown(wait=True, cancel_futures=True)  # what runs ends; the rest never starts
-            raise
+    # SIGINT is blocked while the workers are forked, until each ignores it (_set_work): a
+    # Ctrl-C in between would otherwise print a traceback per worker. The parent gets it once
+    # all are submitted, where it stops the pool like any other.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_set_work,
+                                 initargs=((builds, sources, stage_in),)) as pool:
+            try:
+                biggest_first = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)
+                futures = {i: pool.submit(_build_index, i) for i in biggest_first}
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                for i in range(len(builds)):
+                    yield futures[i].result()
+            except BaseException:  # an error, Ctrl-C, or the caller stopping early (close)
+                pool.shutdown(wait=True, cancel_futures=True)  # what runs ends; no more starts
+                raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _set_work(work: tuple[list[Build], Sources, FsPath | None]) -> None:
@@ -208,6 +217,7 @@ def _set_work(work: tuple[list[Build], Sources, FsPath | None]) -> None:
     _WORK = work
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops
     # the pool (the build under way ends, the rest never start); no worker prints a traceback
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one pending is dropped
 
 
 def _build_index(index: int) -> Built:

@@ -326,10 +326,17 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
 
 
 def remove_replaced(replaced: list[FsPath]) -> None:
-    """Remove the old trees `write_clusters` moved aside (each listed until it is gone)."""
+    """Remove the old trees `write_clusters` moved aside, each listed until it is gone or
+    failed; the first failure is raised once all were tried."""
+    failed: OSError | None = None
     while replaced:
-        _remove(replaced[-1])
+        try:
+            _remove(replaced[-1])
+        except OSError as e:
+            failed = failed or e
         replaced.pop()
+    if failed is not None:
+        raise failed
 
 
 def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:

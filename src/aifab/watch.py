@@ -62,9 +62,15 @@ class Memo:
         self._later.append(work)
 
     def tidy(self) -> None:
-        """Do the work runs left for later; what a Ctrl-C interrupts is done again."""
+        """Do the work runs left for later; what a Ctrl-C interrupts is done again. Work that
+        fails (a file that cannot be removed) is reported and dropped: the next run writing
+        that cluster removes what is left (render._recover)."""
         while self._later:
-            self._later[0]()
+            try:
+                self._later[0]()
+            except OSError as e:
+                _say(f"could not remove {e.filename}: {e.strerror or e} (an old generated "
+                     "folder: aifab removes it when it next writes that cluster)")
             del self._later[0]
 
     def next_run(self) -> Snapshot:
