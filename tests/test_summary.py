@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -16,7 +17,7 @@ import pytest
 
 from aifab.check import check
 from aifab.expand.summary import expand, md, site_svg, summary_markdown
-from aifab.expand.svg import Element, serialise
+from aifab.expand.svg import Element, attributes, serialise
 from aifab.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,19 +222,23 @@ def test_site_picture_renders_to_png(name, tmp_path):
     assert width == 960 and height > 400
 
 
-def _as_etree(element: Element, into: ET.Element | None = None) -> ET.Element:
-    made = (ET.Element if into is None else lambda *a: ET.SubElement(into, *a))(
-        element.tag, dict(element.attributes))
-    made.text = element.text
-    for child in element.children:
-        _as_etree(child, made)
-    return made
+class _Both:
+    """The same element made with svg.Element and with ElementTree."""
+
+    def __init__(self, ours: Element, theirs: ET.Element) -> None:
+        self.ours, self.theirs = ours, theirs
+
+    def add(self, tag: str, pairs: dict[str, str], text: str | None = None) -> _Both:
+        theirs = ET.SubElement(self.theirs, tag, pairs)
+        theirs.text = text
+        return _Both(self.ours.add(tag, attributes(pairs), text), theirs)
 
 
 def test_the_svg_writer_writes_what_elementtree_writes():
     """svg.serialise replaced ElementTree's serialiser for speed: same text, same escaping."""
     odd = 'a & b < c > d "e" \'f\'\tg\nh\ri ]]> &amp; \u00e9\u4e2d'
-    root = Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "title": odd})
+    pairs = {"xmlns": "http://www.w3.org/2000/svg", "title": odd}
+    root = _Both(Element("svg", attributes(pairs)), ET.Element("svg", pairs))
     root.add("title", {}, odd)
     root.add("rect", {"x": "1", "note": odd})  # no text, no children: self-closing
     root.add("text", {"x": "2"}, "")  # empty text: self-closing too
@@ -241,14 +246,15 @@ def test_the_svg_writer_writes_what_elementtree_writes():
     shape = group.add("rect", {"class": "rack"})
     shape.add("title", {}, "R01: 18 of 18 trays")
     group.add("g", {}).add("g", {}).add("text", {"y": "3"}, odd)
-    group.keep()  # serialised once, then its text is reused
-    root.add("g", {}).children.append(group)  # a kept element, deeper: serialised again
-    expected = _as_etree(root)
-    ET.indent(expected)
-    text = ET.tostring(expected, encoding="unicode", short_empty_elements=True)
-    assert serialise(root) == text and len(group.written) == 2
-    assert serialise(root) == text
-    assert ET.fromstring(serialise(root)).get("title") == odd  # \t \n \r kept, not spaces
+    group.ours.keep()  # serialised once, then its text is reused
+    deeper = root.add("g", {})  # the kept element, deeper: serialised again
+    deeper.ours.children.append(group.ours)
+    deeper.theirs.append(copy.deepcopy(group.theirs))
+    ET.indent(root.theirs)
+    text = ET.tostring(root.theirs, encoding="unicode", short_empty_elements=True)
+    assert serialise(root.ours) == text and len(group.ours.written) == 2
+    assert serialise(root.ours) == text
+    assert ET.fromstring(text).get("title") == odd  # \t \n \r kept, not spaces
 
 
 def test_a_pool_drawn_before_is_reused_and_draws_the_same(reference):

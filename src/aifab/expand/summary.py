@@ -28,7 +28,7 @@ from aifab import __version__
 from aifab.catalog import System
 from aifab.diagnostics import format_path
 from aifab.expand.common import Output
-from aifab.expand.svg import Element, serialise
+from aifab.expand.svg import Element, attributes, escape_attribute, serialise
 from aifab.model import Cluster, NodePool
 from aifab.naming import tenant_namespace
 
@@ -363,15 +363,15 @@ class _Svg:
     """A tiny builder: elements with attributes in the order given, numbers formatted once."""
 
     def __init__(self) -> None:
-        self.root = Element("svg", {"xmlns": SVG_NS})
+        self.root = Element("svg", attributes({"xmlns": SVG_NS}))
         self.y = float(MARGIN)
 
     def add(self, tag: str, parent: Element | None = None, text: str | None = None,
             **attrs: Any) -> Element:
-        return (self.root if parent is None else parent).add(tag, {
-            _attribute(key): num(v) if isinstance(v, (int, float)) else str(v)
-            for key, v in attrs.items()
-        }, None if text is None else plain(text))
+        return (self.root if parent is None else parent).add(tag, "".join(
+            f' {_attribute(key)}="{num(v)}"' if isinstance(v, (int, float))  # nothing to escape
+            else f' {_attribute(key)}="{escape_attribute(str(v))}"' for key, v in attrs.items()
+        ), None if text is None else plain(text))
 
     def text(self, x: float, y: float, content: str, size: float = 12, *, weight: str = "normal",
              fill: str = INK, anchor: str = "start", parent: Element | None = None) -> None:
@@ -392,8 +392,9 @@ def site_svg(cluster: Cluster) -> str:
     _svg_legend(svg, cluster)
     _svg_tenants(svg, cluster)
     height = svg.y + MARGIN
-    svg.root.attributes.update({"width": num(WIDTH), "height": num(height),
-                                "viewBox": f"0 0 {num(WIDTH)} {num(height)}", "font-family": FONT})
+    svg.root.attributes += attributes({"width": num(WIDTH), "height": num(height),
+                                       "viewBox": f"0 0 {num(WIDTH)} {num(height)}",
+                                       "font-family": FONT})
     body = serialise(svg.root)  # one element per line: reviewable diffs
     return generated_comment(cluster, "site picture") + "\n" + body + "\n"
 

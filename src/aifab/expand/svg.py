@@ -17,12 +17,23 @@ _ATTRIBUTE = (*_TEXT, ('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", 
 _SPECIAL = re.compile(r'[&<>"\r\n\t]')
 
 
+def attributes(pairs: dict[str, str]) -> str:
+    """Attributes as they are written in a start tag: ` name="value"`, each escaped."""
+    return "".join(f' {name}="{escape_attribute(value)}"' for name, value in pairs.items())
+
+
+def escape_attribute(value: str) -> str:
+    return _escape(value, _ATTRIBUTE) if _SPECIAL.search(value) else value
+
+
 class Element:
-    """An element: its tag, its attributes (strings, in order), and either text or children."""
+    """An element: its tag, its attributes (as written: `attributes()`), and either text or
+    children. Attributes are escaped once, when the element is made: a site picture has
+    tens of thousands, most of them numbers."""
 
     __slots__ = ("attributes", "children", "tag", "text", "written")
 
-    def __init__(self, tag: str, attributes: dict[str, str], text: str | None = None) -> None:
+    def __init__(self, tag: str, attributes: str = "", text: str | None = None) -> None:
         self.tag, self.attributes, self.text = tag, attributes, text
         self.children: list[Element] = []
         self.written: dict[str, str] | None = None  # kept: its text by indentation
@@ -33,7 +44,7 @@ class Element:
         self.written = {}
         return self
 
-    def add(self, tag: str, attributes: dict[str, str], text: str | None = None) -> Element:
+    def add(self, tag: str, attributes: str = "", text: str | None = None) -> Element:
         child = Element(tag, attributes, text)
         self.children.append(child)
         return child
@@ -58,9 +69,7 @@ def _write(element: Element, newline: str, out: list[str]) -> None:
 
 
 def _write_element(element: Element, newline: str, out: list[str]) -> None:
-    start = "<" + element.tag + "".join(
-        f' {key}="{_escape(value, _ATTRIBUTE) if _SPECIAL.search(value) else value}"'
-        for key, value in element.attributes.items())
+    start = "<" + element.tag + element.attributes
     if element.children:
         inner = newline + "  "
         out.append(start + ">")
