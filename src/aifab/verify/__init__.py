@@ -66,14 +66,18 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
             found, said = memo.get(key, lambda out=out, file=file: checks.one(out, file))
         notes += said
         for f in found:
-            if f.code != "AF407" or f.message not in unverified:
+            if f.code == "AF407":
+                if f.message in unverified:
+                    continue
                 unverified.add(f.message)
-                findings.append(f)
+            findings.append(f)
     return findings, notes
 
 
 @dataclass(frozen=True)
 class _Checks:
+    """What verifies one cluster's outputs, each kind of output by its own check."""
+
     core: Validators
     custom: CRDs | None  # None: no CRDs given
     values: Defaults | None  # None: no chart values given
