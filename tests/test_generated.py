@@ -199,7 +199,7 @@ def test_replaced_trees_can_be_left_aside_to_remove_after_the_report(tmp_path):
     assert {p.name: read_tree(p) for p in tmp_path.iterdir()} == {
         "x": new, "y": new, ".x.aifab-old": old, ".y.aifab-old": old}
     recover(tmp_path, "x")  # a run that finds one left (the watcher was killed) removes it
-    remove_replaced(replaced)
+    assert remove_replaced(replaced) == []  # nothing failed
     assert replaced == [] and sorted(p.name for p in tmp_path.iterdir()) == ["x", "y"]
 
 

@@ -194,8 +194,9 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     # SIGINT is blocked while the workers are forked, until each ignores it (_set_work): a
     # Ctrl-C in between would otherwise print a traceback per worker. The parent gets it once
     # all are submitted, where it stops the pool like any other.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # as it is: restored in `finally`
     try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # may raise one pending
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_set_work,
                                  initargs=((builds, sources, stage_in),)) as pool:

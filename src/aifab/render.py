@@ -325,18 +325,17 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
     return {name: name in ready for name in [*trees, *staged]}
 
 
-def remove_replaced(replaced: list[FsPath]) -> None:
+def remove_replaced(replaced: list[FsPath]) -> list[OSError]:
     """Remove the old trees `write_clusters` moved aside, each listed until it is gone or
-    failed; the first failure is raised once all were tried."""
-    failed: OSError | None = None
+    failed; what failed, each tree's error (a run that writes that cluster removes it)."""
+    failed = []
     while replaced:
         try:
             _remove(replaced[-1])
         except OSError as e:
-            failed = failed or e
+            failed.append(e)
         replaced.pop()
-    if failed is not None:
-        raise failed
+    return failed
 
 
 def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:

@@ -42,7 +42,7 @@ class Memo:
         self._previous: dict[Hashable, object] = {}
         self._current: dict[Hashable, object] = {}
         self._seen: Snapshot = {}
-        self._later: list[Callable[[], None]] = []
+        self._later: list[Callable[[], Iterable[OSError]]] = []
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         if key in self._current:
@@ -57,18 +57,17 @@ class Memo:
         if (path := os.path.normpath(path)) not in self._seen:
             self._seen[path] = entry(path, time.time_ns())
 
-    def later(self, work: Callable[[], None]) -> None:
-        """Work a run leaves for after it is reported (removing the trees it replaced)."""
+    def later(self, work: Callable[[], Iterable[OSError]]) -> None:
+        """Work a run leaves for after it is reported (removing the trees it replaced); it
+        returns what it could not do."""
         self._later.append(work)
 
     def tidy(self) -> None:
-        """Do the work runs left for later; what a Ctrl-C interrupts is done again. Work that
-        fails (a file that cannot be removed) is reported and dropped: the next run writing
-        that cluster removes what is left (render._recover)."""
+        """Do the work runs left for later; what a Ctrl-C interrupts is done again. What
+        failed (a file that cannot be removed) is reported, once: the next run writing that
+        cluster removes what is left (render._recover)."""
         while self._later:
-            try:
-                self._later[0]()
-            except OSError as e:
+            for e in self._later[0]():
                 _say(f"could not remove {e.filename}: {e.strerror or e} (an old generated "
                      "folder: aifab removes it when it next writes that cluster)")
             del self._later[0]
