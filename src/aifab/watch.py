@@ -2,8 +2,10 @@
 
 A cold `aifab generate` spends most of its time starting Python, importing its libraries and
 revalidating the whole fleet. A watching process pays for start-up once, and keeps a `Memo`
-between runs: clusters validated and output folders verified, by their exact inputs. A
-one-line change then revalidates and rebuilds one cluster (README, benchmark f).
+between runs: clusters validated, output folders checked against their locks and generated
+files verified, each by its exact inputs. A one-line change then revalidates and rebuilds one
+cluster, verifying only the files that changed (README, benchmark f). Work that can wait
+(removing replaced folders, collecting garbage) is done after a run is reported.
 
 Files are polled with stat (no dependency, any file system). A change is acted on once the
 files have held still for QUIET_SECONDS, so a save in several steps gives one run, of the end.
@@ -35,8 +37,9 @@ Snapshot = dict[str, Entry]
 
 class Memo:
     """Values kept between the runs of one process, each under a key that holds everything
-    it was computed from, and the files each run read or looked for (`saw`). A value not
-    used by a run is dropped after it: the memo holds at most two runs' worth."""
+    it was computed from, the files each run read or looked for (`saw`), and work left for
+    after a run (`later`). A value not used by a run is dropped after it: the memo holds at
+    most two runs' worth."""
 
     def __init__(self) -> None:
         self._previous: dict[Hashable, object] = {}
