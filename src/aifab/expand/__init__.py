@@ -1,8 +1,9 @@
 """Expand: the resolved cluster -> the files of generated/<cluster>/, built as plain data.
 
 A component module defines `expand(cluster) -> Iterator[Output]`; `components()` finds every
-module of this package but the helpers (`common`, `svg`), so adding a component is adding a file. Components
-never write files or YAML text: `aifab.render` serialises what they return, once.
+module of this package but the helpers (`common`, `svg`), so adding a component is adding a
+file. Components never write files or YAML text: `aifab.render` serialises what they return,
+once.
 """
 
 from __future__ import annotations
