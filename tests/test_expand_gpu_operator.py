@@ -15,7 +15,6 @@ from bundled import REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
-VALUES_FILE = REFERENCE / "chart-values" / "gpu-operator-v26.7.0.values.yaml"
 DRIVER_CRD = REFERENCE / "crds" / "nvidia.com_nvidiadrivers.yaml"
 MIRROR = "registry.gwangju-1.ai.example.kr"
 
@@ -91,8 +90,28 @@ def test_release(gwangju):
     assert "node-feature-discovery" not in values  # chart defaults (no pool taints)
 
 
-def test_values_use_only_chart_keys(gwangju, tmp_path):
-    defaults = yaml.safe_load(reference(VALUES_FILE).read_text(encoding="utf-8"))
+# The chart releases whose values.yaml ../shared/reference holds (SOURCES.md).
+CHART_RELEASES = ("v26.3.0", "v26.7.0")
+
+
+def values_file(version: str) -> Path:
+    return REFERENCE / "chart-values" / f"gpu-operator-{version}.values.yaml"
+
+
+def at_release(tmp_path, version: str, edit=None):
+    """The reference cluster at GPU Operator `version`, with `edit` applied."""
+    tmp_path.mkdir(exist_ok=True)
+
+    def change(data):
+        data["spec"]["gpuOperator"]["version"] = version
+        if edit:
+            edit(data)
+    return variant(tmp_path, change)
+
+
+@pytest.mark.parametrize("version", CHART_RELEASES)
+def test_values_use_only_chart_keys_of_the_exact_release(version, tmp_path):
+    defaults = yaml.safe_load(reference(values_file(version)).read_text(encoding="utf-8"))
 
     def everything(data):
         pools = data["spec"]["nodePools"]
@@ -103,16 +122,19 @@ def test_values_use_only_chart_keys(gwangju, tmp_path):
         data["spec"]["gpuOperator"]["gpuDirectRDMA"] = "peermem"
         data["spec"]["gpuOperator"]["gds"] = True
 
-    for cluster in (gwangju, variant(tmp_path, everything)):
+    for cluster in (at_release(tmp_path / "plain", version),
+                    at_release(tmp_path / "all", version, everything)):
         assert unknown_keys(release_values(cluster), defaults) == []
 
 
-def test_every_chart_image_goes_through_the_mirror(gwangju):
-    defaults = yaml.safe_load(reference(VALUES_FILE).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("version", CHART_RELEASES)
+def test_every_chart_image_of_the_release_goes_through_the_mirror(version, tmp_path):
+    defaults = yaml.safe_load(reference(values_file(version)).read_text(encoding="utf-8"))
     upstream = {path: repo for path, repo in repositories(defaults).items() if repo}
-    table = dict(gpu_operator.CHART_IMAGE_REPOSITORIES)
-    assert table == upstream  # every repository key of the values file, with its default
-    emitted = repositories(release_values(gwangju))
+    cluster = at_release(tmp_path, version)
+    # every repository key of that release's values file, with its default
+    assert dict(gpu_operator.chart_image_repositories(cluster)) == upstream
+    emitted = repositories(release_values(cluster))
     assert set(emitted) == set(upstream)
     for path, repo in emitted.items():
         assert repo == f"{MIRROR}/{upstream[path]}", path

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from aifab.catalog import version_tuple
 from aifab.expand.common import (
     GPU_RESOURCE,
     LABEL_POOL,
@@ -63,16 +64,20 @@ SHARING_DEFAULT_KEY = "aifab.default"
 
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+DRA_DRIVER_KEY = "draDriver"
 
 # Every image `repository` of the GPU Operator v26.7.0 chart values (R2, values.yaml), as the
 # path of its parent in the values and the chart default. vgpuManager.repository is "" upstream
-# (the vGPU manager image is private) and is left alone.
+# (the vGPU manager image is private) and is left alone. `draDriver` is a key of the chart only
+# from the release that runs the DRA driver through GPUCluster (catalog
+# features.gpuCluster.minOperator): NVIDIA/gpu-operator v26.3.0
+# deployments/gpu-operator/values.yaml has no `draDriver`, v26.7.0's has.
 CHART_IMAGE_REPOSITORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ccManager",), "nvcr.io/nvidia/cloud-native"),
     (("dcgm",), "nvcr.io/nvidia/cloud-native"),
     (("dcgmExporter",), "nvcr.io/nvidia/k8s"),
     (("devicePlugin",), "nvcr.io/nvidia"),
-    (("draDriver",), "nvcr.io/nvidia"),
+    ((DRA_DRIVER_KEY,), "nvcr.io/nvidia"),
     (("driver",), "nvcr.io/nvidia"),
     (("driver", "manager"), "nvcr.io/nvidia/cloud-native"),
     (("gdrcopy",), "nvcr.io/nvidia/cloud-native"),
@@ -179,9 +184,17 @@ def values(cluster: Cluster) -> dict[str, Any]:
         out["node-feature-discovery"] = {
             "worker": {"tolerations": tolerations(cluster, NFD_WORKER_TOLERATIONS)}}
     if cluster.sovereignty.registry_mirror:
-        for path, upstream in CHART_IMAGE_REPOSITORIES:
+        for path, upstream in chart_image_repositories(cluster):
             _section(out, path)["repository"] = image_registry(cluster, upstream)
     return out
+
+
+def chart_image_repositories(cluster: Cluster) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """The image repositories of the chart release the cluster names."""
+    since = cluster.catalog.features["gpuCluster"]["minOperator"]
+    if version_tuple(cluster.gpu_operator.version) >= version_tuple(since):
+        return CHART_IMAGE_REPOSITORIES
+    return tuple(entry for entry in CHART_IMAGE_REPOSITORIES if entry[0] != (DRA_DRIVER_KEY,))
 
 
 def _section(values: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
