@@ -37,7 +37,10 @@ def broken(tmp_path: Path, old: str, new: str, name: str = "bp.yaml") -> Path:
 def test_bundled_blueprints_are_valid():
     proc = aifab("validate", "blueprints/")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip().endswith(f"{len(list(BLUEPRINTS.glob('*.yaml')))} blueprints valid")
+    # the reference (as ../shared/design has it) is air-gapped without package repositories
+    count = len(list(BLUEPRINTS.glob("*.yaml")))
+    assert proc.stdout.strip().endswith(f"0 errors, 1 warning in {count} blueprints")
+    assert "blueprints/gwangju-gb200.yaml:20:16: warning AF382 " in proc.stdout
 
 
 def test_default_path_is_blueprints_folder():

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
+from aifab.catalog import load_catalog
 from aifab.expand import gpu_operator
 from aifab.expand.common import LABEL_POOL, NS_GPU_OPERATOR
 from bundled import REFERENCE, cluster_of, reference, variant
@@ -87,15 +88,27 @@ def test_release(gwangju):
     assert values["migManager"]["enabled"] is True
     assert values["migManager"]["config"] == {"name": "aifab-mig-config", "default": "all-disabled"}
     assert "devicePlugin" not in values or "config" not in values["devicePlugin"]
-    assert "node-feature-discovery" not in values  # chart defaults (no pool taints)
+    # no pool taints: the NFD subchart keeps its tolerations; its image goes through the mirror
+    assert values["node-feature-discovery"] == {"image": {
+        "repository": f"{MIRROR}/registry.k8s.io/nfd/node-feature-discovery"}}
 
 
 # The chart releases whose values.yaml ../shared/reference holds (SOURCES.md).
 CHART_RELEASES = ("v26.3.0", "v26.7.0")
+# The NFD subchart of each release (deployments/gpu-operator/Chart.yaml; SOURCES.md).
+NFD_CHART = {"v26.3.0": "0.18.3", "v26.7.0": "0.19.0"}
 
 
 def values_file(version: str) -> Path:
     return REFERENCE / "chart-values" / f"gpu-operator-{version}.values.yaml"
+
+
+def nfd_values_file(version: str) -> Path:
+    return REFERENCE / "chart-values" / f"node-feature-discovery-{NFD_CHART[version]}.values.yaml"
+
+
+def read(path: Path) -> Any:
+    return yaml.safe_load(reference(path).read_text(encoding="utf-8"))
 
 
 def at_release(tmp_path, version: str, edit=None):
@@ -111,7 +124,10 @@ def at_release(tmp_path, version: str, edit=None):
 
 @pytest.mark.parametrize("version", CHART_RELEASES)
 def test_values_use_only_chart_keys_of_the_exact_release(version, tmp_path):
-    defaults = yaml.safe_load(reference(values_file(version)).read_text(encoding="utf-8"))
+    defaults = read(values_file(version))
+    # the subchart's own values sit under its name, beside what the parent sets for it
+    defaults["node-feature-discovery"] = {**read(nfd_values_file(version)),
+                                          **defaults["node-feature-discovery"]}
 
     def everything(data):
         pools = data["spec"]["nodePools"]
@@ -129,15 +145,23 @@ def test_values_use_only_chart_keys_of_the_exact_release(version, tmp_path):
 
 @pytest.mark.parametrize("version", CHART_RELEASES)
 def test_every_chart_image_of_the_release_goes_through_the_mirror(version, tmp_path):
-    defaults = yaml.safe_load(reference(values_file(version)).read_text(encoding="utf-8"))
-    upstream = {path: repo for path, repo in repositories(defaults).items() if repo}
+    upstream = {path: repo for path, repo in repositories(read(values_file(version))).items()
+                if repo}
     cluster = at_release(tmp_path, version)
     # every repository key of that release's values file, with its default
     assert dict(gpu_operator.chart_image_repositories(cluster)) == upstream
+    # and the NFD subchart's, under the subchart's name: unmirrored, NFD never starts
+    upstream |= {("node-feature-discovery", *path): repo
+                 for path, repo in repositories(read(nfd_values_file(version))).items() if repo}
     emitted = repositories(release_values(cluster))
     assert set(emitted) == set(upstream)
     for path, repo in emitted.items():
         assert repo == f"{MIRROR}/{upstream[path]}", path
+
+
+def test_the_catalog_names_each_release_s_nfd_subchart():
+    subcharts = load_catalog().charts["gpu-operator"]["subcharts"]
+    assert {v: s["node-feature-discovery"] for v, s in subcharts.items()} == NFD_CHART
 
 
 def test_no_mirror_keeps_chart_repositories(tmp_path):
@@ -224,7 +248,8 @@ def test_mps_pool(tmp_path):
 def test_no_mig_no_sharing_daejeon():
     cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")
     out = outputs(cluster)
-    assert list(out) == ["gpu-operator/helmrelease-gpu-operator.yaml"]
+    assert list(out) == ["gpu-operator/helmrelease-gpu-operator.yaml",
+                         "gpu-operator/gpu-operator/configmap-aifab-driver-repo-config.yaml"]
     values = release_values(cluster)
     assert values["mig"] == {"strategy": "none"}
     assert values["migManager"]["enabled"] is False

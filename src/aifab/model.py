@@ -28,6 +28,7 @@ class Sovereignty:
     air_gapped: bool
     registry_mirror: str | None
     chart_mirror: str | None
+    package_repositories: Mapping[str, str]  # file name -> content, for driver containers
 
 
 @dataclass(frozen=True, slots=True)

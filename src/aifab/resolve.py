@@ -92,6 +92,7 @@ def _sovereignty(sov: Mapping[str, Any]) -> Sovereignty:
         air_gapped=sov.get("airGapped", False),
         registry_mirror=sov.get("registryMirror"),
         chart_mirror=sov.get("chartMirror"),
+        package_repositories=_frozen(dict(sorted(sov.get("packageRepositories", {}).items()))),
     )
 
 

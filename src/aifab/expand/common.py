@@ -78,6 +78,23 @@ def image_registry(cluster: Cluster, upstream: str) -> str:
     return f"{mirror}/{upstream}" if mirror else upstream
 
 
+# The site's OS package repositories for driver containers (sovereignty.packageRepositories).
+REPO_CONFIGMAP = "aifab-driver-repo-config"
+
+
+def repo_configmap(cluster: Cluster, component: str, namespace: str) -> Output:
+    """The site's package repository files, mounted by a driver container that builds kernel
+    modules instead of reaching the Internet: the GPU Operator's driver.repoConfig and
+    NVIDIADriver spec.repoConfig (R1, "Install NVIDIA GPU Operator in Air-Gapped Environments",
+    local package repository) and the Network Operator's ofedDriver.repoConfig (its CRD)."""
+    return obj(component, {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(cluster, REPO_CONFIGMAP, namespace),
+        "data": dict(cluster.sovereignty.package_repositories),
+    })
+
+
 def quantity(count: int) -> str:
     """A Kubernetes quantity for a count, in its one canonical spelling (a plain integer)."""
     return str(int(count))

@@ -26,8 +26,14 @@ What it produces (folder `gpu-operator/`):
 GPUDirect RDMA: `peermem` sets `driver.rdma.enabled` (and `useHostMofed` when the Network
 Operator does not deploy OFED); `dma-buf` needs no RDMA value, only the open kernel modules (R1,
 "GPUDirect RDMA"; facts section 4). Every image repository of the values file goes through the
-registry mirror when one is set. The node-feature-discovery subchart is left at its defaults:
-its image key is not part of the gpu-operator values file, so it cannot be set here.
+registry mirror when one is set, the node-feature-discovery subchart's image included (without
+it NFD never starts in an air gap and the operator deploys nothing).
+
+Air gaps: the driver container installs kernel headers and OS packages from the Internet unless
+it is given a package repository (`driver.repoConfig`) or runs precompiled. With
+`sovereignty.packageRepositories` the ConfigMap `aifab-driver-repo-config` holds the site's
+repository files and the ClusterPolicy and every NVIDIADriver name it (R1, "Install NVIDIA GPU
+Operator in Air-Gapped Environments"); rule AF382 warns when an air-gapped cluster has none.
 """
 
 from __future__ import annotations
@@ -42,12 +48,14 @@ from aifab.expand.common import (
     GPU_RESOURCE,
     LABEL_POOL,
     NS_GPU_OPERATOR,
+    REPO_CONFIGMAP,
     Output,
     image_registry,
     metadata,
     mig_resource,
     obj,
     release,
+    repo_configmap,
 )
 from aifab.model import Cluster, NodePool
 
@@ -95,6 +103,13 @@ CHART_IMAGE_REPOSITORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("vgpuDeviceManager",), "nvcr.io/nvidia/cloud-native"),
     (("vgpuManager", "driverManager"), "nvcr.io/nvidia/cloud-native"),
 )
+
+
+# The NFD subchart's image (kubernetes-sigs/node-feature-discovery v0.18.3 and v0.19.0
+# deployment/helm/node-feature-discovery/values.yaml, image.repository; the GPU Operator chart
+# does not override it). Subchart values go under the subchart's name.
+NFD_SUBCHART = "node-feature-discovery"
+NFD_REPOSITORY = "registry.k8s.io/nfd/node-feature-discovery"
 
 
 # The chart's default tolerations for operands and the NFD worker (R2, values.yaml); pool taints
@@ -163,6 +178,8 @@ def values(cluster: Cluster) -> dict[str, Any]:
         driver["rdma"] = rdma
     if per_pool_drivers(cluster):
         driver["nvidiaDriverCRD"] = {"enabled": True, "deployDefaultCR": False}
+    if cluster.sovereignty.package_repositories:
+        driver["repoConfig"] = {"configMapName": REPO_CONFIGMAP}
     migs = mig_pools(cluster)
     out: dict[str, Any] = {
         "cdi": {"enabled": go.cdi},
@@ -181,11 +198,13 @@ def values(cluster: Cluster) -> dict[str, Any]:
                                           "default": SHARING_DEFAULT_KEY}}
     if any(pool.taints for pool in cluster.node_pools):
         out["daemonsets"] = {"tolerations": tolerations(cluster, DAEMONSET_TOLERATIONS)}
-        out["node-feature-discovery"] = {
-            "worker": {"tolerations": tolerations(cluster, NFD_WORKER_TOLERATIONS)}}
+        _section(out, (NFD_SUBCHART, "worker"))["tolerations"] = tolerations(
+            cluster, NFD_WORKER_TOLERATIONS)
     if cluster.sovereignty.registry_mirror:
         for path, upstream in chart_image_repositories(cluster):
             _section(out, path)["repository"] = image_registry(cluster, upstream)
+        _section(out, (NFD_SUBCHART, "image"))["repository"] = image_registry(
+            cluster, NFD_REPOSITORY)
     return out
 
 
@@ -287,6 +306,8 @@ def nvidia_driver(cluster: Cluster, pool: NodePool) -> Output:
         spec["rdma"] = rdma
     if go.gds:
         spec["gds"] = {"enabled": True, **image("gds")}
+    if cluster.sovereignty.package_repositories:
+        spec["repoConfig"] = {"name": REPO_CONFIGMAP}
     return obj(COMPONENT, {
         "apiVersion": "nvidia.com/v1alpha1",
         "kind": "NVIDIADriver",
@@ -300,6 +321,8 @@ def nvidia_driver(cluster: Cluster, pool: NodePool) -> Output:
 def expand(cluster: Cluster) -> Iterator[Output]:
     yield release(COMPONENT, cluster, chart_key=CHART_KEY, version=cluster.gpu_operator.version,
                   namespace=NS_GPU_OPERATOR, values=values(cluster))
+    if cluster.sovereignty.package_repositories:
+        yield repo_configmap(cluster, COMPONENT, NS_GPU_OPERATOR)
     if mig_pools(cluster):
         yield mig_configmap(cluster)
     if sharing_pools(cluster):

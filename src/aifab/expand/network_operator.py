@@ -9,7 +9,9 @@ Only with `spec.networkOperator` and `spec.fabric`. What it produces (folder `ne
   values.yaml), so this chart runs with `nfd.enabled: false` (two NFD deployments would fight
   over the same labels) and keeps `nfd.deployNodeFeatureRules` for its own NodeFeatureRules;
 - NicClusterPolicy `nic-cluster-policy` (mellanox.com/v1alpha1, reference CRD): `ofedDriver` only
-  with `networkOperator.ofedDriver.deploy`; `rdmaSharedDevicePlugin` with ONE resource per compute
+  with `networkOperator.ofedDriver.deploy` (and `repoConfig`, the ConfigMap of the site's
+  package repositories `sovereignty.packageRepositories`, written in the operator namespace,
+  so the DOCA driver container installs kernel headers in an air gap); `rdmaSharedDevicePlugin` with ONE resource per compute
   rail (`rdma/rdma_shared_rail<n>`, rdmaHcaMax 63, selected by `ifNames`, as the Network Operator
   quick start "IP over InfiniBand with RDMA Shared Device" does); `secondaryNetwork` (multus, CNI
   plugins, and ipoib-cni on InfiniBand: the CRD's secondaryNetwork has no ipamPlugin, so IPAM is
@@ -47,11 +49,13 @@ from aifab.addressing import Rail, nic_pools, rail_count, rails
 from aifab.expand.common import (
     LABEL_POOL,
     NS_NETWORK_OPERATOR,
+    REPO_CONFIGMAP,
     Output,
     image_registry,
     metadata,
     obj,
     release,
+    repo_configmap,
 )
 from aifab.model import Cluster
 
@@ -72,6 +76,8 @@ def expand(cluster: Cluster) -> Iterator[Output]:
     if cluster.network_operator is None or cluster.fabric is None:
         return
     yield helm_release(cluster)
+    if cluster.network_operator.deploy_ofed and cluster.sovereignty.package_repositories:
+        yield repo_configmap(cluster, COMPONENT, NS_NETWORK_OPERATOR)
     yield obj(COMPONENT, nic_cluster_policy(cluster))
     for rail in rails(cluster):  # the fabric rule (AF336) made sure every rail fits
         yield obj(COMPONENT, network(cluster, rail.index))
@@ -173,6 +179,8 @@ def nic_cluster_policy(cluster: Cluster) -> dict[str, Any]:
             "livenessProbe": {"initialDelaySeconds": 30, "periodSeconds": 30},
             "readinessProbe": {"initialDelaySeconds": 10, "periodSeconds": 30},
         }
+        if cluster.sovereignty.package_repositories:  # air gaps: the site's package mirror
+            spec["ofedDriver"]["repoConfig"] = {"name": REPO_CONFIGMAP}
     spec["rdmaSharedDevicePlugin"] = {**_image(cluster, "k8s-rdma-shared-dev-plugin"),
                                       "config": rdma_shared_config(cluster)}
     if cluster.fabric.technology == "spectrum-x":

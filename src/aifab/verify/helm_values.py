@@ -2,7 +2,9 @@
 
 Helm ignores unknown keys silently, so a misspelt key is a setting that never takes effect.
 Where the default is an empty map or not a map at all (nodeSelector: {}, env: []), anything
-below it is the user's to fill and is not checked.
+below it is the user's to fill and is not checked. A subchart's values sit under its name: the
+catalog names the subchart versions of each release (charts.<chart>.subcharts), and their default
+values, when given, are merged under the parent's section for that subchart, as Helm does.
 """
 
 from __future__ import annotations
@@ -42,8 +44,28 @@ class Defaults:
         if chosen != want:
             notes.append(f"{file}: values keys of {chart} {version} checked against "
                          f"{versions[chosen].name} (the nearest version given)")
-        defaults = _read(versions[chosen])
+        defaults = dict(_read(versions[chosen]))
+        for subchart, sub_version in _subcharts(chart, version).items():
+            path = self._files.get(subchart, {}).get(version_tuple(sub_version))
+            if path is None:
+                notes.append(f"{file}: no default values of subchart {subchart} {sub_version} "
+                             "given; its keys are checked against the parent chart's only")
+                continue
+            defaults[subchart] = _merged(_read(path), defaults.get(subchart) or {})
         yield from _unknown(release.get("values", {}), defaults, ("values",), file, chart)
+
+
+def _subcharts(chart: str, version: str) -> Mapping[str, str]:
+    from aifab.catalog import load_catalog
+
+    return load_catalog().charts.get(chart, {}).get("subcharts", {}).get(version, {})
+
+
+def _merged(base: Any, over: Any) -> Any:
+    """`over` deep-merged onto `base` (maps only; anything else in `over` wins)."""
+    if not isinstance(base, Mapping) or not isinstance(over, Mapping):
+        return over
+    return {**base, **{key: _merged(base.get(key), value) for key, value in over.items()}}
 
 
 def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
