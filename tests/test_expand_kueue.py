@@ -16,6 +16,7 @@ from bundled import CLUSTER_FILES, REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
+CHANNEL = "nvidia.com/compute-domain-channel"
 MIRROR = "registry.gwangju-1.ai.example.kr"
 
 
@@ -59,6 +60,39 @@ def test_release(gwangju):
     assert "fairSharing" not in config
 
 
+def test_manager_config_admits_tenant_jobs_only_and_maps_the_channel_device_class(gwangju):
+    values = outputs(gwangju)["kueue/helmrelease-kueue.yaml"]["values"]
+    config = json.loads(values["managerConfig"]["controllerManagerConfigYaml"])
+    # KueueDRAIntegration (on in v0.19): an unmapped DeviceClass makes the pod inadmissible
+    assert config["resources"]["deviceClassMappings"] == [
+        {"name": CHANNEL, "deviceClassNames": ["compute-domain-default-channel.nvidia.com"]}]
+    # operator namespaces never wait on the Kueue webhook
+    assert config["managedJobsNamespaceSelector"] == {"matchExpressions": [
+        {"key": "aifab.dev/tenant", "operator": "Exists"}]}
+    assert config["waitForPodsReady"]["timeout"] == "5m"
+    assert values["controllerManager"]["replicas"] == 2
+    assert values["controllerManager"]["podDisruptionBudget"] == {"enabled": True,
+                                                                  "minAvailable": 1}
+    # Spectrum-X host devices and RDMA shared devices are not queued: excluded, not refused
+    assert {"rdma/", "nvidia.com/hostdev"} <= set(config["resources"]["excludeResourcePrefixes"])
+
+
+def test_every_tenant_namespace_carries_the_label_kueue_selects(gwangju):
+    from aifab.expand import namespaces
+    tenants = {o.data["metadata"]["name"]: o.data["metadata"].get("labels", {})
+               for o in namespaces.expand(gwangju) if o.data["kind"] == "Namespace"}
+    for tenant in gwangju.tenants:
+        assert "aifab.dev/tenant" in tenants[tenant.name]
+    operators = [name for name, labels in tenants.items() if "aifab.dev/tenant" not in labels]
+    assert operators  # and operator namespaces do not
+
+
+def test_no_compute_domains_no_device_class_mapping():
+    config = json.loads(outputs(cluster_of(BLUEPRINTS / "daejeon-b200.yaml"))[
+        "kueue/helmrelease-kueue.yaml"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert "deviceClassMappings" not in config["resources"]
+
+
 def test_no_mirror_uses_upstream():
     cluster = cluster_of(BLUEPRINTS / "busan-gb300.yaml")
     rel = outputs(cluster)["kueue/helmrelease-kueue.yaml"]
@@ -97,10 +131,13 @@ def test_cluster_queues_reference(gwangju):
     assert fm["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "foundation-models"}}
     assert fm["preemption"] == {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"}
-    assert fm["resourceGroups"] == [{"coveredResources": ["nvidia.com/gpu"], "flavors": [
-        {"name": "gb200", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": "768"}]}]}]
+    # gb200 runs ComputeDomains: one IMEX channel per GPU of quota beside the GPUs
+    assert fm["resourceGroups"] == [{"coveredResources": [CHANNEL, "nvidia.com/gpu"], "flavors": [
+        {"name": "gb200", "resources": [{"name": CHANNEL, "nominalQuota": "768"},
+                                        {"name": "nvidia.com/gpu", "nominalQuota": "768"}]}]}]
     pr = queues["public-research"]["spec"]["resourceGroups"]
-    assert pr[0]["flavors"][0]["resources"] == [{"name": "nvidia.com/gpu", "nominalQuota": "384"}]
+    assert pr[0]["flavors"][0]["resources"] == [{"name": CHANNEL, "nominalQuota": "384"},
+                                                {"name": "nvidia.com/gpu", "nominalQuota": "384"}]
     # b200-infer: all-balanced (2x 1g.23gb, 1x 2g.45gb, 1x 3g.90gb per GPU), strategy mixed
     assert pr[1]["coveredResources"] == ["nvidia.com/mig-1g.23gb", "nvidia.com/mig-2g.45gb",
                                          "nvidia.com/mig-3g.90gb"]
@@ -152,9 +189,12 @@ def test_single_strategy_shares_one_group(tmp_path):
         data["spec"]["nodePools"][1]["mig"]["config"] = "all-1g.23gb"
     cluster = variant(tmp_path, edit)
     groups = by_kind(cluster, "ClusterQueue")["public-research"]["spec"]["resourceGroups"]
-    assert groups == [{"coveredResources": ["nvidia.com/gpu"], "flavors": [
-        {"name": "gb200", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": "384"}]},
-        {"name": "b200-infer", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": "1736"}]},
+    assert groups == [{"coveredResources": [CHANNEL, "nvidia.com/gpu"], "flavors": [
+        {"name": "gb200", "resources": [{"name": CHANNEL, "nominalQuota": "384"},
+                                        {"name": "nvidia.com/gpu", "nominalQuota": "384"}]},
+        {"name": "b200-infer", "resources": [  # no ComputeDomains there: no channel to borrow
+            {"name": CHANNEL, "nominalQuota": "0", "borrowingLimit": "0"},
+            {"name": "nvidia.com/gpu", "nominalQuota": "1736"}]},
     ]}]
 
 

@@ -33,10 +33,15 @@ CPU and memory: Kueue refuses a workload that requests a resource no resource gr
 ("resource cpu unavailable in ClusterQueue", pkg/scheduler/flavorassigner). The catalog has no
 CPU or memory capacity per node, so instead of inventing quotas, the manager Configuration
 excludes them from quota accounting (`resources.excludeResourcePrefixes`, config v1beta2): cpu,
-memory, ephemeral-storage, hugepages-*, and the Network Operator's `rdma/` resources. GPUs stay
-the only managed resources. With fair sharing the Configuration gets the `fairSharing` section
-(in config v1beta2 its presence enables it; the strategies are the chart's commented defaults).
-The Configuration is the chart's default otherwise, serialised once as JSON (valid YAML).
+memory, ephemeral-storage, hugepages-*, and the Network Operator's `rdma/` and
+`nvidia.com/hostdev` (Spectrum-X) resources. GPUs stay the only managed resources, with the IMEX
+channels of ComputeDomain pools: Kueue v0.19 turns on KueueDRAIntegration, so the channel
+DeviceClass is mapped to a resource (`resources.deviceClassMappings`) that the queues of those
+pools cover. Kueue manages only tenant namespaces (`managedJobsNamespaceSelector` on the tenant
+label), runs two replicas with a PodDisruptionBudget, and admits gangs all or nothing
+(`waitForPodsReady`). With fair sharing the Configuration gets the `fairSharing` section (in
+config v1beta2 its presence enables it; the strategies are the chart's commented defaults). The
+Configuration is the chart's default otherwise, serialised once as JSON (valid YAML).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from aifab.expand.common import (
     quantity,
     release,
 )
+from aifab.expand.namespaces import TENANT_LABEL
 from aifab.expand.node_pools import pool_topology_labels
 from aifab.model import Cluster, NodePool, Taint, Tenant
 from aifab.naming import tenant_namespace
@@ -67,7 +73,25 @@ API = "kueue.x-k8s.io/v1beta2"
 MAX_TOPOLOGY_LEVELS = 16
 LOCAL_QUEUE = "default"
 IMAGE_UPSTREAM = "registry.k8s.io/kueue"  # Kueue installation docs: registry.k8s.io/kueue/kueue
-EXCLUDED_RESOURCE_PREFIXES = ("cpu", "ephemeral-storage", "hugepages-", "memory", "rdma/")
+EXCLUDED_RESOURCE_PREFIXES = ("cpu", "ephemeral-storage", "hugepages-", "memory",
+                              "nvidia.com/hostdev", "rdma/")
+# DRA (KueueDRAIntegration, on by default in Kueue v0.19): a pod whose ResourceClaimTemplate asks
+# for a DeviceClass that no `resources.deviceClassMappings` entry maps is inadmissible. A
+# ComputeDomain pod claims one IMEX channel from this DeviceClass (DRA driver v25.12.0,
+# deployments/helm/nvidia-dra-driver-gpu/templates/deviceclass-compute-domain-default-channel.yaml)
+# which Kueue counts as CHANNEL_RESOURCE (kueue apis/config/v1beta2 DeviceClassMapping).
+CHANNEL_DEVICE_CLASS = "compute-domain-default-channel.nvidia.com"
+CHANNEL_RESOURCE = "nvidia.com/compute-domain-channel"
+# The chart's commented waitForPodsReady (charts/kueue/values.yaml v0.19.2): gangs of multi-node
+# jobs are admitted all or nothing, and a job whose pods never all start is requeued.
+WAIT_FOR_PODS_READY = {
+    "timeout": "5m", "recoveryTimeout": "3m", "blockAdmission": False,
+    "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60,
+                          "backoffMaxSeconds": 3600},
+}
+# Two controller replicas behind leader election, and a PodDisruptionBudget keeping one: the
+# Kueue webhook is in the admission path of every tenant job.
+CONTROLLER_REPLICAS = 2
 FAIR_SHARING_STRATEGIES = ("LessThanOrEqualToFinalShare", "LessThanInitialShare")
 
 
@@ -114,7 +138,14 @@ def manager_config(cluster: Cluster) -> dict[str, Any]:
             "kubeflow.org/jaxjob", "workload.codeflare.dev/appwrapper", "pod", "deployment",
             "statefulset", "leaderworkerset.x-k8s.io/leaderworkerset"]},
         "resources": {"excludeResourcePrefixes": list(EXCLUDED_RESOURCE_PREFIXES)},
+        # Only tenant namespaces: operator pods never wait on the Kueue webhook.
+        "managedJobsNamespaceSelector": {"matchExpressions": [
+            {"key": TENANT_LABEL, "operator": "Exists"}]},
+        "waitForPodsReady": WAIT_FOR_PODS_READY,
     }
+    if any(pool.compute_domains for pool in cluster.node_pools):
+        config["resources"]["deviceClassMappings"] = [
+            {"name": CHANNEL_RESOURCE, "deviceClassNames": [CHANNEL_DEVICE_CLASS]}]
     assert cluster.kueue is not None
     if cluster.kueue.fair_sharing:
         config["fairSharing"] = {"preemptionStrategies": list(FAIR_SHARING_STRATEGIES)}
@@ -126,8 +157,12 @@ def helm_release(cluster: Cluster) -> Output:
     tag = cluster.kueue.version  # image tags keep the "v"; the chart version drops it
     registry = image_registry(cluster, IMAGE_UPSTREAM)
     values = {
-        "controllerManager": {"manager": {"image": {
-            "repository": f"{registry}/kueue", "tag": tag, "pullPolicy": "IfNotPresent"}}},
+        "controllerManager": {
+            "manager": {"image": {
+                "repository": f"{registry}/kueue", "tag": tag, "pullPolicy": "IfNotPresent"}},
+            "replicas": CONTROLLER_REPLICAS,
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        },
         "kueueViz": {
             "backend": {"image": {"repository": f"{registry}/kueueviz-backend", "tag": tag,
                                   "pullPolicy": "IfNotPresent"}},
@@ -182,9 +217,19 @@ def tenant_pools(cluster: Cluster, tenant: Tenant) -> list[NodePool]:
     return [pool for pool in cluster.node_pools if pool.name in names]
 
 
+def queue_resources(pool: NodePool, strategy: str) -> dict[str, int]:
+    """What a tenant's queue counts per GPU of `pool`: the device plugin's resources and, on
+    ComputeDomain pools, one IMEX channel per GPU (a pod holds one channel and at least one
+    GPU, so channels never run out before GPUs do)."""
+    resources = gpu_resources(pool, strategy)
+    if pool.compute_domains:
+        resources[CHANNEL_RESOURCE] = 1
+    return resources
+
+
 def resource_groups(cluster: Cluster, tenant: Tenant) -> list[dict[str, Any]]:
     strategy = cluster.mig_strategy  # the blueprint's, else what the pools need (model)
-    pools = [(pool, gpu_resources(pool, strategy)) for pool in tenant_pools(cluster, tenant)]
+    pools = [(pool, queue_resources(pool, strategy)) for pool in tenant_pools(cluster, tenant)]
     groups: list[tuple[set[str], list[tuple[NodePool, dict[str, int]]]]] = []
     for pool, resources in pools:  # merge every group that shares a resource with this pool
         joined = [g for g in groups if g[0] & set(resources)]
