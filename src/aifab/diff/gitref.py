@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 
@@ -99,19 +99,24 @@ class Blob:
     size: int
 
 
+def _ls_tree(root: FsPath, commit: str, paths: Sequence[str]) -> Iterator[Blob]:
+    """The regular *.yaml files `git ls-tree` lists at `commit` for `paths` (a folder's
+    direct children; no paths: the root's)."""
+    raw = _git(root, "ls-tree", "-z", "-l", "--full-tree", commit, "--", *paths)
+    for entry in raw.decode("utf-8", "surrogateescape").split("\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition("\t")
+        mode, kind, sha, size = meta.split()
+        if kind == "blob" and mode in ("100644", "100755") and path.endswith(SUFFIXES):
+            yield Blob(path, sha, int(size))
+
+
 def blueprint_blobs(root: FsPath, commit: str, rel: str) -> list[Blob]:
     """Blueprint files at `commit`: `rel` itself, or the *.yaml files directly in it."""
     out: list[Blob] = []
     for spec in ((rel.rstrip("/") + "/", rel) if rel not in ("", ".") else ("",)):
-        raw = _git(root, "ls-tree", "-z", "-l", "--full-tree", commit, "--",
-                   *([spec] if spec else []))
-        for entry in raw.decode("utf-8", "surrogateescape").split("\0"):
-            if not entry:
-                continue
-            meta, _, path = entry.partition("\t")
-            mode, kind, sha, size = meta.split()
-            if kind == "blob" and mode in ("100644", "100755") and path.endswith(SUFFIXES):
-                out.append(Blob(path, sha, int(size)))
+        out = list(_ls_tree(root, commit, [spec] if spec else []))
         if out:
             break
     return sorted(out, key=lambda b: b.path)
@@ -123,19 +128,10 @@ def _read_blob(root: FsPath, blob: Blob) -> bytes:
 
 def _blobs(root: FsPath, commit: str, paths: Sequence[str]) -> list[Blob]:
     """The regular *.yaml blobs at exactly `paths` (fleet members), in batches of arguments."""
-    out: list[Blob] = []
     exact = set(paths)  # a folder's children are not members
-    for start in range(0, len(paths), LS_TREE_BATCH):
-        raw = _git(root, "ls-tree", "-z", "-l", "--full-tree", commit, "--",
-                   *paths[start:start + LS_TREE_BATCH])
-        for entry in raw.decode("utf-8", "surrogateescape").split("\0"):
-            meta, _, path = entry.partition("\t")
-            if not entry or path not in exact:
-                continue
-            mode, kind, sha, size = meta.split()
-            if kind == "blob" and mode in ("100644", "100755") and path.endswith(SUFFIXES):
-                out.append(Blob(path, sha, int(size)))
-    return sorted(out, key=lambda b: b.path)
+    return sorted((blob for start in range(0, len(paths), LS_TREE_BATCH)
+                   for blob in _ls_tree(root, commit, paths[start:start + LS_TREE_BATCH])
+                   if blob.path in exact), key=lambda b: b.path)
 
 
 def _member_paths(fleet_path: str, raw: bytes) -> list[str]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aifab.diff.compare import ClusterDiff, Row, signed, cell
+from aifab.diff.compare import ClusterDiff, Row, cell, signed
 from aifab.diff.gitref import Base
 from aifab.diff.sides import Side
 
