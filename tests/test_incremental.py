@@ -23,6 +23,7 @@ from aifab import watch as watch_module
 from aifab.cli import main
 from aifab.generate import discard, plan, write
 from aifab.load import load_file
+from aifab.memo import Memo
 from aifab.pipeline import blueprint_files
 from aifab.pipeline import run as run_blueprint
 from aifab.render import LOCK, tree_state
@@ -30,12 +31,13 @@ from aifab.verify import Sources
 from aifab.watch import (
     POLL_SECONDS,
     QUIET_SECONDS,
-    Memo,
     _differs,
     changed,
     snapshot,
+    tidy,
     wait_for_change,
     watched,
+    watching_memo,
 )
 from bundled import edit, fleet_copy
 
@@ -107,7 +109,7 @@ def test_a_watching_process_gets_what_a_cold_full_run_gets(fleet, monkeypatch):
     cluster = pipeline._cluster
     monkeypatch.setattr(pipeline, "_cluster",
                         lambda doc: validated.append(doc.file) or cluster(doc))
-    out, memo = fleet.parent / "generated", Memo()
+    out, memo = fleet.parent / "generated", watching_memo()
     for step, (file, old, new) in enumerate([("", "", ""), *EDITS]):
         if file:
             edit(fleet.parent / file, old, new)
@@ -126,7 +128,7 @@ def test_a_watching_process_gets_what_a_cold_full_run_gets(fleet, monkeypatch):
 
 
 def test_the_memo_keeps_only_what_the_last_run_used():
-    memo, computed = Memo(), []
+    memo, computed = watching_memo(), []
 
     def value(key: str) -> str:
         return memo.get(key, lambda: computed.append(key) or key.upper())
@@ -143,7 +145,7 @@ def test_the_memo_keeps_only_what_the_last_run_used():
 def test_a_generated_file_edited_behind_a_watching_process_is_noticed(fleet, monkeypatch):
     """Even with its size and modification time put back: the change time gives it away."""
     monkeypatch.setattr(render, "RACY_NS", 0)
-    out, memo = generated(fleet), Memo()
+    out, memo = generated(fleet), watching_memo()
     assert plan([fleet], out, Sources(), reuse=True, memo=memo).reused == {"a-b200", "a-gb200"}
     memo.next_run()
     victim = min((out / "a-b200").rglob("*.yaml"))
@@ -332,7 +334,7 @@ def test_a_run_watches_every_file_it_read_or_looked_for_even_when_it_failed(flee
     edit(member, "racks: 8", "racks: [8")
     edit(fleet, "- file: clusters/a-gb200.yaml", "- file: clusters/a-gb200.yaml\n"
          "    - file: more/c-gb200.yaml")
-    memo = Memo()
+    memo = watching_memo()
     result = plan([fleet], fleet.parent / "generated", Sources(), memo=memo)
     assert not result.ok
     seen = memo.next_run()
@@ -350,7 +352,7 @@ def test_cluster_files_are_watched_as_written_and_as_read(fleet):
     link = fleet.parent.parent / "elsewhere" / "fleet.yaml"
     link.parent.mkdir()
     link.symlink_to(fleet)
-    memo = Memo()
+    memo = watching_memo()
     plan([link], link.parent / "generated", Sources(), memo=memo)
     state = snapshot(watched([str(link)], memo.next_run()))
     assert str((clusters / "alt1.yaml").resolve()) in state
@@ -381,7 +383,7 @@ def test_an_edit_saved_during_a_run_starts_another(tmp_path, monkeypatch, capsys
     given, member = folder / "a.yaml", tmp_path / "member.yaml"
     given.write_text("a: 0\n")
     member.write_text("m: 0\n")
-    memo, waited = Memo(), []
+    memo, waited = watching_memo(), []
 
     def run() -> bool:
         load_file(member, memo=memo)
@@ -480,16 +482,16 @@ def test_tidying_up_that_fails_is_reported_and_the_rest_is_done(tmp_path, monkey
         real_remove(path)
 
     monkeypatch.setattr(render, "_remove", remove)
-    memo, done, replaced = Memo(), [], list(trees)
+    memo, done, replaced = watching_memo(), [], list(trees)
     memo.later(lambda: render.remove_replaced(replaced))
     memo.later(lambda: done.append("next") or [])
-    memo.tidy()
+    tidy(memo)
     assert replaced == [] and done == ["next"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".a.aifab-old", ".c.aifab-old"]
     said = capsys.readouterr().err
     for tree in (trees[0], trees[2]):  # each failure, once
         assert said.count(f"could not remove {tree}/sub/f.yaml: Permission denied") == 1
-    memo.tidy()  # nothing is left to do, nor done twice
+    tidy(memo)  # nothing is left to do, nor done twice
     assert done == ["next"] and capsys.readouterr().err == ""
 
 
@@ -637,7 +639,7 @@ def test_a_watching_run_verifies_only_the_files_that_changed(monkeypatch):
         assert sorted(found) == sorted(cold)
         return sorted(found), *seen
 
-    memo = Memo()
+    memo = watching_memo()
     first, first_checked, first_scanned = run(memo, 80)
     assert {f.code for f in first} >= {"AF401", "AF440"}
     assert len(first_checked) > 10 and first_scanned > 40

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from aifab.check import check
-from aifab.expand.summary import expand, md, site_svg, summary_markdown
+from aifab.expand.summary import expand, site_svg, summary_markdown
+from aifab.expand.summary.markdown import md
 from aifab.expand.svg import Element, attributes, serialise
 from aifab.pipeline import run
 
@@ -261,11 +262,11 @@ def test_the_svg_writer_writes_what_elementtree_writes():
 
 
 def test_a_pool_drawn_before_is_reused_and_draws_the_same(reference):
-    from aifab.expand import summary
+    from aifab.expand.summary import picture
 
-    summary._pool_picture.cache_clear()
+    picture._pool_picture.cache_clear()
     first = site_svg(reference)
     again = site_svg(dataclasses.replace(reference, description="another description"))
-    assert summary._pool_picture.cache_info().hits == len(reference.node_pools)
+    assert picture._pool_picture.cache_info().hits == len(reference.node_pools)
     assert site_svg(reference) == first
     assert again.replace("another description", reference.description) == first

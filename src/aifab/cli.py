@@ -18,7 +18,7 @@ from aifab import __version__
 
 if TYPE_CHECKING:
     from aifab.generate import Plan
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 # The keys of aifab.reporters.FORMATS (a test checks), spelled here so --help imports nothing
@@ -184,12 +184,12 @@ def _generate(args: argparse.Namespace) -> int:
     if not args.watch:
         return _generate_once(args)
     from aifab.pipeline import blueprint_files
-    from aifab.watch import Memo, watch
+    from aifab.watch import watch, watching_memo
 
     given = args.paths or ["blueprints"]
     if blueprint_files(given)[1]:  # a mistyped path ends the command, as without --watch
         return _generate_once(args)
-    memo = Memo()
+    memo = watching_memo()
     return watch(lambda: _generate_once(args, memo) == EXIT_OK, given, memo)
 
 

@@ -38,7 +38,7 @@ from aifab.render import (
 from aifab.verify import Sources, policies, verify
 
 if TYPE_CHECKING:
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 CODES = {
     "AF420": "two blueprints generate the same cluster folder",
@@ -117,7 +117,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
     With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
     and catalog versions, no file changed since) is taken from disk instead of rebuilt.
     With `stage`, built clusters are staged for `write` as they are built; the caller must
-    then `write` or `discard` the plan. A `memo` (aifab.watch) keeps what this process
+    then `write` or `discard` the plan. A `memo` (aifab.memo) keeps what this process
     validated and read in earlier runs, by their exact inputs.
     """
     result = Plan(out, created=_first_missing(out))

@@ -25,7 +25,7 @@ from aifab.diagnostics import Finding, Path, Severity
 from aifab.yamlscalars import INF_NAN, TAG, TOO_BIG, describe12, disagreement, resolve12
 
 if TYPE_CHECKING:
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 CODES = {
     "AF101": "file cannot be read",
@@ -107,7 +107,7 @@ class _Refused(Exception):
 
 def load_file(path: str | FsPath, display: str | None = None, memo: Memo | None = None) -> Document:
     """Read and load one blueprint file; every problem becomes a finding, never an exception.
-    With a `memo` (aifab.watch), bytes loaded before in this process are not parsed again."""
+    With a `memo` (aifab.memo), bytes loaded before in this process are not parsed again."""
     name = display or str(path)
     if memo is not None:
         memo.saw(str(path))

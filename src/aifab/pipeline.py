@@ -17,7 +17,7 @@ from aifab.model import Cluster
 
 if TYPE_CHECKING:
     from aifab.fleet.compose import MergedDocument
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 CODES = {
     "AF001": "path not found",
@@ -81,8 +81,6 @@ def blueprint_files(paths: Iterable[str]) -> tuple[list[FsPath], list[Finding]]:
 
 
 def _at(file: str, f: Finding) -> Finding:
-    from dataclasses import replace
-
     return replace(f, file=file, line=1, col=1)
 
 

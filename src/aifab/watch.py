@@ -1,7 +1,7 @@
 """Watch: run `generate` again whenever one of its input files changes, in one warm process.
 
 A cold `aifab generate` spends most of its time starting Python, importing its libraries and
-revalidating the whole fleet. A watching process pays for start-up once, and keeps a `Memo`
+revalidating the whole fleet. A watching process pays for start-up once, and keeps a memo
 between runs: clusters validated, output folders checked against their locks and generated
 files verified, each by its exact inputs. A one-line change then revalidates and rebuilds one
 cluster, verifying only the files that changed (README, benchmark f). Work that can wait
@@ -18,68 +18,34 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
 from aifab.load import MAX_BYTES
+from aifab.memo import Memo
 from aifab.pipeline import BLUEPRINT_SUFFIXES, blueprint_files
 from aifab.render import RACY_NS, digest
 
 POLL_SECONDS = 0.01  # a stat of each input file 100 times a second: 0.3-0.7% of a core
 QUIET_SECONDS = 0.015  # no change for this long: an editor's save takes a few milliseconds
 
-T = TypeVar("T")
 # file -> (inode, size, mtime, ctime, digest of its bytes while racy, else "");
 # folder -> the names of its blueprints; None: absent
 Entry = tuple[int, int, int, int, str] | tuple[str, ...] | None
 Snapshot = dict[str, Entry]
 
 
-class Memo:
-    """Values kept between the runs of one process, each under a key that holds everything
-    it was computed from, the files each run read or looked for (`saw`), and work left for
-    after a run (`later`). A value not used by a run is dropped after it: the memo holds at
-    most two runs' worth."""
+def watching_memo() -> Memo[Entry]:
+    """The memo of a watching process: each file's state (`entry`) is taken as a run is about
+    to read it."""
+    return Memo(lambda path: entry(path, time.time_ns()))
 
-    def __init__(self) -> None:
-        self._previous: dict[Hashable, object] = {}
-        self._current: dict[Hashable, object] = {}
-        self._seen: Snapshot = {}
-        self._later: list[Callable[[], Iterable[OSError]]] = []
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        if key in self._current:
-            return self._current[key]  # type: ignore[return-value]
-        value = self._previous[key] if key in self._previous else compute()
-        self._current[key] = value
-        return value  # type: ignore[return-value]
-
-    def saw(self, path: str) -> None:
-        """This run is about to read `path`, or looked for it and did not find it: its state
-        now, before the read, is what a later change is measured against."""
-        if (path := os.path.normpath(path)) not in self._seen:
-            self._seen[path] = entry(path, time.time_ns())
-
-    def later(self, work: Callable[[], Iterable[OSError]]) -> None:
-        """Work a run leaves for after it is reported (removing the trees it replaced); it
-        returns what it could not do."""
-        self._later.append(work)
-
-    def tidy(self) -> None:
-        """Do the work runs left for later; what a Ctrl-C interrupts is done again. What
-        failed (a file that cannot be removed) is reported, once: the next run writing that
-        cluster removes what is left (render._recover)."""
-        while self._later:
-            for e in self._later[0]():
-                _say(f"could not remove {e.filename}: {e.strerror or e} (an old generated "
-                     "folder: aifab removes it when it next writes that cluster)")
-            del self._later[0]
-
-    def next_run(self) -> Snapshot:
-        """Start the next run; what the one that ended saw, as it was before it was read."""
-        seen, self._seen = self._seen, {}
-        self._previous, self._current = self._current, {}
-        return seen
+def tidy(memo: Memo[Entry]) -> None:
+    """Do the work runs left for later. What failed (a file that cannot be removed) is said,
+    once: the next run writing that cluster removes what is left (render._recover)."""
+    memo.tidy(lambda e: _say(f"could not remove {e.filename}: {e.strerror or e} (an old "
+                             "generated folder: aifab removes it when it next writes that "
+                             "cluster)"))
 
 
 def entry(path: str, now: int, previous: Entry = None) -> Entry:
@@ -154,7 +120,7 @@ def _settled(now: Snapshot, sleep: Callable[[float], None]) -> Snapshot:
     return snapshot(now, like=now)
 
 
-def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
+def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo[Entry]) -> int:
     """Call `run` (True: it succeeded), then again after every change to the given paths or
     to a file a run read or looked for, until Ctrl-C between runs (exit 0). A Ctrl-C during
     a run goes to the caller (exit 130; staging is removed, nothing is half written).
@@ -180,7 +146,7 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
                     took = f"{time.perf_counter() - start:.3f} s"
                     _say(f"generated again in {took}" if succeeded else f"ran again in {took}")
                 _say(f"watching {len(state)} files and folders for changes (Ctrl-C to stop)")
-                memo.tidy()  # what can wait until the run is reported: while idle
+                tidy(memo)  # what can wait until the run is reported: while idle
                 _collect_garbage()
                 after = wait_for_change(state)
             except KeyboardInterrupt:
@@ -189,7 +155,7 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo) -> int:
             _say("changed: " + ", ".join(changed(state, after)))
             state, again = after, True
     finally:
-        memo.tidy()  # also after a Ctrl-C during a run
+        tidy(memo)  # also after a Ctrl-C during a run
         gc.unfreeze()  # the caller's garbage is collected as before
 
 

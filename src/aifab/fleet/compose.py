@@ -21,7 +21,7 @@ from aifab.diagnostics import Finding, Path, finding
 from aifab.load import Document, load_file
 
 if TYPE_CHECKING:
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 CODES = {
     "AF601": "cluster entry is neither a file nor an inline cluster",

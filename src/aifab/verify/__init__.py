@@ -19,10 +19,10 @@ from aifab.diagnostics import Finding
 from aifab.expand.common import Output
 
 if TYPE_CHECKING:
+    from aifab.memo import Memo
     from aifab.verify.crds import CRDs
     from aifab.verify.helm_values import Defaults
     from aifab.verify.kubernetes_schemas import Validators
-    from aifab.watch import Memo
 
 CODES = {
     "AF401": "object not valid for the Kubernetes schema",
@@ -47,7 +47,7 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
            memo: Memo | None = None) -> tuple[list[Finding], list[str]]:
     """Findings about the outputs of one cluster, and notes on what could not be checked.
 
-    With a `memo` (aifab.watch) and the `rendered` files, an output whose file is byte for
+    With a `memo` (aifab.memo) and the `rendered` files, an output whose file is byte for
     byte one verified in the previous run of this process is not verified again."""
     from aifab.verify import crds, helm_values, kubernetes_schemas
 
