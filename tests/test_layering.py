@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("catalog", ("aifab.catalog",)),
     ("model", ("aifab.model", "aifab.naming", "aifab.addressing")),
     ("load", ("aifab.load",)),
-    ("validate", ("aifab.validate",)),
+    ("validate", ("aifab.validate", "aifab.schema")),
     ("compose", ("aifab.fleet.compose",)),
     ("resolve", ("aifab.resolve", "aifab.fleet.model")),
     ("check", ("aifab.check", "aifab.fleet.rules", "aifab.fleet")),

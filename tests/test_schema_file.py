@@ -46,7 +46,8 @@ def subschemas(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any
     """Every schema object below `node`, with a JSON-pointer-like location.
 
     Descends through keywords that hold schemas and skips data (`default`, `examples`,
-    `const`, `enum`), whose objects are instances, not schemas.
+    `const`, `enum`), whose objects are instances, not schemas, and `if` conditions, which test
+    a document (e.g. its kind) rather than describe one.
     """
     if not isinstance(node, dict):
         return
@@ -54,7 +55,7 @@ def subschemas(node: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any
     for key in ("properties", "$defs", "patternProperties"):
         for name, child in node.get(key, {}).items():
             yield from subschemas(child, f"{where}/{key}/{name}")
-    for key in ("items", "additionalProperties", "propertyNames", "not", "if", "then", "else"):
+    for key in ("items", "additionalProperties", "propertyNames", "not", "then", "else"):
         yield from subschemas(node.get(key), f"{where}/{key}")
     for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
         for i, child in enumerate(node.get(key, [])):
@@ -84,10 +85,14 @@ def test_every_property_has_a_description(schema: dict[str, Any]) -> None:
 
 
 def test_objects_are_closed_and_maps_are_typed(schema: dict[str, Any]) -> None:
-    """Objects with properties refuse unknown keys; free-form maps type their values."""
+    """Objects with properties refuse unknown keys; free-form maps type their values. The
+    embedded Fleet schema keeps `defaults` and inline clusters free-form: each cluster is
+    validated against the Cluster schema after the merge."""
     open_objects = []
     untyped_maps = []
     for where, node in subschemas(schema):
+        if where.startswith("#/$defs/fleet/"):
+            continue
         if "properties" in node:
             if node.get("additionalProperties") is not False:
                 open_objects.append(where)
@@ -218,3 +223,64 @@ def test_invalid_blueprints_are_refused(
     messages = [e.message for e in validator.iter_errors(doc)]
     assert messages, f"{path} = {value!r} was accepted"
     assert any(expected in m for m in messages), messages
+
+
+# -- one published schema for every blueprint file; fleet members ---------------------------------
+
+MEMBER_SCHEMA = ROOT / "schemas" / "fleet-member.schema.json"
+FLEETS = sorted(p for p in (ROOT / "blueprints").glob("*.yaml")
+                if load_yaml(p).get("kind") == "Fleet")
+MEMBERS = sorted((ROOT / "blueprints").glob("*/*.yaml"))
+
+
+def test_the_derived_schema_files_are_current() -> None:
+    from aifab import schema as schemas
+    for name, text in schemas.derived().items():
+        assert (ROOT / "schemas" / name).read_text(encoding="utf-8") == text, (
+            f"schemas/{name} is stale: run `python -m aifab.schema`")
+
+
+def test_the_published_schema_accepts_fleets_and_refuses_their_mistakes(
+        validator: jsonschema.Draft202012Validator) -> None:
+    assert FLEETS
+    for path in FLEETS:
+        doc = load_yaml(path)
+        assert list(validator.iter_errors(doc)) == []
+        doc["spec"]["bogus"] = 1
+        assert [e.message for e in validator.iter_errors(doc)] == [
+            "Additional properties are not allowed ('bogus' was unexpected)"]
+
+
+def test_fleet_members_meet_the_member_schema_only() -> None:
+    member = jsonschema.Draft202012Validator(json.loads(MEMBER_SCHEMA.read_text(encoding="utf-8")))
+    cluster = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    assert MEMBERS
+    incomplete = 0
+    for path in MEMBERS:
+        doc = load_yaml(path)
+        assert list(member.iter_errors(doc)) == [], path
+        incomplete += bool(list(cluster.iter_errors(doc)))  # the fleet's defaults complete them
+        doc["spec"]["nodePools"] = [{"name": "x"}]  # list items keep their required keys
+        assert any("required" in e.message for e in member.iter_errors(doc)), path
+    assert incomplete
+
+
+def test_check_jsonschema_cli_accepts_fleets_and_members() -> None:
+    if importlib.util.find_spec("check_jsonschema") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("check-jsonschema is not installed (pip install '.[test]')")
+        pytest.skip("check-jsonschema is not installed")
+    for schema_file, files in ((SCHEMA_PATH, FLEETS), (MEMBER_SCHEMA, MEMBERS)):
+        result = subprocess.run(
+            [sys.executable, "-m", "check_jsonschema", "--schemafile", str(schema_file),
+             *map(str, files)],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kind", ["Cluster", "Fleet", "FleetMember", None])
+def test_aifab_schema_prints_each_kind(kind: str | None, capsys) -> None:
+    from aifab.cli import main
+    from aifab.schema import document
+    assert main(["schema", *(["--kind", kind] if kind else [])]) == 0
+    assert json.loads(capsys.readouterr().out) == document(kind)

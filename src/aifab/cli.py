@@ -115,6 +115,16 @@ def _parser() -> argparse.ArgumentParser:
         description="List the systems of the hardware catalog, or show one with its sources.",
     )
     catalog.add_argument("system", nargs="?", metavar="SYSTEM", help="a system id, e.g. gb200-nvl72")
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of blueprint files (for editors and other tools)",
+        description="Print the JSON Schema of blueprint files: by default the one every "
+                    "blueprint file meets (schemas/blueprint.schema.json), or that of one kind. "
+                    "FleetMember is a fleet's cluster file, which the fleet's defaults complete.",
+    )
+    schema.add_argument("--kind", choices=("Cluster", "Fleet", "FleetMember"),
+                        help="the schema of one kind only")
     return parser
 
 
@@ -134,7 +144,7 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
-                "diff": _diff, "plan": _plan, "catalog": _catalog}
+                "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema}
     try:
         args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
@@ -380,6 +390,13 @@ def _catalog(args: argparse.Namespace) -> int:
         print(f"aifab catalog: unknown system '{args.system}'; {hint}", file=sys.stderr)
         return EXIT_USAGE
     print(describe_system(catalog, args.system))
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from aifab.schema import document, text
+
+    sys.stdout.write(text(document(args.kind)))
     return EXIT_OK
 
 

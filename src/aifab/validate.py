@@ -10,14 +10,13 @@ import json
 import re
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
-from pathlib import Path as FsPath
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from aifab.diagnostics import Finding, did_you_mean, finding, format_path, one_of
+from aifab.schema import document as schema_of
 from aifab.load import Document
 
 CODES = {
@@ -33,7 +32,6 @@ CODES = {
 
 MAX_FINDINGS = 100  # per document: past that, one more finding says the rest was not listed
 
-SCHEMAS = {"Cluster": "blueprint", "Fleet": "fleet"}  # kind -> schemas/<name>.schema.json
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -44,15 +42,6 @@ _TYPE_WORDS = {
     "array": "a list",
     "null": "nothing",
 }
-
-
-def schema_path(kind: str = "Cluster") -> FsPath:
-    """The schema of a kind inside an installed wheel, else the repository's published copy."""
-    name = f"{SCHEMAS[kind]}.schema.json"
-    packaged = resources.files("aifab") / "schemas" / name
-    if packaged.is_file():
-        return FsPath(str(packaged))
-    return FsPath(__file__).resolve().parents[2] / "schemas" / name
 
 
 def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -75,8 +64,7 @@ _Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 @cache
 def validator(kind: str = "Cluster") -> Draft202012Validator:
     """Compiled once per process and kind."""
-    schema = json.loads(schema_path(kind).read_text(encoding="utf-8"))
-    return _Validator(schema)
+    return _Validator(schema_of(kind))
 
 
 def validate(doc: Document, kind: str = "Cluster") -> list[Finding]:
