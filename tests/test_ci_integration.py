@@ -278,7 +278,8 @@ def test_action_fails_on_findings_but_still_writes_sarif(tmp_path):
     status, outputs, ran = _run_action(workspace, tmp_path, paths="blueprints/ bad/blueprint.yaml",
                                        **{"sarif-file": "findings.sarif"})
     assert status == 1
-    assert outputs["validate"]["status"] == "1" and outputs["generate"]["status"] == "0"
+    # the paths reach generate --check too, which cannot generate an invalid blueprint
+    assert outputs["validate"]["status"] == "1" and outputs["generate"]["status"] == "1"
     assert outputs["sarif"]["written"] == "true" and "Upload SARIF to code scanning" in ran
     log = json.loads((workspace / "findings.sarif").read_text())
     results = log["runs"][0]["results"]
@@ -325,3 +326,42 @@ def test_readme_workflow_example_uses_the_action_as_declared():
         assert steps[0]["uses"].startswith("actions/checkout@")
         (ours,) = [s for s in steps if re.search(r"/aifab@", s.get("uses", ""))]
         assert set(ours.get("with", {})) <= inputs
+
+
+# --- blueprints outside blueprints/ ------------------------------------------------------------
+
+
+def _elsewhere(tmp_path: Path) -> Path:
+    """A repository whose blueprint lives in clusters/, with its generated/ folder."""
+    workspace = tmp_path / "repo"
+    (workspace / "clusters").mkdir(parents=True)
+    blueprint = ROOT / "blueprints" / "seoul-rtxpro.yaml"
+    (workspace / "clusters" / blueprint.name).write_bytes(blueprint.read_bytes())
+    result = _aifab(["generate", "clusters/"], cwd=workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workspace
+
+
+def test_action_paths_reach_generate_check(tmp_path):
+    workspace = _elsewhere(tmp_path)
+    status, outputs, _ = _run_action(workspace, tmp_path, paths="clusters/")
+    assert status == 0, outputs
+    assert outputs["generate"]["status"] == "0"
+    next((workspace / "generated").rglob("resourcequota-*.yaml")).write_text("edited: true\n")
+    status, outputs, _ = _run_action(workspace, tmp_path, paths="clusters/")
+    assert status == 1 and outputs["generate"]["status"] == "1"
+
+
+def test_readme_pre_commit_recipe_for_another_folder_works(tmp_path):
+    workspace = _elsewhere(tmp_path)
+    (config,) = [c for c in _readme_blocks("args: [clusters/]")]
+    hooks = {h["id"]: {**_hooks()[h["id"]], **h} for h in config["repos"][0]["hooks"]}
+    changed = ["clusters/seoul-rtxpro.yaml"]
+    for hook in hooks.values():
+        assert all(re.search(hook["files"], f) for f in changed), hook["id"]
+        result = _aifab(_hook_command(hook, changed), cwd=workspace)
+        assert result.returncode == 0, result.stdout + result.stderr
+    (workspace / "clusters" / "seoul-rtxpro.yaml").write_text(
+        (workspace / "clusters" / "seoul-rtxpro.yaml").read_text().replace("nodes: 12", "nodes: 13"))
+    result = _aifab(_hook_command(hooks["aifab-generate-check"], changed), cwd=workspace)
+    assert result.returncode == 1, result.stdout
