@@ -531,6 +531,42 @@ def test_tenant_granted_in_another_namespace(cluster, tenants):
     assert f"namespace '{tenants[1]}'" in found.message
 
 
+@pytest.mark.parametrize("name", [
+    "system:serviceaccounts:public-research",  # every pod of the other tenant
+    "system:serviceaccounts:foundation-models",  # every pod of its own namespace
+    "system:serviceaccounts", "system:authenticated", "system:masters", "system:nodes",
+])
+@pytest.mark.parametrize("order", [1, -1])
+def test_system_group_bound_in_a_tenant_namespace(cluster, tenants, name, order):
+    """Refused whatever the blueprint's groups and order: a tenant listing the group of the
+    other tenant's ServiceAccounts used to pass when it came after that tenant."""
+    listing = tuple(dataclasses.replace(t, groups=t.groups + (name,))
+                    if t.name == tenants[0] else t for t in cluster.tenants[::order])
+    subject = {"apiGroup": RBAC, "kind": "Group", "name": name}
+    found = only(check(dataclasses.replace(cluster, tenants=listing),
+                       _binding("RoleBinding", tenants[0], subject, "Role", "tenant-admin")),
+                 "AF442")
+    assert found.path == ("subjects", 0) and name in found.message
+
+
+def test_another_tenants_service_account_user_bound(cluster, tenants):
+    subject = {"apiGroup": RBAC, "kind": "User",
+               "name": f"system:serviceaccount:{tenants[1]}:default"}
+    found = only(check(cluster, _binding("RoleBinding", tenants[0], subject, "Role", "x")),
+                 "AF442")
+    assert f"rights in namespace '{tenants[0]}'" in found.message
+
+
+def test_identity_provider_group_of_two_tenants_passes(cluster, tenants):
+    shared = tuple(dataclasses.replace(t, groups=t.groups + ("idp:sre",))
+                   for t in cluster.tenants)
+    subject = {"apiGroup": RBAC, "kind": "Group", "name": "idp:sre"}
+    bindings = [_binding("RoleBinding", ns, subject, "Role", "tenant-admin") for ns in tenants]
+    for binding, ns in zip(bindings, tenants, strict=True):
+        binding.data["metadata"]["name"] = ns
+    assert check(dataclasses.replace(cluster, tenants=shared), *bindings) == []
+
+
 def test_aggregated_cluster_role(cluster):
     out = rbac("ClusterRole", None, rules=[{"apiGroups": [""], "resources": ["pods"],
                                             "verbs": ["get"]}])

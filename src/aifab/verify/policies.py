@@ -37,7 +37,14 @@ from aifab.expand.common import GPU_RESOURCE, Output, gpu_resources, obj
 from aifab.expand.namespaces import COMPONENT as NAMESPACES_COMPONENT
 from aifab.expand.namespaces import PSA
 from aifab.model import Cluster
-from aifab.naming import OPERATOR_NAMESPACES, SYSTEM_NAMESPACES, tenant_namespace
+from aifab.naming import (
+    EVERYONE_GROUPS,
+    OPERATOR_NAMESPACES,
+    SYSTEM_NAMESPACES,
+    is_rbac_system_name,
+    service_account_namespace,
+    tenant_namespace,
+)
 
 if TYPE_CHECKING:
     from aifab.watch import Memo
@@ -82,9 +89,8 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 # Verbs that let a Role holder grant itself more (RBAC good practices, "Privilege escalation
 # risks": escalate, bind, impersonate).
 ESCALATION_VERBS = frozenset({"escalate", "bind", "impersonate"})
-# Groups every tenant user or service account is in: binding them grants tenants too.
-EVERYONE_GROUPS = frozenset({"system:authenticated", "system:unauthenticated",
-                             "system:serviceaccounts"})
+# The members of a group every tenant is in (aifab.naming.EVERYONE_GROUPS)
+EVERYONE = frozenset({"*"})
 AGGREGATE_LABEL = f"{RBAC_GROUP}/aggregate-to-"
 
 MIG_QUOTA_PREFIX = "requests.nvidia.com/mig-"
@@ -563,34 +569,39 @@ def _gather(node: Any, keys: set[Any], texts: list[str]) -> None:
 
 # -- 7. tenant RBAC -------------------------------------------------------------------------------
 
-def _tenant_principals(ctx: Context) -> dict[tuple[str, str], str]:
-    """(subject kind, name) -> the tenant namespace it belongs to."""
-    owner: dict[tuple[str, str], str] = {}
+def _group_owners(ctx: Context) -> dict[str, frozenset[str]]:
+    """Identity-provider group -> the tenant namespaces whose `groups` list it. `system:`
+    groups are left out: who is in them is Kubernetes' business, not the blueprint's."""
+    owners: dict[str, set[str]] = {}
     for tenant in ctx.cluster.tenants:
-        namespace = tenant_namespace(tenant.name)
         for group in tenant.groups:
-            owner[("Group", group)] = namespace
-        owner[("Group", f"system:serviceaccounts:{namespace}")] = namespace
-    return owner
+            if not is_rbac_system_name(group):
+                owners.setdefault(group, set()).add(tenant_namespace(tenant.name))
+    return {group: frozenset(namespaces) for group, namespaces in owners.items()}
 
 
-def _subject_tenant(subject: Mapping[str, Any], owner: dict[tuple[str, str], str],
-                    tenants: set[str]) -> str | None:
-    """The tenant namespace a subject belongs to; '*' for groups every tenant is in."""
+def _subject_tenants(subject: Mapping[str, Any], owners: dict[str, frozenset[str]],
+                     tenants: set[str]) -> frozenset[str]:
+    """The tenant namespaces a subject's members belong to; EVERYONE for groups every tenant
+    is in. Independent of the order of the tenants."""
     kind, name = subject.get("kind"), str(subject.get("name", ""))
     if kind == "ServiceAccount":
         namespace = str(subject.get("namespace", ""))
-        return namespace if namespace in tenants else None
+        return frozenset({namespace} & tenants)
+    if kind not in ("Group", "User"):
+        return frozenset()
     if kind == "Group" and name in EVERYONE_GROUPS:
-        return "*"
-    return owner.get((str(kind), name))
+        return EVERYONE
+    if (namespace := service_account_namespace(name)) is not None:
+        return frozenset({namespace} & tenants)
+    return owners.get(name, frozenset()) if kind == "Group" else frozenset()
 
 
 def rbac(ctx: Context) -> Iterator[Finding]:
     tenants = set(ctx.tenant_namespaces)
-    owner = _tenant_principals(ctx)
+    owners = _group_owners(ctx)
     hint = ("give tenants only the namespaced tenant-admin Role of their own namespace, with "
-            "explicit apiGroups, resources and verbs")
+            "explicit apiGroups, resources and verbs, bound to their identity-provider groups")
     for out in ctx.of_kind("Role"):
         if _namespace(out.data) in tenants:
             yield from _role_rules(ctx, out, hint)
@@ -603,29 +614,37 @@ def rbac(ctx: Context) -> Iterator[Finding]:
                                   "role, so everyone bound to that role (tenants too) gets its "
                                   "rules", ("metadata", "labels", label), hint)
     for out in ctx.of_kind("ClusterRoleBinding") + ctx.of_kind("RoleBinding"):
-        cluster_wide = out.data.get("kind") == "ClusterRoleBinding"
-        namespace = None if cluster_wide else _namespace(out.data)
-        role = out.data.get("roleRef") or {}
         for i, subject in enumerate(out.data.get("subjects") or []):
-            if not isinstance(subject, Mapping):
-                continue
-            tenant = _subject_tenant(subject, owner, tenants)
-            if tenant is None and namespace not in tenants:
-                continue
-            who = (f"{subject.get('kind')} '{subject.get('name')}'"
-                   + (f" (tenant namespace '{tenant}')" if tenant not in (None, "*") else ""))
-            if cluster_wide:
-                problem = f"grants {who} the ClusterRole '{role.get('name')}' in every namespace"
-            elif tenant not in (None, namespace):
-                problem = f"grants {who} rights in namespace '{namespace}'"
-            elif role.get("kind") == "ClusterRole":
-                problem = (f"binds {who} to the ClusterRole '{role.get('name')}', whose rules "
-                           "are not aifab's (cluster-admin, admin and edit include Secrets and "
-                           "wildcards)")
-            else:
-                continue
-            yield ctx.finding(out, "AF442", f"{_what(out.data)} {problem}", ("subjects", i),
-                              hint)
+            if isinstance(subject, Mapping):
+                problem = _binding_problem(out.data, subject, owners, tenants)
+                if problem:
+                    yield ctx.finding(out, "AF442", f"{_what(out.data)} {problem}",
+                                      ("subjects", i), hint)
+
+
+def _binding_problem(binding: Mapping[str, Any], subject: Mapping[str, Any],
+                     owners: dict[str, frozenset[str]], tenants: set[str]) -> str:
+    """What is wrong with one subject of a (Cluster)RoleBinding, or ''."""
+    members = _subject_tenants(subject, owners, tenants)
+    name = str(subject.get("name", ""))
+    who = f"{subject.get('kind')} '{name}'"
+    if len(members) == 1 and members != EVERYONE:
+        who += f" (tenant namespace '{next(iter(members))}')"
+    role = binding.get("roleRef") or {}
+    if binding.get("kind") == "ClusterRoleBinding":
+        return (f"grants {who} the ClusterRole '{role.get('name')}' in every namespace"
+                if members else "")
+    namespace = _namespace(binding)
+    if namespace in tenants and subject.get("kind") == "Group" and is_rbac_system_name(name):
+        return (f"binds {who}, a group of Kubernetes' own (its members are pods, other "
+                f"tenants or everyone, not the tenant's people), in tenant namespace "
+                f"'{namespace}'")
+    if members and namespace not in members:
+        return f"grants {who} rights in namespace '{namespace}'"
+    if namespace in tenants and role.get("kind") == "ClusterRole":
+        return (f"binds {who} to the ClusterRole '{role.get('name')}', whose rules are not "
+                "aifab's (cluster-admin, admin and edit include Secrets and wildcards)")
+    return ""
 
 
 def _role_rules(ctx: Context, out: Output, hint: str) -> Iterator[Finding]:
