@@ -16,7 +16,9 @@ from aifab.expand import expand
 from aifab.expand.common import Output, obj
 from aifab.pipeline import blueprint_files, flatten, run
 from aifab.verify import policies
-from aifab.verify.policies import CODES, PSA_ENFORCE, advertised_gpu_resources
+from aifab.verify.policies import CODES, pins
+from aifab.verify.policies.gpu_quota import advertised_gpu_resources
+from aifab.verify.policies.pod_security import PSA_ENFORCE
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
@@ -363,9 +365,9 @@ def test_pinned_images_pass(cluster, tenants):
 
 
 def test_split_reference():
-    assert policies.split_reference("h:5000/a/b:v1@sha256:ab") == ("h:5000/a/b", "v1", "sha256:ab")
-    assert policies.split_reference("h:5000/a/b") == ("h:5000/a/b", None, None)
-    assert policies.split_reference("h:5000/b:1.2") == ("h:5000/b", "1.2", None)
+    assert pins.split_reference("h:5000/a/b:v1@sha256:ab") == ("h:5000/a/b", "v1", "sha256:ab")
+    assert pins.split_reference("h:5000/a/b") == ("h:5000/a/b", None, None)
+    assert pins.split_reference("h:5000/b:1.2") == ("h:5000/b", "1.2", None)
 
 
 # -- 6. no Secrets, no credentials ----------------------------------------------------------------
@@ -643,7 +645,7 @@ def test_bundled_outputs_keep_every_policy(blueprint):
 
 def test_every_code_is_documented():
     text = DOCS.read_text(encoding="utf-8")
-    headings = re.findall(r"^#{2,3} .*$", text, re.M)
+    headings = re.findall(r"^#{2,3} .*$", text, re.MULTILINE)
     for code in CODES:
         assert any(code in h for h in headings), f"{code} has no section in docs/policies.md"
         assert text.count(code) >= 2, f"{code}: say what it checks and how to fix it"

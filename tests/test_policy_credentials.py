@@ -134,7 +134,7 @@ def _check(data: dict) -> list:
                           "metadata": {"name": "c", "namespace": "gpu-operator"}, "data": data})
     cluster = run(REFERENCE).cluster
     assert cluster is not None
-    return [f for f in policies.check(list(expand(cluster)) + [out], cluster, FOLDER)]
+    return list(policies.check([*expand(cluster), out], cluster, FOLDER))
 
 
 @pytest.mark.parametrize("value", [
