@@ -559,6 +559,16 @@ def test_another_tenants_service_account_user_bound(cluster, tenants):
     assert f"rights in namespace '{tenants[0]}'" in found.message
 
 
+@pytest.mark.parametrize("name, refused", [
+    ("system:anonymous", True), ("system:kube-scheduler", True),
+    ("system:serviceaccount:foundation-models:pipeline", False),  # its own ServiceAccount
+])
+def test_system_user_bound_in_a_tenant_namespace(cluster, tenants, name, refused):
+    subject = {"apiGroup": RBAC, "kind": "User", "name": name}
+    found = check(cluster, _binding("RoleBinding", tenants[0], subject, "Role", "tenant-admin"))
+    assert [f.code for f in found] == (["AF442"] if refused else [])
+
+
 def test_identity_provider_group_of_two_tenants_passes(cluster, tenants):
     shared = tuple(dataclasses.replace(t, groups=t.groups + ("idp:sre",))
                    for t in cluster.tenants)

@@ -108,16 +108,25 @@ def _binding_problem(binding: Mapping[str, Any], subject: Mapping[str, Any],
         return (f"grants {who} the ClusterRole '{role.get('name')}' in every namespace"
                 if members else "")
     namespace = namespace_of(binding)
-    if namespace in tenants and subject.get("kind") == "Group" and is_rbac_system_name(name):
-        return (f"binds {who}, a group of Kubernetes' own (its members are pods, other "
-                f"tenants or everyone, not the tenant's people), in tenant namespace "
-                f"'{namespace}'")
     if members and namespace not in members:
         return f"grants {who} rights in namespace '{namespace}'"
+    if namespace in tenants and _kubernetes_identity(subject, namespace):
+        return (f"binds {who}, an identity of Kubernetes' own (pods, anonymous requests, "
+                "the control plane, not the tenant's people), in tenant namespace "
+                f"'{namespace}'")
     if namespace in tenants and role.get("kind") == "ClusterRole":
         return (f"binds {who} to the ClusterRole '{role.get('name')}', whose rules are not "
                 "aifab's (cluster-admin, admin and edit include Secrets and wildcards)")
     return ""
+
+
+def _kubernetes_identity(subject: Mapping[str, Any], namespace: str) -> bool:
+    """A `system:` group, or a `system:` user other than a ServiceAccount of `namespace`
+    (which is the same as a ServiceAccount subject of the namespace)."""
+    kind, name = subject.get("kind"), str(subject.get("name", ""))
+    if kind not in ("Group", "User") or not is_rbac_system_name(name):
+        return False
+    return kind == "Group" or service_account_namespace(name) != namespace
 
 
 def _role_rules(ctx: Context, out: Output, hint: str) -> Iterator[Finding]:
