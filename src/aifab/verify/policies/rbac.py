@@ -141,6 +141,6 @@ def _role_rules(ctx: Context, out: Output, hint: str) -> Iterator[Finding]:
                                       "cluster later (Secrets, new CRDs)", ("rules", i, field, j),
                                       hint)
                 elif field == "verbs" and item in ESCALATION_VERBS:
-                    yield ctx.finding(out, "AF441", f"{describe(out.data)} grants the verb '{item}',"
-                                      " which lets the tenant raise its own rights",
+                    yield ctx.finding(out, "AF441", f"{describe(out.data)} grants the verb "
+                                      f"'{item}', which lets the tenant raise its own rights",
                                       ("rules", i, field, j), hint)
