@@ -17,6 +17,7 @@ from aifab.expand import expand
 from aifab.expand.common import obj
 from aifab.pipeline import run
 from aifab.verify import policies
+from aifab.verify.policies import _credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "blueprints" / "gwangju-gb200.yaml"
@@ -125,6 +126,17 @@ def test_gitlab_token_in_a_pool_label(reference, clean, tmp_path):
     found = planted(reference, clean, tmp_path, plant)
     assert found and {f.code for f in found} == {"AF440"}
     assert {f.file for f in found} == {f"{FOLDER}/node-pools/gb200.yaml"}
+
+
+@pytest.mark.parametrize("text", [
+    "db:password=hunter2",  # a value never hides the key after it
+    "sec=ntlmssp,username=backup,password=hunter2,vers=3.0",
+    '{"password": "hunter2"}',
+    "--client-secret=s3cr3t",
+    "Pwd=Winter2026;Server=db",
+])
+def test_credentials_written_as_pairs_in_text(text):
+    assert "written as" in _credentials.secret_value(text)
 
 
 # -- what is not a credential ---------------------------------------------------------------------

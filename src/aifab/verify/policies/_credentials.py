@@ -18,6 +18,7 @@ from typing import Any
 
 from aifab.verify.policies._context import is_mapping
 
+# Key words that name a credential (compared with '-', '_', '.' removed and lower-cased) ...
 SECRET_KEY_WORDS = ("password", "passwd", "passphrase", "pwd", "secret", "token", "apikey",
                     "privatekey", "accesskey", "secretkey", "credential", "clientsecret")
 # ... unless the key ends with one of these: then the value names or locates the credential
@@ -45,9 +46,8 @@ REFERENCE_SHAPES = {  # what a reference looks like, and what to call it
 # Every key naming a credential contains one of these once '-', '_' and '.' are removed and
 # it is lower-cased (see SECRET_KEY_WORDS): text without any holds no such pair.
 CREDENTIAL_STEMS = ("pass", "pwd", "secret", "token", "key", "credential")
-TEXT_PAIR_KEY = r"""(?<![\w.])["']?([A-Za-z][\w.-]*)["']?[ \t]*[=:]"""
-TEXT_PAIR_KEYS = re.compile(TEXT_PAIR_KEY)
-TEXT_PAIRS = re.compile(TEXT_PAIR_KEY + r"""[ \t]*["']?([^\s,;&"'<>]*)""")
+TEXT_PAIR_KEYS = re.compile(r"""(?<![\w.])["']?([A-Za-z][\w.-]*)["']?[ \t]*[=:]""")
+TEXT_PAIR_VALUE = re.compile(r"""[ \t]*["']?([^\s,;&"'<>]*)""")  # after its key
 # Values that stand for a credential rather than being one: ${VAR}, {{ .Values.x }}, <token>,
 # %(x)s, *****.
 PLACEHOLDER = re.compile(r"[$<{%]|\*+$")
@@ -78,7 +78,7 @@ def _bearer_token(token: str) -> bool:
     return len(token) >= 20 or any(c.isdigit() for c in token)
 
 
-# GitLab's token prefixes after `gl` (https://docs.gitlab.com/security/tokens/, "Token
+# GitLab's token prefixes after `gl` (https://docs.gitlab.com/ee/security/tokens/, "Token
 # prefixes"): personal, deploy, runner, CI/CD job, trigger, feed, incoming mail, agent, OAuth
 # application and SCIM tokens.
 GITLAB_TOKENS = ("pat", "dt", "rt", "rtr", "cbt", "ptt", "ft", "imt", "agent", "oas", "soat")
@@ -142,12 +142,6 @@ def credential_key(key: str) -> str:
                  if normal.endswith(suffix)), "literal")
 
 
-def secret_key(key: str) -> bool:
-    """True when `key` names a credential (apiKey, db_password) rather than a reference to one
-    (provisioner-secret-name, secretName, tokenPath)."""
-    return credential_key(key) == "literal"
-
-
 def literal_under(kind: str, value: str) -> str:
     """Why `value` under a key of `kind` (credential_key) is a credential, or ''."""
     if not kind or not value:
@@ -187,10 +181,10 @@ def _text_pair(text: str) -> str:
     """A credential written as `key=value` or `key: value` inside text, described; or ''."""
     if ("=" not in text and ":" not in text) or not _may_hold_pair(text):
         return ""
-    for m in TEXT_PAIRS.finditer(text):
-        key, value = m[1], m[2]
-        kind = credential_key(key)
-        if not kind or not value or _placeholder(value):
+    for m in TEXT_PAIR_KEYS.finditer(text):  # keys only, so a value never hides the next key
+        key, kind = m[1], credential_key(m[1])
+        value = TEXT_PAIR_VALUE.match(text, m.end())[1] if kind else ""
+        if not value or _placeholder(value):
             continue
         if kind == "literal" and value.startswith("/"):
             continue  # a file holding it (mount.cifs `credentials=/etc/...`), not the credential
