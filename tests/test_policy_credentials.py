@@ -139,6 +139,16 @@ def test_credentials_written_as_pairs_in_text(text):
     assert "written as" in _credentials.secret_value(text)
 
 
+@pytest.mark.parametrize("data, path", [
+    ({"clientSecret": "hunter2"}, ("clientSecret",)),  # a key ending in Secret holds one
+    ({"passwords": ["hunter2"]}, ("passwords", 0)),  # a list is judged by its key
+    ({"secretNames": ["vast-csi", "Hunter 2!"]}, ("secretNames", 1)),
+])
+def test_literal_under_a_credential_key_and_in_its_lists(data, path):
+    found = _check(data)
+    assert [(f.code, f.path[-len(path):]) for f in found] == [("AF440", path)]
+
+
 # -- what is not a credential ---------------------------------------------------------------------
 
 def _check(data: dict) -> list:

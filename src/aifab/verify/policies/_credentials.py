@@ -222,6 +222,8 @@ def _gather(node: Any, keys: set[Any], texts: list[str]) -> None:
                 if value:
                     keys.add(key)
             else:
+                if _holds_text(value):  # a list of strings is judged by its key too
+                    keys.add(key)
                 _gather(value, keys, texts)
     elif type(node) in (list, tuple):
         strings = [item for item in node if type(item) is str]  # node names: 20,000 at once
@@ -230,3 +232,9 @@ def _gather(node: Any, keys: set[Any], texts: list[str]) -> None:
             for item in node:
                 if type(item) is not str:
                     _gather(item, keys, texts)
+
+
+def _holds_text(value: Any) -> bool:
+    """Whether `value` is a list (of lists) with a non-empty string in it."""
+    return type(value) in (list, tuple) and any(
+        (type(item) is str and item) or _holds_text(item) for item in value)

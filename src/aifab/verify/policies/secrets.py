@@ -37,13 +37,18 @@ def check(ctx: Context) -> Iterator[Finding]:
         if not _may_hold_secret(ctx, out):
             continue  # the common case
         for path, text in strings(out.data):
-            key = path[-1] if path else ""
-            kind = _credentials.credential_key(key) if isinstance(key, str) else ""
+            key = _key(path)
+            kind = _credentials.credential_key(key)
             if why := _credentials.literal_under(kind, text):
                 yield ctx.finding(out, "AF440", f"'{key}' {why}: it looks like a credential",
                                   path, hint)
             elif what := _credentials.secret_value(text):
                 yield ctx.finding(out, "AF440", f"this value looks like {what}", path, hint)
+
+
+def _key(path: tuple) -> str:
+    """The key a string sits under: its own, or its list's (`passwords: [...]`)."""
+    return next((part for part in reversed(path) if isinstance(part, str)), "")
 
 
 def _may_hold_secret(ctx: Context, out: Output) -> bool:
