@@ -5,9 +5,9 @@ objects, one per YAML document, judged together with the real outputs of a bundl
 (gwangju-gb200, air-gapped with two tenants and MIG pools; a first line
 `# blueprint: <file>` picks another). A document with the kind, namespace and name of a real
 output replaces it; an aifab.dev HelmRelease is a chart release. In a failing fixture, a comment
-`# expect: AF440` on a line says that a finding with that code is reported at that line (the
-line of the deepest key of its JSON path); every finding must be expected, and every
-expectation met. A passing fixture yields no finding at all. Adding a policy module without
+`# expect: AF440` on a line says that a finding with that code is reported at that line (where
+the deepest element of its JSON path that the document has starts: a key's line, a list
+item's first line); every finding must be expected, and every expectation met. A passing fixture yields no finding at all. Adding a policy module without
 fixtures, or without its section in the docs, fails here.
 """
 
