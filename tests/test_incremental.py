@@ -602,10 +602,11 @@ def test_a_watching_run_verifies_only_the_files_that_changed(monkeypatch):
     from aifab.expand.common import obj
     from aifab.render import render as render_files
     from aifab.verify import kubernetes_schemas, policies, verify
+    from aifab.verify.policies import _credentials as credentials
 
     cluster = run_blueprint(ROOT / "blueprints" / "gwangju-gb200.yaml").cluster
     checked, scanned = [], []
-    real_check, real_scan = kubernetes_schemas.Validators.check, policies._may_hold_secret
+    real_check, real_scan = kubernetes_schemas.Validators.check, credentials.may_hold_secret
 
     def check(self, data, file):
         checked.append(file)
@@ -616,7 +617,7 @@ def test_a_watching_run_verifies_only_the_files_that_changed(monkeypatch):
         return real_scan(data)
 
     monkeypatch.setattr(kubernetes_schemas.Validators, "check", check)
-    monkeypatch.setattr(policies, "_may_hold_secret", scan)
+    monkeypatch.setattr(credentials, "may_hold_secret", scan)
 
     def run(memo: Memo, port: int) -> tuple[list, list[str], int]:
         memo.next_run()

@@ -16,7 +16,9 @@ from aifab.expand import expand
 from aifab.expand.common import Output, obj
 from aifab.pipeline import blueprint_files, flatten, run
 from aifab.verify import policies
-from aifab.verify.policies import CODES, PSA_ENFORCE, advertised_gpu_resources
+from aifab.verify.policies import CODES, pins
+from aifab.verify.policies.gpu_quota import advertised_gpu_resources
+from aifab.verify.policies.pod_security import PSA_ENFORCE
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINTS = ROOT / "blueprints"
@@ -363,9 +365,9 @@ def test_pinned_images_pass(cluster, tenants):
 
 
 def test_split_reference():
-    assert policies.split_reference("h:5000/a/b:v1@sha256:ab") == ("h:5000/a/b", "v1", "sha256:ab")
-    assert policies.split_reference("h:5000/a/b") == ("h:5000/a/b", None, None)
-    assert policies.split_reference("h:5000/b:1.2") == ("h:5000/b", "1.2", None)
+    assert pins.split_reference("h:5000/a/b:v1@sha256:ab") == ("h:5000/a/b", "v1", "sha256:ab")
+    assert pins.split_reference("h:5000/a/b") == ("h:5000/a/b", None, None)
+    assert pins.split_reference("h:5000/b:1.2") == ("h:5000/b", "1.2", None)
 
 
 # -- 6. no Secrets, no credentials ----------------------------------------------------------------
@@ -531,6 +533,50 @@ def test_tenant_granted_in_another_namespace(cluster, tenants):
     assert f"namespace '{tenants[1]}'" in found.message
 
 
+@pytest.mark.parametrize("name", [
+    "system:serviceaccounts:public-research",  # every pod of the other tenant
+    "system:serviceaccounts:foundation-models",  # every pod of its own namespace
+    "system:serviceaccounts", "system:authenticated", "system:masters", "system:nodes",
+])
+@pytest.mark.parametrize("order", [1, -1])
+def test_system_group_bound_in_a_tenant_namespace(cluster, tenants, name, order):
+    """Refused whatever the blueprint's groups and order: a tenant listing the group of the
+    other tenant's ServiceAccounts used to pass when it came after that tenant."""
+    listing = tuple(dataclasses.replace(t, groups=t.groups + (name,))
+                    if t.name == tenants[0] else t for t in cluster.tenants[::order])
+    subject = {"apiGroup": RBAC, "kind": "Group", "name": name}
+    found = only(check(dataclasses.replace(cluster, tenants=listing),
+                       _binding("RoleBinding", tenants[0], subject, "Role", "tenant-admin")),
+                 "AF442")
+    assert found.path == ("subjects", 0) and name in found.message
+
+
+def test_another_tenants_service_account_user_bound(cluster, tenants):
+    subject = {"apiGroup": RBAC, "kind": "User",
+               "name": f"system:serviceaccount:{tenants[1]}:default"}
+    found = only(check(cluster, _binding("RoleBinding", tenants[0], subject, "Role", "x")),
+                 "AF442")
+    assert f"rights in namespace '{tenants[0]}'" in found.message
+
+
+@pytest.mark.parametrize("name, refused", [
+    ("system:anonymous", True), ("system:kube-scheduler", True),
+    ("system:serviceaccount:foundation-models:pipeline", False),  # its own ServiceAccount
+])
+def test_system_user_bound_in_a_tenant_namespace(cluster, tenants, name, refused):
+    subject = {"apiGroup": RBAC, "kind": "User", "name": name}
+    found = check(cluster, _binding("RoleBinding", tenants[0], subject, "Role", "tenant-admin"))
+    assert [f.code for f in found] == (["AF442"] if refused else [])
+
+
+def test_identity_provider_group_of_two_tenants_passes(cluster, tenants):
+    shared = tuple(dataclasses.replace(t, groups=t.groups + ("idp:sre",))
+                   for t in cluster.tenants)
+    subject = {"apiGroup": RBAC, "kind": "Group", "name": "idp:sre"}
+    bindings = [_binding("RoleBinding", ns, subject, "Role", "tenant-admin") for ns in tenants]
+    assert check(dataclasses.replace(cluster, tenants=shared), *bindings) == []
+
+
 def test_aggregated_cluster_role(cluster):
     out = rbac("ClusterRole", None, rules=[{"apiGroups": [""], "resources": ["pods"],
                                             "verbs": ["get"]}])
@@ -607,7 +653,7 @@ def test_bundled_outputs_keep_every_policy(blueprint):
 
 def test_every_code_is_documented():
     text = DOCS.read_text(encoding="utf-8")
-    headings = re.findall(r"^#{2,3} .*$", text, re.M)
+    headings = re.findall(r"^#{2,3} .*$", text, re.MULTILINE)
     for code in CODES:
         assert any(code in h for h in headings), f"{code} has no section in docs/policies.md"
         assert text.count(code) >= 2, f"{code}: say what it checks and how to fix it"

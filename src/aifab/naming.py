@@ -27,6 +27,31 @@ SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 OPERATOR_NAMESPACES = ("gpu-operator", "kueue-system", "nvidia-dra-driver-gpu", "nvidia-network-operator")
 RESERVED_PREFIXES = ("kube-", "openshift-")
 
+# RBAC names Kubernetes gives itself ("Referring to subjects",
+# https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-subjects): the prefix
+# `system:` is reserved for Kubernetes; a ServiceAccount is the user
+# `system:serviceaccount:<namespace>:<name>`, in the groups `system:serviceaccounts:<namespace>`
+# and `system:serviceaccounts`; `system:authenticated` holds every authenticated user.
+RBAC_SYSTEM_PREFIX = "system:"
+SERVICE_ACCOUNT_USER_PREFIX = "system:serviceaccount:"
+SERVICE_ACCOUNT_GROUP_PREFIX = "system:serviceaccounts:"
+EVERYONE_GROUPS = ("system:authenticated", "system:serviceaccounts", "system:unauthenticated")
+
+
+def is_rbac_system_name(name: str) -> bool:
+    """Whether an RBAC user or group name is in the prefix Kubernetes reserves (any case)."""
+    return name.lower().startswith(RBAC_SYSTEM_PREFIX)
+
+
+def service_account_namespace(name: str) -> str | None:
+    """The namespace whose ServiceAccounts an RBAC user or group name stands for, if it is one:
+    `system:serviceaccounts:<ns>` (all of them) or `system:serviceaccount:<ns>:<name>` (one)."""
+    if name.startswith(SERVICE_ACCOUNT_GROUP_PREFIX):
+        return name.removeprefix(SERVICE_ACCOUNT_GROUP_PREFIX)
+    if name.startswith(SERVICE_ACCOUNT_USER_PREFIX):
+        return name.removeprefix(SERVICE_ACCOUNT_USER_PREFIX).partition(":")[0]
+    return None
+
 _PLACEHOLDER = re.compile(r"\{([a-z]+)(?::0([1-9])d)?\}")
 
 

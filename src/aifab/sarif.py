@@ -39,12 +39,12 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.load", "load"),
     ("aifab.validate", "schema"),
     ("aifab.verify", "verify"),
-    ("aifab.verify.policies", "verify"),
     ("aifab.generate", "generate"),
     ("aifab.live", "live"),
     ("aifab.fleet.compose", "fleet"),
 )
-"""Modules whose `CODES` are findings of a stage; rule modules are found by their packages."""
+"""Modules whose `CODES` are findings of a stage; rule and policy modules are found by their
+packages."""
 
 WARNING_CODES = frozenset({
     "AF320", "AF332", "AF333", "AF334", "AF335", "AF342", "AF352", "AF354", "AF355", "AF357",
@@ -109,9 +109,17 @@ def rule_catalog() -> tuple[tuple[str, RuleInfo], ...]:
         doc = _doc(module)
         found += [(code, RuleInfo(code, title, "rules", module.__name__, rule.summary, doc))
                   for code, title in rule.codes.items()]
+    for module in _policies():
+        found += _codes(module, "verify")
     for module in _fleet_rules():
         found += _codes(module, "fleet")
     return tuple(sorted(found, key=lambda item: item[0]))
+
+
+def _policies() -> tuple[ModuleType, ...]:
+    from aifab.verify.policies import modules
+
+    return modules()
 
 
 def _fleet_rules() -> tuple[ModuleType, ...]:
