@@ -40,14 +40,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("aifab.cli", "aifab.__main__")),
 )
 
-# Upward imports known and owned elsewhere, each with who removes it. An entry that no longer
-# happens fails, so the list only shrinks.
-PENDING: dict[tuple[str, str], str] = {
-    ("aifab.verify.policies", "aifab.watch"):
-        "its TYPE_CHECKING import of Memo; issue 18 item 2 splits policies.py into "
-        "verify/policies/, whose modules import aifab.memo",
-}
-
 
 def modules(source: Path = SOURCE) -> dict[str, Path]:
     """Every module under `source`: dotted name -> file (a package by its name)."""
@@ -153,10 +145,8 @@ def test_every_module_has_a_layer():
 
 
 def test_no_import_points_up():
-    edges = graph()
-    found = [pair for pair in upward(edges) if pair not in PENDING]
+    found = upward(graph())
     assert found == [], "an import points up:\n" + described(found)
-    assert [pair for pair in PENDING if pair[1] not in edges.get(pair[0], ())] == []
 
 
 def test_no_import_circle():

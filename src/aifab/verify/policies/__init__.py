@@ -31,7 +31,7 @@ from aifab.model import Cluster
 from aifab.verify.policies._context import Context
 
 if TYPE_CHECKING:
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def check(outputs: Sequence[Output], cluster: Cluster, folder: str,
           rendered: Mapping[str, bytes] | None = None,
           memo: Memo | None = None) -> Iterator[Finding]:
     """Every policy over all outputs of one cluster; findings name `folder/<output path>`.
-    With a `memo` (aifab.watch) and the `rendered` files, a file seen byte for byte in the
+    With a `memo` (aifab.memo) and the `rendered` files, a file seen byte for byte in the
     previous run is not scanned for credentials again."""
     ctx = Context(tuple(outputs), cluster, folder, rendered, memo)
     for policy in policies():

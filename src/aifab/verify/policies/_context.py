@@ -16,7 +16,7 @@ from aifab.model import Cluster
 from aifab.naming import OPERATOR_NAMESPACES, SYSTEM_NAMESPACES, tenant_namespace
 
 if TYPE_CHECKING:
-    from aifab.watch import Memo
+    from aifab.memo import Memo
 
 Walked = tuple[Path, Mapping[str, Any]]  # a mapping inside an object, and its path
 

@@ -53,7 +53,7 @@ def _key(path: tuple) -> str:
 
 def _may_hold_secret(ctx: Context, out: Output) -> bool:
     """_credentials.may_hold_secret, from the memo for a file seen byte for byte in the
-    previous run (aifab.watch)."""
+    previous run (aifab.memo)."""
     if ctx.memo is None or ctx.rendered is None:
         return _credentials.may_hold_secret(out.data)
     return ctx.memo.get(("may hold a secret", ctx.rendered[out.path]),
