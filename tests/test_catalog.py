@@ -282,6 +282,23 @@ def test_reports(catalog):
         describe_system(catalog, "no-such-system")
 
 
+def test_catalog_command_shows_the_new_facts(catalog):
+    """`aifab catalog SYSTEM` (issue 16): architecture, storage NICs, the RA's switch table, the
+    MIG operator minimum and usable memory."""
+    text = describe_system(catalog, "dgx-b200")
+    assert "cpuArchitecture" in text and "amd64" in text and "BlueField-3" in text
+    lines = text.splitlines()
+    table = lines.index(next(line for line in lines if line.startswith("fabricDesigns of")))
+    assert lines[table + 1].split() == ["SU", "NODES", "LEAF", "SPINE", "CORE"]
+    assert lines[table + 3].split() == ["4", "128", "32", "16", "-"]
+    assert lines[table + 5].split() == ["16", "512", "128", "128", "64"]
+    assert "minGpuOperatorMig" in text
+    gb300 = describe_system(catalog, "gb300-nvl72")
+    assert "arm64" in gb300 and "memoryUsableGB" in gb300 and "278" in gb300
+    assert "fabricDesignsXdr of dgx-b300" in describe_system(catalog, "dgx-b300")
+    assert " ARCH " in systems_table(catalog)
+
+
 def upstream_valid_configs(mig_parted: dict, device_filter: str, profiles) -> dict:
     """gpus.yaml's rule: the GPU's entry (device-filter, else unfiltered) uses only its profiles."""
     valid = {}

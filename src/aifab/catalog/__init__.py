@@ -128,6 +128,13 @@ class System:
     def is_nvl_rack(self) -> bool:
         return self.form == "nvl-rack"
 
+    def su_nodes_for(self, designs_key: str) -> int | None:
+        """Nodes per SU of a fabricDesigns table (DGX B300: the XDR table has its own SU)."""
+        if designs_key.endswith("Xdr"):
+            xdr = self.facts.get("suNodesXdr")
+            return int(xdr.value) if xdr else None
+        return self.su_nodes
+
     @property
     def gpus_per_rack(self) -> int | None:
         if self.nodes_per_rack is None:
