@@ -167,7 +167,7 @@ def test_version_tuple_rejects(text):
 
 def test_operator_releases(catalog):
     releases = catalog.gpu_operator_releases
-    assert {"v25.3.0", "v25.3.1", "v25.3.2", "v25.3.4", "v25.10.0", "v26.3.0", "v26.3.1",
+    assert {"v25.3.0", "v25.3.1", "v25.3.2", "v25.3.3", "v25.3.4", "v25.10.0", "v26.3.0", "v26.3.1",
             "v26.3.2", "v26.3.3", "v26.7.0"} <= set(releases)
     assert releases["v26.3.0"].supports_kubernetes("1.34")  # the reference blueprint
     assert releases["v26.7.0"].supports_kubernetes("1.34.2")
