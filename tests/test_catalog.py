@@ -43,7 +43,7 @@ def all_facts(catalog):
 def test_all_systems_and_gpus_load(catalog):
     assert set(catalog.systems) == SYSTEMS
     assert set(catalog.gpus) == GPUS
-    assert catalog.version == "2026.11.0"
+    assert catalog.version == "2026.12.0"
     assert load_catalog() is catalog  # cached
 
 
