@@ -87,9 +87,10 @@ def _listed(cluster: Cluster) -> Iterator[Finding]:
     if release is None or not release.drivers:
         return
     listed = ", ".join(release.drivers)
-    places = [(cluster.gpu_operator.driver_version, DRIVER, "")]
-    places += [(pool.driver_version, pool.path + ("driver", "version"), f"pool '{pool.name}': ")
-               for pool in cluster.node_pools if pool.driver_overridden]
+    places = [(pool.driver_version, pool.path + ("driver", "version"), f"pool '{pool.name}': ")
+              for pool in cluster.node_pools if pool.driver_overridden]
+    if len(places) < len(cluster.node_pools) or not cluster.node_pools:  # the cluster's is used
+        places.insert(0, (cluster.gpu_operator.driver_version, DRIVER, ""))
     for version, path, who in places:
         if version in release.drivers:
             continue
