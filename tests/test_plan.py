@@ -45,7 +45,7 @@ def test_reference_totals(gwangju):
     assert gb200.leaf_switches is None  # the fact base has no GB200 switch counts
     assert (b200.nodes, b200.rails, b200.nic_gbps, b200.compute_nics) == (31, 8, 400, 248)
     # 31 of a 32-node SU: one SU; the RA's smallest design is 2 SU (16 leaf, 8 spine)
-    assert (b200.scalable_units, b200.su_size, b200.fabric_design_sus) == (1, "32 nodes", 2)
+    assert (b200.scalable_units, b200.su_size, b200.fabric_design) == (1, "32 nodes", "2 SU")
     assert (b200.leaf_switches, b200.spine_switches, b200.core_switches) == (16, 8, 0)
     assert b200.notes == ("the reference architecture has no 1 SU design; switch counts are "
                           "those of its 2 SU design",)
@@ -68,7 +68,7 @@ def test_json_shape():
     assert gb200["scalableUnits"] == 2 and gb200["suSize"] == "8 racks"
     assert gb200["nicGbps"] == 400 and gb200["powerKW"] == 2112
     assert cluster["pools"][1]["leafSwitches"] == 16
-    assert cluster["pools"][1]["fabricDesignSus"] == 2
+    assert cluster["pools"][1]["fabricDesign"] == "2 SU"
     assert cluster["totals"]["gpus"] == 1400
     assert data["total"]["clusters"] == 1 and data["total"]["gpus"] == 1400
 
@@ -184,19 +184,23 @@ spec:
 
 
 @pytest.mark.parametrize(("nodes", "sus", "design", "switches"), [
-    (128, 4, 4, (32, 16, 0)),      # NVIDIA's own 4 SU design (D5)
-    (256, 8, 8, (64, 32, 0)),      # still two tiers
-    (512, 16, 16, (128, 128, 64)),  # the core tier: 128 spines, not 16 x 4
-    (1024, 32, 32, (256, 256, 128)),
-    (96, 3, 4, (32, 16, 0)),       # no 3 SU design: the 4 SU one, with a note
+    (128, 4, "4 SU", (32, 16, 0)),      # NVIDIA's own 4 SU design (D5)
+    (256, 8, "8 SU", (64, 32, 0)),      # still two tiers
+    (512, 16, "16 SU", (128, 128, 64)),  # the core tier: 128 spines, not 16 x 4
+    (1024, 32, "32 SU", (256, 256, 128)),
+    # between two rows of one shape (8 leaf, 4 spine per SU; 8, 8 and 4 core): scaled
+    (96, 3, "2-4 SU, scaled", (24, 12, 0)),
+    (39 * 32, 39, "32-64 SU, scaled", (312, 312, 156)),
+    # between a two-tier and a three-tier row: the larger design, never a mix
+    (12 * 32, 12, "16 SU", (128, 128, 64)),
 ])
 def test_dgx_b200_switches_follow_the_reference_architecture(tmp_path, nodes, sus, design,
                                                               switches):
     plan, codes = _pool_plan(tmp_path, "dgx-b200", nodes)
-    assert (plan.scalable_units, plan.fabric_design_sus) == (sus, design)
+    assert (plan.scalable_units, plan.fabric_design) == (sus, design)
     assert (plan.leaf_switches, plan.spine_switches, plan.core_switches) == switches
     assert "AF334" not in codes  # whole SUs of 32 nodes: no partial-SU warning
-    assert bool(plan.notes) == (sus != design)
+    assert bool(plan.notes) == (plan.fabric_design != f"{sus} SU")
 
 
 def test_128_dgx_b200_is_four_whole_sus_in_text(tmp_path):
@@ -210,6 +214,7 @@ def test_128_dgx_b200_is_four_whole_sus_in_text(tmp_path):
     ("infiniband", 800, 288, 4, (32, 18, 0)),    # XDR: 4 SU have 18 spines (D7)
     ("infiniband", 800, 576, 8, (64, 36, 0)),
     ("infiniband", 800, 1296, 18, (144, 72, 0)),
+    ("infiniband", 800, 3 * 72, 3, (32, 18, 0)),  # 2 SU 16/8, 4 SU 32/18: not one shape
     ("spectrum-x", 800, 64, 1, (16, 8, 0)),      # the 64-node SU of the Spectrum-X RA
     ("spectrum-x", 800, 256, 4, (64, 32, 0)),
 ])

@@ -4,10 +4,10 @@ Planners and reviewers want the numbers (GPUs, racks, NICs and rails, NVLink dom
 units, fabric switches, power) and an air-gapped site needs the exact upstream images and charts
 before its first install. Both come from the resolved model and the expanded outputs that
 `generate` uses, so they cannot disagree with what is deployed. Switch counts are the rows of
-the DGX SuperPOD RAs' tables (catalog `fabricDesigns`): the smallest design with at least the
-pool's SUs, never "per SU x SUs", since a core tier changes the spine count (DGX B200: 8 SU have
-32 spines, 16 SU 128 and 64 core switches). Where the catalog has none, the plan says so
-instead of guessing.
+the DGX SuperPOD RAs' tables (catalog `fabricDesigns`), never "per SU x SUs" across tiers, since
+a core tier changes the spine count (DGX B200: 8 SU have 32 spines, 16 SU 128 and 64 core
+switches): a row of the table, between two rows of one shape their per-SU counts scaled, else
+the next larger row. Where the catalog has none, the plan says so instead of guessing.
 
 `run()` returns (text, exit code): 0 planned, 1 a blueprint has errors, 2 a path is missing.
 """
@@ -56,7 +56,7 @@ class PoolPlan:
     nvlink_domains: int
     scalable_units: int | None  # None: no DGX SuperPOD SU for the system
     su_size: str | None  # "32 nodes", "8 racks"
-    fabric_design_sus: int | None  # the RA table's row the switch counts are taken from
+    fabric_design: str | None  # the RA table's row(s) the switch counts come from: "4 SU"
     leaf_switches: int | None
     spine_switches: int | None
     core_switches: int | None
@@ -111,20 +111,38 @@ def _fact(pool: NodePool, key: str) -> Any:
     return None if fact is None else fact.value
 
 
-def _design(system: System, units: int, xdr: bool) -> tuple[FabricDesign | None, str | None]:
-    """The RA's design for `units` SUs (the smallest row with at least as many) and a note when
-    the counts are not those of exactly `units` SUs, or there are none."""
+def _scaled(low: FabricDesign, high: FabricDesign, units: int) -> FabricDesign | None:
+    """`units` SUs between two rows with the same switches per SU (the same tiers): those per-SU
+    counts times `units`; None where the rows differ in shape or the counts are not whole."""
+    per_su = [(low.leaf, high.leaf), (low.spine, high.spine), (low.core, high.core)]
+    if any(a * high.sus != b * low.sus or (b * units) % high.sus for a, b in per_su):
+        return None
+    leaf, spine, core = ((b * units) // high.sus for _, b in per_su)
+    return FabricDesign(units, leaf, spine, core)
+
+
+def _design(system: System, units: int,
+            xdr: bool) -> tuple[FabricDesign | None, str | None, str | None]:
+    """The switches for `units` SUs from the RA's table, what they come from, and a note where
+    they are not a row of it: between two rows of one shape, scaled per SU; otherwise the
+    smallest larger row (below the table's first row, too: aifab never extrapolates)."""
     designs = system.fabric_designs_xdr if xdr else system.fabric_designs
     if not designs:
-        return None, f"the catalog has no switch counts for {system.id}"
-    design = next((d for d in designs if d.sus >= units), None)
-    if design is None:
-        return None, (f"{units} SU is beyond the reference architecture's largest design "
-                      f"({designs[-1].sus} SU); no switch counts")
-    if design.sus != units:
-        return design, (f"the reference architecture has no {units} SU design; switch counts "
-                        f"are those of its {design.sus} SU design")
-    return design, None
+        return None, None, f"the catalog has no switch counts for {system.id}"
+    high = next((d for d in designs if d.sus >= units), None)
+    if high is None:
+        return None, None, (f"{units} SU is beyond the reference architecture's largest design "
+                            f"({designs[-1].sus} SU); no switch counts")
+    if high.sus == units:
+        return high, f"{units} SU", None
+    low = next((d for d in reversed(designs) if d.sus < units), None)
+    scaled = _scaled(low, high, units) if low else None
+    if scaled:
+        return scaled, f"{low.sus}-{high.sus} SU, scaled", (
+            f"the reference architecture has no {units} SU design; its {low.sus} and "
+            f"{high.sus} SU designs have the same switches per SU, scaled to {units} SU")
+    return high, f"{high.sus} SU", (f"the reference architecture has no {units} SU design; "
+                                    f"switch counts are those of its {high.sus} SU design")
 
 
 def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
@@ -141,9 +159,9 @@ def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
     elif system.su_nodes:
         per_su = int(_fact(pool, "suNodesXdr")) if xdr else system.su_nodes
         units, su_size = math.ceil(nodes / per_su), f"{per_su} nodes"
-    design = None
+    design = source = None
     if units:
-        design, note = _design(system, units, xdr)
+        design, source, note = _design(system, units, xdr)
         if note:
             notes.append(note)
     domains = math.ceil(nodes / system.nodes_per_nvlink_domain)
@@ -160,7 +178,7 @@ def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
         nvlink_domains=domains,
         scalable_units=units,
         su_size=su_size,
-        fabric_design_sus=design.sus if design else None,
+        fabric_design=source,
         leaf_switches=design.leaf if design else None,
         spine_switches=design.spine if design else None,
         core_switches=design.core if design else None,
@@ -274,7 +292,7 @@ def tables(plan: ClusterPlan) -> tuple[Any, Any]:
         fabric.add_row(p.name, _n(p.nic_model), f"{p.rails} x {_n(p.nic_gbps)}" if p.rails else "-",
                        str(p.compute_nics),
                        f"{p.scalable_units} x {p.su_size}" if p.scalable_units is not None else "-",
-                       f"{p.fabric_design_sus} SU" if p.fabric_design_sus else "-",
+                       _n(p.fabric_design),
                        _switches(p.leaf_switches, p.spine_switches, p.core_switches))
     fabric.add_section()
     fabric.add_row("total", "", "", str(totals["computeNics"]), _n(totals["scalableUnits"]), "",
