@@ -43,7 +43,7 @@ def all_facts(catalog):
 def test_all_systems_and_gpus_load(catalog):
     assert set(catalog.systems) == SYSTEMS
     assert set(catalog.gpus) == GPUS
-    assert catalog.version == "2026.11.0"
+    assert catalog.version == "2026.12.0"
     assert load_catalog() is catalog  # cached
 
 
@@ -88,8 +88,49 @@ def test_system_shapes(catalog):
             assert system.nodes_per_nvlink_domain == 1
             assert system.power_kw_per_node is not None
     assert catalog.systems["gb200-nvl72"].gpu.grace and catalog.systems["gb300-nvl72"].gpu.grace
-    assert catalog.systems["dgx-b200"].su_nodes == 31
+    assert catalog.systems["dgx-b200"].su_nodes == 32  # D5: 4 SU = 128 nodes
     assert catalog.systems["gb200-nvl72"].su_racks == 8
+
+
+def test_cpu_architectures(catalog):
+    arm = {s.id for s in catalog.systems.values() if s.cpu_architecture == "arm64"}
+    assert arm == {"gb200-nvl72", "gb300-nvl72"}  # Grace trays; every other system is x86_64
+    assert {s.cpu_architecture for s in catalog.systems.values()} == {"amd64", "arm64"}
+
+
+def test_fabric_designs_are_the_reference_architecture_tables(catalog):
+    """D5 (B200) and D7 (B300 Spectrum-X, XDR): the rows as the RAs print them."""
+    def rows(designs):
+        return [(d.sus, d.leaf, d.spine, d.core) for d in designs]
+
+    assert rows(catalog.systems["dgx-b200"].fabric_designs) == [
+        (2, 16, 8, 0), (4, 32, 16, 0), (8, 64, 32, 0), (16, 128, 128, 64), (32, 256, 256, 128),
+        (64, 512, 512, 256)]
+    b300 = catalog.systems["dgx-b300"]
+    assert rows(b300.fabric_designs)[:4] == [(1, 16, 8, 0), (2, 32, 16, 0), (4, 64, 32, 0),
+                                             (8, 128, 64, 0)]
+    assert rows(b300.fabric_designs_xdr) == [(1, 8, 4, 0), (2, 16, 8, 0), (4, 32, 18, 0),
+                                             (8, 64, 36, 0), (18, 144, 72, 0)]
+    assert catalog.systems["gb200-nvl72"].fabric_designs == ()  # not in the fact base
+
+
+def test_unsourced_values_are_unverified(catalog):
+    """Values aifab cannot trace to a document it names are marked (issue 16, fact 6)."""
+    assert not catalog.systems["gb200-nvl72"].facts["powerKWPerRack"].verified
+    for key in ("computeNics", "computeNicGbps", "computeNicModel"):
+        assert not catalog.systems["hgx-b300"].facts[key].verified, key
+    for where, fact in all_facts(catalog):
+        if fact.source == "S" and fact.value is not None and not where.endswith(
+                (".name", ".gpu", ".form", ".cooling", ".placeholders", ".suNodes", ".suRacks",
+                 ".nodesPerRack", ".nodesPerNvlinkDomain", ".gpusPerNode")):
+            assert not fact.verified, where
+
+
+def test_usable_memory_beside_nominal(catalog):
+    for gpu_id, usable in (("b300", 269), ("gb300", 278)):
+        gpu = catalog.gpus[gpu_id]
+        assert gpu.memory_gb == 288 and gpu.facts["memoryUsableGB"].value == usable
+        assert f"7g.{usable}gb" in gpu.mig_profiles  # the whole-GPU instance
 
 
 def test_power(catalog):
@@ -97,7 +138,7 @@ def test_power(catalog):
     assert gb200.power_kw(18) == 132
     assert gb200.power_kw(19) == 2 * 132  # whole racks
     assert gb200.power_kw(16 * 18) == 16 * 132
-    assert math.isclose(catalog.systems["dgx-b200"].power_kw(31), 31 * 14.3)
+    assert math.isclose(catalog.systems["dgx-b200"].power_kw(32), 32 * 14.3)
     assert catalog.systems["gb300-nvl72"].power_kw(0) == 0
     with pytest.raises(ValueError):
         gb200.power_kw(-1)
@@ -126,19 +167,79 @@ def test_version_tuple_rejects(text):
 
 def test_operator_releases(catalog):
     releases = catalog.gpu_operator_releases
-    assert {"v25.3.0", "v25.3.2", "v25.3.4", "v25.10.0", "v26.3.0", "v26.7.0"} <= set(releases)
+    assert {"v25.3.0", "v25.3.1", "v25.3.2", "v25.3.3", "v25.3.4", "v25.10.0", "v26.3.0", "v26.3.1",
+            "v26.3.2", "v26.3.3", "v26.7.0"} <= set(releases)
     assert releases["v26.3.0"].supports_kubernetes("1.34")  # the reference blueprint
     assert releases["v26.7.0"].supports_kubernetes("1.34.2")
     assert not releases["v25.3.0"].supports_kubernetes("1.33")
-    assert releases["v26.3.0"].default_driver == "580.126.20"
+    # platform-support.rst at each docs tag (R1)
+    ranges = {v: (r.kubernetes_min, r.kubernetes_max) for v, r in releases.items()}
+    assert ranges["v25.10.0"] == ("1.30", "1.34")
+    assert ranges["v26.3.0"] == ranges["v26.3.1"] == ("1.32", "1.35")
+    assert ranges["v26.3.2"] == ranges["v26.3.3"] == ("1.32", "1.36")
+    # deployments/gpu-operator/values.yaml driver.version at each tag
+    defaults = {v: r.default_driver for v, r in releases.items()}
+    assert defaults["v25.3.1"] == "570.148.08" and defaults["v25.3.4"] == "580.82.07"
+    assert {defaults[f"v26.3.{n}"] for n in range(4)} == {"580.126.20"}
     assert releases["v26.7.0"].default_driver == "595.91.07"
+    for release in releases.values():  # the default is one of the release's drivers
+        assert release.default_driver in release.drivers, release.version
+        assert len(set(release.drivers)) == len(release.drivers), release.version
     for gpu in catalog.gpus.values():
         assert gpu.id in releases[gpu.min_gpu_operator].new_gpus, gpu.id
     assert "v26.4.1" in catalog.network_operator_versions
     assert "v0.19.2" in catalog.kueue_versions
-    assert catalog.features["kueue"]["apiVersion"] == "kueue.x-k8s.io/v1beta2"
     assert catalog.features["cdmm"]["driverThreshold"] == "580.65.06"
     assert catalog.charts["gpu-operator"]["repo"] == "https://helm.ngc.nvidia.com/nvidia"
+
+
+def test_driver_and_operator_floors(catalog):
+    """MIG user guide, Deployment Considerations (D9); GPU Operator platform support (R1)."""
+    gpus = catalog.gpus
+    assert gpus["b200"].min_driver_mig == gpus["gb200"].min_driver_mig == "570.133.20"
+    assert gpus["b300"].min_driver_mig == "580.82.07"
+    rtx = gpus["rtx-pro-6000-bse"]
+    assert (rtx.min_gpu_operator, rtx.min_driver) == ("v25.3.1", "575.57.08")
+    assert rtx.min_gpu_operator_mig == "v25.3.4"
+    assert catalog.gpu_operator_releases["v25.3.4"].default_driver == "580.82.07"
+    for gpu in gpus.values():
+        assert version_tuple(gpu.min_gpu_operator_mig) >= version_tuple(gpu.min_gpu_operator)
+    assert catalog.features["computeDomain"]["minDriver"] == "570.158.01"  # R4 v25.12.0
+
+
+def test_rtx_pro_media_extension_profile(catalog):
+    rtx = catalog.gpus["rtx-pro-6000-bse"]
+    assert rtx.mig_profiles["1g.24gb+me"].max_instances == 1
+    assert dict(rtx.mig_configs["all-1g.24gb.me"]) == {"1g.24gb+me": 1}
+
+
+# Every fact of compatibility.yaml `features` and the module that reads it (issue 16: a fact
+# nothing reads is used or removed). API versions are not catalog facts: the CRDs verify them.
+FEATURE_READERS = {
+    ("cdmm", "driverThreshold"): "check/cdmm.py",
+    ("cdmm", "warnWith"): "check/cdmm.py",
+    ("computeDomain", "minDriver"): "check/driver.py",
+    ("computeDomain", "requiresCdi"): "check/compute_domains.py",
+    ("computeDomain", "minKubernetes"): "check/compute_domains.py",
+    ("computeDomain", "draBeta"): "check/compute_domains.py",
+    ("computeDomain", "systems"): "check/compute_domains.py",
+    ("mps", "withMig"): "check/sharing.py",
+    ("timeSlicing", "minReplicas"): "check/sharing.py",
+    ("gpuCluster", "minOperator"): "expand/gpu_operator.py",
+    ("kernelModuleType", "allowed"): "check/kernel_modules.py",
+}
+
+
+def test_every_catalog_feature_fact_is_read(catalog):
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "src" / "aifab"
+    facts = {(name, key) for name, entry in catalog.features.items()
+             for key in entry if key not in ("source", "note")}
+    assert facts == set(FEATURE_READERS)
+    for (name, key), reader in FEATURE_READERS.items():
+        text = (package / reader).read_text(encoding="utf-8")
+        assert f'["{name}"]' in text and f'["{key}"]' in text, (name, key, reader)
 
 
 def test_mig_profiles_and_configs_are_consistent(catalog):
@@ -179,6 +280,23 @@ def test_reports(catalog):
     assert catalog.sources["D6"].title in text
     with pytest.raises(KeyError):
         describe_system(catalog, "no-such-system")
+
+
+def test_catalog_command_shows_the_new_facts(catalog):
+    """`aifab catalog SYSTEM` (issue 16): architecture, storage NICs, the RA's switch table, the
+    MIG operator minimum and usable memory."""
+    text = describe_system(catalog, "dgx-b200")
+    assert "cpuArchitecture" in text and "amd64" in text and "BlueField-3" in text
+    lines = text.splitlines()
+    table = lines.index(next(line for line in lines if line.startswith("fabricDesigns of")))
+    assert lines[table + 1].split() == ["SU", "NODES", "LEAF", "SPINE", "CORE"]
+    assert lines[table + 3].split() == ["4", "128", "32", "16", "-"]
+    assert lines[table + 5].split() == ["16", "512", "128", "128", "64"]
+    assert "minGpuOperatorMig" in text
+    gb300 = describe_system(catalog, "gb300-nvl72")
+    assert "arm64" in gb300 and "memoryUsableGB" in gb300 and "278" in gb300
+    assert "fabricDesignsXdr of dgx-b300" in describe_system(catalog, "dgx-b300")
+    assert " ARCH " in systems_table(catalog)
 
 
 def upstream_valid_configs(mig_parted: dict, device_filter: str, profiles) -> dict:

@@ -85,7 +85,7 @@ def test_taints_are_the_pools_only():
     cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")
     (out,) = pools(cluster).values()
     nodes = list(nodes_of(out.data))
-    assert len(nodes) == 124 and len(out.data["spec"]["groups"]) == 4  # one per SU
+    assert len(nodes) == 128 and len(out.data["spec"]["groups"]) == 4  # one per 32-node SU
     assert nodes[0]["taints"] == [
         {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
     assert nodes[-1]["labels"][LABEL_SCALABLE_UNIT] == "04"

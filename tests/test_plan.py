@@ -44,8 +44,11 @@ def test_reference_totals(gwangju):
     assert (gb200.rails, gb200.compute_nics, gb200.nvlink_domains) == (4, 1152, 16)
     assert gb200.leaf_switches is None  # the fact base has no GB200 switch counts
     assert (b200.nodes, b200.rails, b200.nic_gbps, b200.compute_nics) == (31, 8, 400, 248)
-    assert (b200.scalable_units, b200.leaf_per_su, b200.spine_per_su) == (1, 8, 4)
-    assert (b200.leaf_switches, b200.spine_switches) == (8, 4)
+    # 31 of a 32-node SU: one SU; the RA's smallest design is 2 SU (16 leaf, 8 spine)
+    assert (b200.scalable_units, b200.su_size, b200.fabric_design) == (1, "32 nodes", "2 SU")
+    assert (b200.leaf_switches, b200.spine_switches, b200.core_switches) == (16, 8, 0)
+    assert b200.notes == ("the reference architecture has no 1 SU design; switch counts are "
+                          "those of its 2 SU design",)
     totals = plan.totals
     assert totals["gpus"] == 1400 and totals["nodes"] == 319 and totals["racks"] == 16
     assert totals["powerKW"] == 2555.3 and totals["powerBudgetKW"] == 3000
@@ -64,7 +67,8 @@ def test_json_shape():
     assert gb200["name"] == "gb200" and gb200["gpus"] == 1152 and gb200["racks"] == 16
     assert gb200["scalableUnits"] == 2 and gb200["suSize"] == "8 racks"
     assert gb200["nicGbps"] == 400 and gb200["powerKW"] == 2112
-    assert cluster["pools"][1]["leafSwitches"] == 8
+    assert cluster["pools"][1]["leafSwitches"] == 16
+    assert cluster["pools"][1]["fabricDesign"] == "2 SU"
     assert cluster["totals"]["gpus"] == 1400
     assert data["total"]["clusters"] == 1 and data["total"]["gpus"] == 1400
 
@@ -153,9 +157,77 @@ def test_rich_tables_render(gwangju):
     render([cluster_plan(gwangju)], console)
     out = console.export_text()
     assert "gwangju-gb200" in out and "1400" in out and "2555.3" in out
-    assert "2 x 8 racks" in out and "1 x 31 nodes" in out and "8 x 400" in out
-    assert "8/4 + ?" in out  # GB200 switch counts are unknown, so the total is partial
-    assert "note: gb200: the catalog has no switch counts per SU" in out
+    assert "2 x 8 racks" in out and "1 x 32 nodes" in out and "8 x 400" in out
+    assert "16/8/0 + ?" in out  # GB200 switch counts are unknown, so the total is partial
+    assert "note: gb200: the catalog has no switch counts for gb200-nvl72" in out
+
+
+def _pool_plan(tmp_path, system, nodes, technology="infiniband", gbps=400):
+    """The plan of a one-pool blueprint and its findings."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"""apiVersion: aifab.dev/v1alpha1
+kind: Cluster
+metadata: {{name: p}}
+spec:
+  site: {{name: lab, country: KR, powerBudgetKW: 100000, cooling: liquid}}
+  kubernetes: {{version: "1.34"}}
+  gpuOperator: {{version: v26.3.0, driver: {{version: "580.126.20"}}}}
+  networkOperator: {{version: v26.4.1}}
+  fabric: {{compute: {{technology: {technology}, linkGbps: {gbps}, subnet: 10.0.0.0/8}}}}
+  nodePools:
+    - {{name: pool, system: {system}, nodes: {nodes}, hostnames: "n-{{node:05d}}"}}
+""", encoding="utf-8")
+    result = pipeline_run(path)
+    assert result.ok, result.findings
+    (plan,) = cluster_plan(result.cluster).pools
+    return plan, [f.code for f in result.findings]
+
+
+@pytest.mark.parametrize(("nodes", "sus", "design", "switches"), [
+    (128, 4, "4 SU", (32, 16, 0)),      # NVIDIA's own 4 SU design (D5)
+    (256, 8, "8 SU", (64, 32, 0)),      # still two tiers
+    (512, 16, "16 SU", (128, 128, 64)),  # the core tier: 128 spines, not 16 x 4
+    (1024, 32, "32 SU", (256, 256, 128)),
+    # between two rows of one shape (8 leaf, 4 spine per SU; 8, 8 and 4 core): scaled
+    (96, 3, "2-4 SU, scaled", (24, 12, 0)),
+    (39 * 32, 39, "32-64 SU, scaled", (312, 312, 156)),
+    # between a two-tier and a three-tier row: the larger design, never a mix
+    (12 * 32, 12, "16 SU", (128, 128, 64)),
+])
+def test_dgx_b200_switches_follow_the_reference_architecture(tmp_path, nodes, sus, design,
+                                                              switches):
+    plan, codes = _pool_plan(tmp_path, "dgx-b200", nodes)
+    assert (plan.scalable_units, plan.fabric_design) == (sus, design)
+    assert (plan.leaf_switches, plan.spine_switches, plan.core_switches) == switches
+    assert "AF334" not in codes  # whole SUs of 32 nodes: no partial-SU warning
+    assert bool(plan.notes) == (plan.fabric_design != f"{sus} SU")
+
+
+def test_128_dgx_b200_is_four_whole_sus_in_text(tmp_path):
+    plan, codes = _pool_plan(tmp_path, "dgx-b200", 128)
+    assert codes == [] and plan.notes == ()
+    text, _ = run([str(tmp_path / "p.yaml")], width=120)
+    assert "4 x 32 nodes" in text and "32/16/0" in text
+
+
+@pytest.mark.parametrize(("technology", "gbps", "nodes", "sus", "switches"), [
+    ("infiniband", 800, 288, 4, (32, 18, 0)),    # XDR: 4 SU have 18 spines (D7)
+    ("infiniband", 800, 576, 8, (64, 36, 0)),
+    ("infiniband", 800, 1296, 18, (144, 72, 0)),
+    ("infiniband", 800, 3 * 72, 3, (32, 18, 0)),  # 2 SU 16/8, 4 SU 32/18: not one shape
+    ("spectrum-x", 800, 64, 1, (16, 8, 0)),      # the 64-node SU of the Spectrum-X RA
+    ("spectrum-x", 800, 256, 4, (64, 32, 0)),
+])
+def test_dgx_b300_switches_follow_its_variant(tmp_path, technology, gbps, nodes, sus, switches):
+    plan, _ = _pool_plan(tmp_path, "dgx-b300", nodes, technology, gbps)
+    assert plan.scalable_units == sus
+    assert (plan.leaf_switches, plan.spine_switches, plan.core_switches) == switches
+
+
+def test_beyond_the_largest_design_has_no_counts(tmp_path):
+    plan, _ = _pool_plan(tmp_path, "dgx-b200", 65 * 32)
+    assert plan.scalable_units == 65 and plan.leaf_switches is None
+    assert "beyond the reference architecture's largest design (64 SU)" in plan.notes[0]
 
 
 def test_text_without_colour_has_no_escape_codes():

@@ -76,10 +76,11 @@ def test_summary_names_every_pool_tenant_and_the_totals(blueprint):
             in text)
     for storage in cluster.storage:
         assert f"\n| {storage.name} | {storage.backend} | " in text
-    if cluster.name == "gwangju-gb200":  # the reference: an air gap without package repositories
-        assert "| AF382 |" in text
+    if cluster.name == "gwangju-gb200":  # the reference: an air gap without package
+        assert "| AF382 |" in text  # repositories, and 31 DGX B200 of a 32-node SU (issue 16)
+        assert "| AF334 | spec.nodePools[1].nodes | pool 'b200-infer' has 31" in text
     else:
-        assert "reports no warnings for this cluster" in text  # the other bundled ones are clean
+        assert "reports no warnings for this cluster" in text  # the others are clean
     _tables_are_well_formed(text)
     assert text.endswith("\n") and not text.endswith("\n\n")
 
@@ -111,9 +112,10 @@ def test_reference_numbers(reference):
     assert reference.gpus == 16 * 72 + 31 * 8 == 1400
     assert "**GPUs:** 1,400 (1,152 NVIDIA GB200, 248 NVIDIA B200)" in text
     assert "**Power:** 2,555.3 kW of the 3,000 kW budget (85.2% used)" in text
-    assert "| gb200 | NVIDIA GB200 NVL72 (gb200-nvl72) | 16 racks (288 trays) | 1,152 x NVIDIA GB200 | 2,112 |" in text
+    assert "| gb200 | NVIDIA GB200 NVL72 (gb200-nvl72) | 16 racks (288 trays) | 1,152 x NVIDIA GB200 | 2,112 (estimate) |" in text
     assert "| b200-infer | NVIDIA DGX B200 (dgx-b200) | 31 nodes | 248 x NVIDIA B200 | 443.3 |" in text
-    assert "**Scalable units:** gb200: 2 SU of 8 racks; b200-infer: 1 SU of 31 nodes" in text
+    assert ("**Scalable units:** gb200: 2 SU of 8 racks; b200-infer: 0.97 SU of 32 nodes (a "
+            "partial SU is cabled as a whole: 1 SU)") in text
     assert "| foundation-models | foundation-models |  | 768 | 54.9% |" in text
     assert "| public-research | public-research |  | 632 | 45.1% |" in text
     assert "| gb200 | foundation-models | 768 | 66.7% | no limit |" in text

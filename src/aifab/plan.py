@@ -3,9 +3,11 @@
 Planners and reviewers want the numbers (GPUs, racks, NICs and rails, NVLink domains, scalable
 units, fabric switches, power) and an air-gapped site needs the exact upstream images and charts
 before its first install. Both come from the resolved model and the expanded outputs that
-`generate` uses, so they cannot disagree with what is deployed. Switch counts are catalog facts
-(`leafSwitchesPerSu`, `spineSwitchesPerSu`, read through `System.facts`); where the catalog has
-none, the plan says so instead of guessing.
+`generate` uses, so they cannot disagree with what is deployed. Switch counts are the rows of
+the DGX SuperPOD RAs' tables (catalog `fabricDesigns`), never "per SU x SUs" across tiers, since
+a core tier changes the spine count (DGX B200: 8 SU have 32 spines, 16 SU 128 and 64 core
+switches): a row of the table, between two rows of one shape their per-SU counts scaled, else
+the next larger row. Where the catalog has none, the plan says so instead of guessing.
 
 `run()` returns (text, exit code): 0 planned, 1 a blueprint has errors, 2 a path is missing.
 """
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
+from aifab.catalog import FabricDesign, System
 from aifab.model import Cluster, NodePool
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -52,11 +55,11 @@ class PoolPlan:
     nic_model: str | None
     nvlink_domains: int
     scalable_units: int | None  # None: no DGX SuperPOD SU for the system
-    su_size: str | None  # "31 nodes", "8 racks"
-    leaf_per_su: int | None
-    spine_per_su: int | None
+    su_size: str | None  # "32 nodes", "8 racks"
+    fabric_design: str | None  # the RA table's row(s) the switch counts come from: "4 SU"
     leaf_switches: int | None
     spine_switches: int | None
+    core_switches: int | None
     power_kw: float
     cooling: str
     notes: tuple[str, ...]
@@ -87,6 +90,7 @@ class ClusterPlan:
             "scalableUnits": total("scalable_units"),
             "leafSwitches": total("leaf_switches"),
             "spineSwitches": total("spine_switches"),
+            "coreSwitches": total("core_switches"),
             # False when a pool has scalable units but the catalog has no switch counts for it
             "switchCountsComplete": all(p.leaf_switches is not None for p in self.pools
                                         if p.scalable_units is not None),
@@ -107,6 +111,40 @@ def _fact(pool: NodePool, key: str) -> Any:
     return None if fact is None else fact.value
 
 
+def _scaled(low: FabricDesign, high: FabricDesign, units: int) -> FabricDesign | None:
+    """`units` SUs between two rows with the same switches per SU (the same tiers): those per-SU
+    counts times `units`; None where the rows differ in shape or the counts are not whole."""
+    per_su = [(low.leaf, high.leaf), (low.spine, high.spine), (low.core, high.core)]
+    if any(a * high.sus != b * low.sus or (b * units) % high.sus for a, b in per_su):
+        return None
+    leaf, spine, core = ((b * units) // high.sus for _, b in per_su)
+    return FabricDesign(units, leaf, spine, core)
+
+
+def _design(system: System, units: int,
+            xdr: bool) -> tuple[FabricDesign | None, str | None, str | None]:
+    """The switches for `units` SUs from the RA's table, what they come from, and a note where
+    they are not a row of it: between two rows of one shape, scaled per SU; otherwise the
+    smallest larger row (below the table's first row, too: aifab never extrapolates)."""
+    designs = system.fabric_designs_xdr if xdr else system.fabric_designs
+    if not designs:
+        return None, None, f"the catalog has no switch counts for {system.id}"
+    high = next((d for d in designs if d.sus >= units), None)
+    if high is None:
+        return None, None, (f"{units} SU is beyond the reference architecture's largest design "
+                            f"({designs[-1].sus} SU); no switch counts")
+    if high.sus == units:
+        return high, f"{units} SU", None
+    low = next((d for d in reversed(designs) if d.sus < units), None)
+    scaled = _scaled(low, high, units) if low else None
+    if scaled:
+        return scaled, f"{low.sus}-{high.sus} SU, scaled", (
+            f"the reference architecture has no {units} SU design; its {low.sus} and "
+            f"{high.sus} SU designs have the same switches per SU, scaled to {units} SU")
+    return high, f"{high.sus} SU", (f"the reference architecture has no {units} SU design; "
+                                    f"switch counts are those of its {high.sus} SU design")
+
+
 def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
     system = pool.system
     nodes = pool.node_count
@@ -114,7 +152,6 @@ def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
     # DGX B300: suNodes is the Spectrum-X SU; InfiniBand uses the XDR SU (as check/fabric does).
     xdr = cluster.fabric is not None and cluster.fabric.technology == "infiniband" and \
         _fact(pool, "suNodesXdr") is not None
-    suffix = "Xdr" if xdr else ""
     units: int | None = None
     su_size = None
     if system.su_racks and pool.rack_count is not None:
@@ -122,13 +159,11 @@ def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
     elif system.su_nodes:
         per_su = int(_fact(pool, "suNodesXdr")) if xdr else system.su_nodes
         units, su_size = math.ceil(nodes / per_su), f"{per_su} nodes"
-    leaf = _fact(pool, "leafSwitchesPerSu" + suffix)
-    spine = _fact(pool, "spineSwitchesPerSu" + suffix)
-    if units is not None and (leaf is None or spine is None):
-        notes.append(f"the catalog has no switch counts per SU for {system.id}")
-    if units is not None and units > 4 and system.id == "dgx-b200":
-        notes.append("above 4 SU the reference architecture adds a core tier; spine count "
-                     "shown is per SU x SUs")
+    design = source = None
+    if units:
+        design, source, note = _design(system, units, xdr)
+        if note:
+            notes.append(note)
     domains = math.ceil(nodes / system.nodes_per_nvlink_domain)
     return PoolPlan(
         name=pool.name,
@@ -143,10 +178,10 @@ def pool_plan(cluster: Cluster, pool: NodePool) -> PoolPlan:
         nvlink_domains=domains,
         scalable_units=units,
         su_size=su_size,
-        leaf_per_su=leaf,
-        spine_per_su=spine,
-        leaf_switches=units * leaf if units is not None and leaf is not None else None,
-        spine_switches=units * spine if units is not None and spine is not None else None,
+        fabric_design=source,
+        leaf_switches=design.leaf if design else None,
+        spine_switches=design.spine if design else None,
+        core_switches=design.core if design else None,
         power_kw=_round(pool.power_kw),
         cooling=system.cooling,
         notes=tuple(notes),
@@ -217,10 +252,11 @@ def _n(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _switches(leaf: int | None, spine: int | None, complete: bool = True) -> str:
+def _switches(leaf: int | None, spine: int | None, core: int | None,
+              complete: bool = True) -> str:
     if leaf is None:
         return "-"
-    return f"{leaf}/{spine}" + ("" if complete else " + ?")
+    return f"{leaf}/{spine}/{core or 0}" + ("" if complete else " + ?")
 
 
 def tables(plan: ClusterPlan) -> tuple[Any, Any]:
@@ -250,18 +286,19 @@ def tables(plan: ClusterPlan) -> tuple[Any, Any]:
     fabric = Table(title=f"{plan.name}: compute fabric", title_justify="left", box=box.SIMPLE_HEAD)
     for header, justify in (("pool", "left"), ("NIC", "left"), ("rails x Gb/s", "right"),
                             ("NICs", "right"), ("scalable units", "right"),
-                            ("leaf/spine per SU", "right"), ("leaf/spine", "right")):
+                            ("RA design", "right"), ("leaf/spine/core", "right")):
         fabric.add_column(header, justify=justify)  # type: ignore[arg-type]
     for p in plan.pools:
         fabric.add_row(p.name, _n(p.nic_model), f"{p.rails} x {_n(p.nic_gbps)}" if p.rails else "-",
                        str(p.compute_nics),
                        f"{p.scalable_units} x {p.su_size}" if p.scalable_units is not None else "-",
-                       _switches(p.leaf_per_su, p.spine_per_su),
-                       _switches(p.leaf_switches, p.spine_switches))
+                       _n(p.fabric_design),
+                       _switches(p.leaf_switches, p.spine_switches, p.core_switches))
     fabric.add_section()
     fabric.add_row("total", "", "", str(totals["computeNics"]), _n(totals["scalableUnits"]), "",
                    _switches(totals["leafSwitches"], totals["spineSwitches"],
-                             totals["switchCountsComplete"]), style="bold")
+                             totals["coreSwitches"], totals["switchCountsComplete"]),
+                   style="bold")
     return capacity, fabric
 
 

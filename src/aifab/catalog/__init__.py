@@ -21,6 +21,7 @@ import yaml
 __all__ = [
     "Catalog",
     "Fact",
+    "FabricDesign",
     "Gpu",
     "MigProfile",
     "OperatorRelease",
@@ -82,9 +83,20 @@ class Gpu:
     min_driver: str
     min_driver_mig: str
     min_gpu_operator: str
+    min_gpu_operator_mig: str
     mig_profiles: Mapping[str, MigProfile]
     mig_configs: Mapping[str, Mapping[str, int]]
     facts: Mapping[str, Fact]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FabricDesign:
+    """A row of a DGX SuperPOD RA's compute-fabric table: switches for `sus` scalable units."""
+
+    sus: int
+    leaf: int
+    spine: int
+    core: int  # 0: two tiers
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +118,22 @@ class System:
     compute_nic_model: str | None
     su_nodes: int | None
     su_racks: int | None
+    cpu_architecture: str  # kubernetes.io/arch: amd64 | arm64
+    fabric_designs: tuple[FabricDesign, ...]  # the RA's table, by SUs; () where it has none
+    fabric_designs_xdr: tuple[FabricDesign, ...]  # DGX B300: the XDR variant's table
     placeholders: frozenset[str]
     facts: Mapping[str, Fact]
 
     @property
     def is_nvl_rack(self) -> bool:
         return self.form == "nvl-rack"
+
+    def su_nodes_for(self, designs_key: str) -> int | None:
+        """Nodes per SU of a fabricDesigns table (DGX B300: the XDR table has its own SU)."""
+        if designs_key.endswith("Xdr"):
+            xdr = self.facts.get("suNodesXdr")
+            return int(xdr.value) if xdr else None
+        return self.su_nodes
 
     @property
     def gpus_per_rack(self) -> int | None:
@@ -139,6 +161,7 @@ class OperatorRelease:
     kubernetes_max: str
     default_driver: str | None
     new_gpus: tuple[str, ...]
+    drivers: tuple[str, ...] = ()  # the release's component matrix
     source: str = "R1"
     confidence: str = "verified"
     note: str = ""
@@ -254,6 +277,7 @@ def _gpu(gpu_id: str, raw: dict[str, Any], sources: Mapping[str, Source]) -> Gpu
         min_driver=str(v["minDriver"]),
         min_driver_mig=str(v["minDriverMig"]),
         min_gpu_operator=str(v["minGpuOperator"]),
+        min_gpu_operator_mig=str(v["minGpuOperatorMig"]),
         mig_profiles=MappingProxyType(profiles),
         mig_configs=v["migConfigs"],
         facts=facts,
@@ -283,9 +307,31 @@ def _system(
         compute_nic_model=v["computeNicModel"],
         su_nodes=_opt(v["suNodes"], int),
         su_racks=_opt(v["suRacks"], int),
+        cpu_architecture=_architecture(v["cpuArchitecture"], system_id),
+        fabric_designs=_designs(v.get("fabricDesigns")),
+        fabric_designs_xdr=_designs(v.get("fabricDesignsXdr")),
         placeholders=frozenset(v["placeholders"]),
         facts=facts,
     )
+
+
+_ARCHITECTURES = ("amd64", "arm64")
+
+
+def _architecture(value: Any, system_id: str) -> str:
+    if value not in _ARCHITECTURES:
+        raise ValueError(f"systems.{system_id}.cpuArchitecture: one of {_ARCHITECTURES}")
+    return value
+
+
+def _designs(rows: Any) -> tuple[FabricDesign, ...]:
+    if rows is None:
+        return ()
+    designs = tuple(sorted(FabricDesign(int(r["sus"]), int(r["leaf"]), int(r["spine"]),
+                                        int(r["core"])) for r in rows))
+    if len({d.sus for d in designs}) != len(designs):
+        raise ValueError("fabricDesigns: one row per SU count")
+    return designs
 
 
 def _release(raw: dict[str, Any], sources: Mapping[str, Source]) -> OperatorRelease:
@@ -296,6 +342,7 @@ def _release(raw: dict[str, Any], sources: Mapping[str, Source]) -> OperatorRele
         kubernetes_max=str(raw["kubernetes"]["max"]),
         default_driver=_opt(raw.get("defaultDriver"), str),
         new_gpus=tuple(raw.get("newGpus") or ()),
+        drivers=tuple(str(d) for d in raw.get("drivers") or ()),
         source=_check_source(raw["source"], sources, where),
         confidence=_check_confidence(raw.get("confidence", "verified"), where),
         note=str(raw.get("note", "")).strip(),

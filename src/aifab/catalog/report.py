@@ -64,11 +64,13 @@ def systems_table(catalog: Catalog) -> str:
             _fmt(s.nodes_per_rack),
             _power(s),
             s.cooling,
+            s.cpu_architecture,
             _nics(s),
         )
         for s in sorted(catalog.systems.values(), key=lambda s: s.id)
     ]
-    header = ("ID", "NAME", "GPUS/NODE", "NODES/RACK", "POWER", "COOLING", "COMPUTE NICS")
+    header = ("ID", "NAME", "GPUS/NODE", "NODES/RACK", "POWER", "COOLING", "ARCH",
+              "COMPUTE NICS")
     lines = _table(header, rows)
     lines.append(f"{UNVERIFIED_MARK} unverified (catalog {catalog.version})")
     return "\n".join(lines) + "\n"
@@ -120,6 +122,27 @@ def _mig(catalog: Catalog, gpu: Gpu) -> list[str]:
     ]
 
 
+_DESIGNS = ("fabricDesigns", "fabricDesignsXdr")
+
+
+def _designs(catalog: Catalog, system: System) -> list[str]:
+    """The SuperPOD RA's compute-fabric rows, one table per variant."""
+    lines: list[str] = []
+    for key in (k for k in _DESIGNS if k in system.facts):
+        fact, per_su = system.facts[key], system.su_nodes_for(key)
+        rows = [(str(d["sus"]), str(d["sus"] * per_su) if per_su else "-", str(d["leaf"]),
+                 str(d["spine"]), str(d["core"] or "-")) for d in fact.value]
+        lines += [
+            "",
+            f"{key} of {system.id} [{fact.source}: {catalog.sources[fact.source].title}]"
+            + ("" if fact.verified else " (unverified)"),
+            *_table(("SU", "NODES", "LEAF", "SPINE", "CORE"), rows, "  "),
+        ]
+        if fact.note:
+            lines.append(f"      note: {fact.note}")
+    return lines
+
+
 def describe_system(catalog: Catalog, system_id: str) -> str:
     """Every fact of a system and its GPU, with sources; then the GPU's MIG profiles and configs."""
     if system_id not in catalog.systems:
@@ -128,7 +151,8 @@ def describe_system(catalog: Catalog, system_id: str) -> str:
     gpu = system.gpu
     lines = [
         f"{system.id}: {system.name} (catalog {catalog.version})",
-        *_fact_rows(catalog, system.facts),
+        *_fact_rows(catalog, system.facts, skip=_DESIGNS),
+        *_designs(catalog, system),
         "",
         f"GPU {gpu.id}: {gpu.name}",
         *_fact_rows(catalog, gpu.facts, skip=("migProfiles", "migConfigs")),

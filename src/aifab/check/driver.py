@@ -1,7 +1,9 @@
 """Drivers and operator release: every pool's driver and the GPU Operator support its GPU.
 
-Minimum drivers per GPU, with and without MIG, and the first GPU Operator release per GPU come
-from gpus.yaml (sources R1, D8); ComputeDomains need the driver of features.computeDomain (R4).
+Minimum drivers per GPU, with and without MIG (MIG user guide, D9), and the first GPU Operator
+release per GPU and for MIG on it come from gpus.yaml (R1); ComputeDomains need the driver of
+features.computeDomain (R4). Each release tests the drivers of its component matrix
+(compatibility.yaml `drivers`, R1); another driver may work, so it is a warning.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from aifab.catalog import version_tuple
-from aifab.diagnostics import Finding, finding
+from aifab.diagnostics import Finding, finding, warning
 from aifab.model import Cluster, NodePool
 
 CODES = {
+    "AF345": "driver not listed for the GPU Operator release",
     "AF346": "driver older than the GPU needs",
     "AF347": "driver older than ComputeDomains need",
     "AF348": "GPU Operator release does not support the GPU",
+    "AF349": "GPU Operator release does not support MIG on the GPU",
 }
 
 DRIVER = ("spec", "gpuOperator", "driver", "version")
@@ -37,6 +41,7 @@ def _need(pool: NodePool, cluster: Cluster) -> tuple[str, str, str]:
 
 def check(cluster: Cluster) -> Iterator[Finding]:
     yield from _drivers(cluster)
+    yield from _listed(cluster)
     yield from _operator(cluster)
 
 
@@ -76,12 +81,39 @@ def _driver_hint(cluster: Cluster, minimum: str) -> str:
     return hint
 
 
+def _listed(cluster: Cluster) -> Iterator[Finding]:
+    """Drivers outside the release's component matrix (unknown releases: AF352 says so)."""
+    release = cluster.catalog.gpu_operator_releases.get(cluster.gpu_operator.version)
+    if release is None or not release.drivers:
+        return
+    listed = ", ".join(release.drivers)
+    places = [(pool.driver_version, pool.path + ("driver", "version"), f"pool '{pool.name}': ")
+              for pool in cluster.node_pools if pool.driver_overridden]
+    if len(places) < len(cluster.node_pools) or not cluster.node_pools:  # the cluster's is used
+        places.insert(0, (cluster.gpu_operator.driver_version, DRIVER, ""))
+    for version, path, who in places:
+        if version in release.drivers:
+            continue
+        yield warning(
+            "AF345",
+            f"{who}driver {version} is not one GPU Operator {release.version} lists; it was "
+            f"tested with {listed}",
+            path,
+            hint=f"use one of {listed} (default {release.default_driver}), or keep {version} "
+                 "if you have validated it with this release",
+        )
+
+
 def _operator(cluster: Cluster) -> Iterator[Finding]:
     version = cluster.gpu_operator.version
     pools: dict[str, list[str]] = defaultdict(list)
+    mig: dict[str, list[str]] = defaultdict(list)
     for pool in cluster.node_pools:
-        if version_tuple(version) < version_tuple(pool.system.gpu.min_gpu_operator):
-            pools[pool.system.gpu.id].append(pool.name)
+        gpu = pool.system.gpu
+        if version_tuple(version) < version_tuple(gpu.min_gpu_operator):
+            pools[gpu.id].append(pool.name)
+        elif pool.uses_mig and version_tuple(version) < version_tuple(gpu.min_gpu_operator_mig):
+            mig[gpu.id].append(pool.name)
     for gpu_id, names in pools.items():
         gpu = cluster.catalog.gpus[gpu_id]
         yield finding(
@@ -90,4 +122,14 @@ def _operator(cluster: Cluster) -> Iterator[Finding]:
             f"support starts with {gpu.min_gpu_operator}",
             OPERATOR,
             hint=f"set gpuOperator.version to {gpu.min_gpu_operator} or later",
+        )
+    for gpu_id, names in mig.items():
+        gpu = cluster.catalog.gpus[gpu_id]
+        yield finding(
+            "AF349",
+            f"GPU Operator {version} runs the {gpu.name} without MIG only (MIG pools: "
+            f"{', '.join(names)}); MIG on it starts with {gpu.min_gpu_operator_mig}",
+            OPERATOR,
+            hint=f"set gpuOperator.version to {gpu.min_gpu_operator_mig} or later, or remove "
+                 "mig.config from those pools",
         )
