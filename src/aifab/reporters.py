@@ -1,5 +1,13 @@
 """Reporters: findings as text for people, JSON for tools, workflow commands for GitHub,
-SARIF for code scanning."""
+SARIF for code scanning.
+
+Findings quote what blueprints say (keys, values, source lines, file names), and blueprints come
+from pull requests: a key with ESC sequences could clear or fake a terminal or CI log, a bidi
+override (U+202E) could reorder what a reviewer reads. The text and GitHub reporters show every
+character Python does not call printable (controls C0 and C1, DEL, format and bidi characters,
+line and paragraph separators, spaces other than ' ') as its Python escape (ESC as `\\x1b`,
+U+202E as `\\u202e`); JSON and SARIF stay exact JSON with such characters as `\\u` escapes.
+"""
 
 from __future__ import annotations
 
@@ -24,21 +32,48 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def printable(value: str) -> str:
+    """`value` with every character a terminal could act on shown as its Python escape."""
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else _escape(c) for c in value)
+
+
+def _escape(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def json_safe(document: str) -> str:
+    """A JSON text with the characters `printable` escapes written as `\\u` escapes (they can
+    only stand inside its strings), so it reads as the same data and prints harmlessly."""
+    if all(line.isprintable() for line in document.split("\n")):
+        return document
+    return "".join(c if c.isprintable() or c == "\n" else _json_escape(c) for c in document)
+
+
+def _json_escape(char: str) -> str:
+    units = char.encode("utf-16-be")
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}"
+                   for i in range(0, len(units), 2))
+
+
 def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
     """`file:line:col: error AF301 message`, the source line with a caret, then the hint."""
     out = []
     for f in findings:
-        out.append(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} {f.message}")
+        out.append(printable(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} "
+                             f"{f.message}"))
         if f.path:
-            out.append(f"  at {f.json_path}")
+            out.append(printable(f"  at {f.json_path}"))
         lines = sources.get(f.file, ())
         if 0 < f.line <= len(lines):
             source, caret = _excerpt(lines[f.line - 1].expandtabs(1), f.col)
+            before = printable(source[:caret])
             gutter = f"{f.line:>5} | "
-            out.append(gutter + source)
-            out.append(" " * (len(gutter) - 2) + "| " + " " * caret + "^")
+            out.append(gutter + before + printable(source[caret:]))
+            out.append(" " * (len(gutter) - 2) + "| " + " " * len(before) + "^")
         if f.hint:
-            out.append(f"  hint: {f.hint}")
+            out.append(printable(f"  hint: {f.hint}"))
     out.append(summary(findings, files))
     return "\n".join(out)
 
@@ -58,6 +93,7 @@ def _excerpt(line: str, col: int) -> tuple[str, int]:
 
 
 def as_json(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+    """ASCII JSON: every other character is a `\\u` escape."""
     return json.dumps(
         {
             "findings": [
@@ -92,9 +128,10 @@ def github(findings: Sequence[Finding], sources: SourceLines, files: int) -> str
     out = []
     for f in findings:
         level = "error" if f.severity is Severity.ERROR else "warning"
-        message = f"{f.message} ({f.json_path})" + (f". Hint: {f.hint}" if f.hint else "")
+        message = printable(f"{f.message} ({f.json_path})" +
+                            (f". Hint: {f.hint}" if f.hint else ""))
         props = ",".join(
-            f"{k}={_escape_property(str(v))}"
+            f"{k}={_escape_property(printable(str(v)))}"
             for k, v in (("file", f.file), ("line", f.line), ("col", f.col), ("title", f.code))
         )
         out.append(f"::{level} {props}::{_escape_data(message)}")
