@@ -69,7 +69,17 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern)
 
 
-_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+def _whole_number(checker: Any, instance: Any) -> bool:
+    """`integer` without JSON Schema's "a number with a zero fractional part" (2020-12, 6.1.1):
+    `nodes: 12.0` is a float to every YAML reader and would reach generated files as `12.0`,
+    so it is refused where the schema wants an integer, like any other value of the wrong type
+    (one rule, every integer field; the hint says to write `12`)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator, {"pattern": _ecma_pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
 
 
 @cache
@@ -184,6 +194,10 @@ def _type_hint(expected: Any, value: Any, doc: Document, path: tuple[Any, ...]) 
         return f'quote it: "{raw}" (an unquoted {raw} is read as {_describe(value)})'
     if expected in ("integer", "number") and isinstance(value, str):
         return "remove the quotes around the number"
+    if expected == "integer" and isinstance(value, float):
+        if value.is_integer() and abs(value) <= 2**53:
+            return f"write {int(value)}: a whole number is written without a decimal point"
+        return "use a whole number"
     if value is None:
         return "the key is there but has no value; give it one or remove the key"
     return ""
