@@ -76,13 +76,12 @@ def _known_labels(pool: NodePool) -> dict[str, str]:
             LABEL_SYSTEM: pool.system.id}
 
 
-def _can_match(selector: Mapping[str, str], other: NodePool) -> bool:
+def _can_match(selector: Mapping[str, str], other: NodePool, known: Mapping[str, str]) -> bool:
     """Whether `selector` can select a node of `other`.
 
     A selector pool's nodes may carry any label it does not pin, so a selector matches unless
     it contradicts one; a named pool's nodes carry what aifab writes, so every selector key
     must be among those labels (per-node labels: any rack, domain or unit, or a node name)."""
-    known = _known_labels(other)
     for key, value in selector.items():
         if key in known:
             if known[key] != value:
@@ -97,9 +96,10 @@ def _can_match(selector: Mapping[str, str], other: NodePool) -> bool:
     return True
 
 
-def _overlaps(cluster: Cluster, pool: NodePool) -> Iterator[Finding]:
+def _overlaps(cluster: Cluster, pool: NodePool,
+              known: dict[str, dict[str, str]]) -> Iterator[Finding]:
     other = next((o for o in cluster.node_pools
-                  if o is not pool and _can_match(pool.node_selector, o)), None)
+                  if o is not pool and _can_match(pool.node_selector, o, known[o.name])), None)
     if other is None:
         return
     shown = ", ".join(f"{k}={v}" for k, v in sorted(pool.node_selector.items()))
@@ -111,7 +111,8 @@ def _overlaps(cluster: Cluster, pool: NodePool) -> Iterator[Finding]:
 
 
 def check(cluster: Cluster) -> Iterator[Finding]:
+    known = {pool.name: _known_labels(pool) for pool in cluster.node_pools}
     for pool in cluster.node_pools:
         yield from _reserved(pool)
-        if pool.node_selector:
-            yield from _overlaps(cluster, pool)
+        if pool.node_selector:  # pools x selector keys: at most 100 x 32 (the schema's limits)
+            yield from _overlaps(cluster, pool, known)
