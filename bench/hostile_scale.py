@@ -31,13 +31,31 @@ def _selector(i: int, keys: int) -> str:
             f"      nodeSelector:\n{pairs}        example.com/z: v{i}\n")
 
 
-SHAPES: dict[str, tuple[int, Callable[[int], str]]] = {
-    "1,000 pools of 100,000 nodes": (1000, lambda i: _named(i, 100_000, "n{i}-{{node}}")),
-    "100 pools of 100,000 nodes": (100, lambda i: _named(i, 100_000, "n{i}-{{node}}")),
-    "5,000 pools of 1 node": (5000, lambda i: _named(i, 1, "n{i}-{{node}}")),
-    "100 pools of 50 nodes, one hostname template": (100, lambda i: _named(i, 50, "n-{{node}}")),
-    "100 selector pools of 32 keys": (100, lambda i: _selector(i, 32)),
-    "100 selector pools of 300 keys": (100, lambda i: _selector(i, 300)),
+def _cluster(count: int, pool: Callable[[int], str]) -> Callable[[], str]:
+    return lambda: HEAD + "".join(pool(i) for i in range(count))
+
+
+def _amplifying_fleet() -> str:
+    """50 one-line clusters, each given the defaults' 100 pools of 50 nodes: 250,000 nodes."""
+    pools = "".join(f"      - name: p{i}\n        system: rtx-pro-6000-bse\n        nodes: 50\n"
+                    f"        hostnames: \"p{i}-{{node}}\"\n" for i in range(100))
+    clusters = "".join(f"    - metadata: {{name: c{i}}}\n      spec: {{site: {{name: s, country: KR, "
+                       "powerBudgetKW: 40000, cooling: air}}\n" for i in range(50))
+    return ("apiVersion: aifab.dev/v1alpha1\nkind: Fleet\nmetadata:\n  name: amp\nspec:\n"
+            "  defaults:\n    kubernetes: {version: \"1.34\"}\n    gpuOperator:\n"
+            "      version: v26.3.0\n      driver: {version: \"580.126.20\"}\n"
+            f"    nodePools:\n{pools}  clusters:\n{clusters}")
+
+
+SHAPES: dict[str, Callable[[], str]] = {
+    "1,000 pools of 100,000 nodes": _cluster(1000, lambda i: _named(i, 100_000, "n{i}-{{node}}")),
+    "100 pools of 100,000 nodes": _cluster(100, lambda i: _named(i, 100_000, "n{i}-{{node}}")),
+    "5,000 pools of 1 node": _cluster(5000, lambda i: _named(i, 1, "n{i}-{{node}}")),
+    "100 pools of 50 nodes, one hostname template": _cluster(
+        100, lambda i: _named(i, 50, "n-{{node}}")),
+    "100 selector pools of 32 keys": _cluster(100, lambda i: _selector(i, 32)),
+    "100 selector pools of 300 keys": _cluster(100, lambda i: _selector(i, 300)),
+    "fleet: 50 clusters sharing 100 default pools": _amplifying_fleet,
 }
 
 
@@ -60,9 +78,9 @@ def main() -> None:
     aifab = installed("aifab")
     print(f"machine: {machine()}; best of {args.runs} runs (each a fresh process)")
     with tempfile.TemporaryDirectory() as folder:
-        for name, (count, pool) in SHAPES.items():
+        for name, text in SHAPES.items():
             path = Path(folder) / "hostile.yaml"
-            path.write_text(HEAD + "".join(pool(i) for i in range(count)), encoding="utf-8")
+            path.write_text(text(), encoding="utf-8")
             runs = [measure([aifab, "validate", str(path)]) for _ in range(args.runs)]
             wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
             size = path.stat().st_size / 1024
