@@ -39,8 +39,8 @@ def _amplifying_fleet() -> str:
     """50 one-line clusters, each given the defaults' 100 pools of 50 nodes: 250,000 nodes."""
     pools = "".join(f"      - name: p{i}\n        system: rtx-pro-6000-bse\n        nodes: 50\n"
                     f"        hostnames: \"p{i}-{{node}}\"\n" for i in range(100))
-    clusters = "".join(f"    - metadata: {{name: c{i}}}\n      spec: {{site: {{name: s, country: KR, "
-                       "powerBudgetKW: 40000, cooling: air}}\n" for i in range(50))
+    site = "{site: {name: s, country: KR, powerBudgetKW: 40000, cooling: air}}"
+    clusters = "".join(f"    - metadata: {{name: c{i}}}\n      spec: {site}\n" for i in range(50))
     return ("apiVersion: aifab.dev/v1alpha1\nkind: Fleet\nmetadata:\n  name: amp\nspec:\n"
             "  defaults:\n    kubernetes: {version: \"1.34\"}\n    gpuOperator:\n"
             "      version: v26.3.0\n      driver: {version: \"580.126.20\"}\n"

@@ -105,3 +105,19 @@ def test_every_unsafe_character_is_escaped_in_every_field(char, capsys):
 def test_ordinary_text_is_unchanged():
     text = "gwangju-1 광주 b200: 8 GPUs, 'quoted' \\ backslash"
     assert printable(text) == text
+
+
+def test_check_diff_escapes_what_a_pull_request_planted_in_generated(tmp_path, capsys):
+    """`generate --check --diff` prints file names and contents of the tree under review."""
+    out = tmp_path / "out"
+    assert main(["generate", "--out", str(out), str(SEOUL)]) == 0
+    folder = out / "seoul-rtxpro"
+    summary = folder / "SUMMARY.md"
+    summary.write_bytes(summary.read_bytes() + "\x1b]0;owned\x07\x1b[2J\u202e\r\n".encode())
+    (folder / "planted-\x1b[31m.yaml").write_text("x: 1\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["generate", "--check", "--diff", "--out", str(out), str(SEOUL)]) == 1
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    _assert_clean(output)
+    assert r"\x1b]0;owned\x07\x1b[2J\u202e\r" in output and r"planted-\x1b[31m.yaml" in output
