@@ -107,9 +107,9 @@ def _inlined(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def validate(doc: Document, kind: str = "Cluster") -> list[Finding]:
-    """All schema findings of a loaded document, placed at their key or value. A list longer
-    than the schema allows is reported alone, before validating its items: the work of
-    validating grows with it (5,000 pools in a 1 MB file would take seconds)."""
+    """All schema findings of a loaded document, placed at their key or value. A list or
+    mapping larger than the schema allows is reported alone, before what it holds is validated:
+    the work of validating grows with it (5,000 pools in a 1 MB file would take seconds)."""
     if too_long := [doc.place(f) for f in _overlong(validator(kind).schema, doc.data, ())]:
         return too_long
     found: list[Finding] = []
