@@ -84,8 +84,8 @@ def test_pre_commit_file_patterns():
     for path in ("blueprints/lab.yaml", "blueprints/lab.yml"):
         assert validate.search(path) and generate.search(path)
     # fleet members are complete only with their fleet: validated through it, and by generate
-    assert not validate.search("blueprints/korea/kr-busan-gb300.yaml")
-    assert generate.search("blueprints/korea/kr-busan-gb300.yaml")
+    assert not validate.search("blueprints/korea/kr-busan-gb300-1.yaml")
+    assert generate.search("blueprints/korea/kr-busan-gb300-1.yaml")
     assert generate.search("generated/lab/aifab.lock.json")
     for path in ("docs/blueprints/x.yaml", "blueprints/README.md", "tests/blueprints/a.yaml"):
         assert not validate.search(path)

@@ -65,7 +65,7 @@ def test_generated_matches_the_blueprints_byte_for_byte(everything):
     report = {str(d.folder): (d.missing, d.stale, d.edited, d.extra) for d in drifts if not d.clean}
     assert report == {}, "generated/ is not current: run `aifab generate` and review the diff"
     names = {r.cluster.name for r in everything.results if r.cluster is not None}
-    assert {d.folder.name for d in drifts} == names and len(names) == 4 + 8
+    assert {d.folder.name for d in drifts} == names and len(names) == 4 + 19
 
 
 def test_generated_objects_pass_strict_kubernetes_schemas_crds_and_chart_values(everything):
@@ -340,7 +340,7 @@ def test_an_interrupted_plan_stops_its_builders_before_it_removes_their_staging(
     real = generate.build
 
     def slow(job, sources, stage_in=None):  # every cluster but the first still builds
-        if job.cluster.name != "kr-gwangju-gb300":
+        if job.cluster.name != "kr-gwangju-gb300-1":
             time.sleep(0.5)
         return real(job, sources, stage_in)
 

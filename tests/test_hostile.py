@@ -185,6 +185,37 @@ def _thousands_of_unknown_keys() -> tuple[bytes, int]:
     return text.encode(), _line_of(text, "spec: {")
 
 
+def _pools(count: int, pool: Callable[[int], str]) -> tuple[bytes, int]:
+    """seoul-rtxpro with `count` pools instead of its own (issue 19.7: quadratic blow-up)."""
+    head = _seoul().split("  nodePools:\n")[0] + "  nodePools:\n"
+    text = head + "".join(pool(i) for i in range(count))
+    return text.encode(), _line_of(text, "  nodePools:")
+
+
+def _named(i: int, nodes: int, template: str = "n{i}-{{node}}") -> str:
+    hostnames = template.format(i=i)
+    return (f"    - name: p{i}\n      system: dgx-b200\n      nodes: {nodes}\n"
+            f"      hostnames: \"{hostnames}\"\n")
+
+
+def _ten_million_nodes() -> tuple[bytes, int]:
+    text, _ = _pools(100, lambda i: _named(i, 100_000))
+    return text, _line_of(text.decode(), "nodes: 100000")  # AF313 at the first pool
+
+
+def _shared_hostnames() -> tuple[bytes, int]:
+    text, _ = _pools(100, lambda i: _named(i, 50, "n-{{node}}"))
+    second = text.decode().split("    - name: p1\n", 1)
+    return text, second[0].count("\n") + _line_of(second[1], "hostnames:") + 1  # AF321 at p1
+
+
+def _selectors_of_32_keys() -> tuple[bytes, int]:
+    keys = "".join(f"        example.com/k{j}: v\n" for j in range(32))
+    text, _ = _pools(100, lambda i: f"    - name: p{i}\n      system: rtx-pro-6000-bse\n"
+                                    f"      nodes: 1\n      nodeSelector:\n{keys}")
+    return text, _line_of(text.decode(), "      nodeSelector:")
+
+
 COMMITTED = [_committed(p) for p in sorted(HOSTILE.glob("*.yaml"))]
 BUILT = [
     _built("empty-file-zero-bytes.yaml", "AF106", lambda: (b"", 1)),
@@ -195,6 +226,14 @@ BUILT = [
     _built("utf16-with-bom.yaml", "AF103", _utf16),
     _built("distinct-hex-numbers.yaml", "AF114", _distinct_hex_numbers),
     _built("thousands-of-unknown-keys.yaml", "AF201", _thousands_of_unknown_keys),
+    # issue 19.7: 1,000 pools of 100,000 nodes (100 KB) ran past 90 s and 1 GB
+    _built("thousand-pools-of-100k-nodes.yaml", "AF206",
+           lambda: _pools(1000, lambda i: _named(i, 100_000))),
+    _built("five-thousand-pools-of-one-node.yaml", "AF206",
+           lambda: _pools(5000, lambda i: _named(i, 1))),
+    _built("ten-million-nodes.yaml", "AF313", _ten_million_nodes),
+    _built("hundred-pools-sharing-hostnames.yaml", "AF321", _shared_hostnames),
+    _built("hundred-selectors-of-32-keys.yaml", "AF392", _selectors_of_32_keys),
 ]
 
 

@@ -108,7 +108,7 @@ def test_korea_national_fleet_total():
     data, code = run([KOREA], fmt="json")
     assert code == EXIT_OK
     total = json.loads(data)["total"]
-    assert (total["clusters"], total["sites"], total["gpus"]) == (8, 6, 260480)
+    assert (total["clusters"], total["sites"], total["gpus"]) == (19, 6, 260480)
     assert sum(s["gpus"] for s in total["systems"].values()) == 260480
 
 

@@ -224,7 +224,10 @@ def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> int:
     except CannotWrite as e:  # staging new files: a full disk, a read-only folder
         return _cannot_write(e.filename, e.reason)
     except OSError as e:  # reading: a file that vanished, a dangling link under --crds
-        print(f"aifab generate: cannot read {e.filename}: {e.strerror or e}", file=sys.stderr)
+        from aifab.escape import printable
+
+        print(printable(f"aifab generate: cannot read {e.filename}: {e.strerror or e}"),
+              file=sys.stderr)
         print("hint: nothing was written; check that the file exists and is readable (a link "
               "must point at a file)", file=sys.stderr)
         return EXIT_USAGE
@@ -281,13 +284,19 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
 
 
 def _cannot_write(filename: str, reason: str) -> int:
-    print(f"aifab generate: cannot write {filename}: {reason}", file=sys.stderr)
+    from aifab.escape import printable
+
+    print(printable(f"aifab generate: cannot write {filename}: {reason}"), file=sys.stderr)
     print("hint: every cluster folder is either as before or fully new; free space or fix "
           "the permissions and run again", file=sys.stderr)
     return EXIT_FINDINGS
 
 
 def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
+    """What `--check` found. File names and diffs come from the tree under review (a pull
+    request can plant a file, or put ESC sequences in one): shown escaped, line by line."""
+    from aifab.escape import printable
+
     stale = [d for d in drifts if not d.clean]
     for d in drifts:
         if d.clean:
@@ -297,10 +306,11 @@ def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
         for label, paths in (("missing", d.missing), ("stale (regenerate)", d.stale),
                              ("edited by hand", d.edited), ("extra", d.extra)):
             for path in paths:
-                print(f"  {label}: {path}", file=listing)
+                print(printable(f"  {label}: {path}"), file=listing)
         if show_diff:
             for diff in d.diffs.values():
-                print(diff, end="", file=listing)
+                for line in diff.removesuffix("\n").split("\n"):  # a CR stays in its line
+                    print(printable(line), file=listing)
     if stale:
         print("run `aifab generate` and commit the result", file=sys.stderr)
         return EXIT_FINDINGS

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from aifab.diagnostics import Finding, Path, Severity
-from aifab.yamlscalars import INF_NAN, TAG, TOO_BIG, describe12, disagreement, resolve12
+from aifab.yamlscalars import TAG, TOO_BIG, describe12, disagreement, resolve12
 
 if TYPE_CHECKING:
     from aifab.memo import Memo
@@ -363,16 +363,10 @@ class _Composer:
         if event.style or event.tag == TAG + "str":  # quoted, block or !!str: always a string
             return text
         if event.tag not in (None, "!"):
-            return self._explicit(event, path)
+            value = self._explicit(event, path)
+            return value if self._bounded(value, event, path) else None
         value = resolve12(text)
-        if INF_NAN.match(text) or (isinstance(value, float) and not math.isfinite(value)):
-            self._add("AF111", f"'{text}' is not a finite number", event.start_mark, path,
-                      "use a finite number, or quote it if you meant text")
-            return None
-        if value is TOO_BIG or (type(value) is int and abs(value) > MAX_INT):
-            shown = text if len(text) <= 20 else text[:20] + "..."
-            self._add("AF112", f"the number {shown} is too large (beyond 2^53)",
-                      event.start_mark, path, "use a realistic number")
+        if not self._bounded(value, event, path):
             return None
         reading11 = None if _SAME_IN_BOTH.fullmatch(text) else disagreement(text)
         if reading11 is not None:
@@ -387,6 +381,21 @@ class _Composer:
             )
         return value
 
+    def _bounded(self, value: Any, event: yaml.ScalarEvent, path: Path) -> bool:
+        """False, after a finding, when `value` is not finite (AF111) or too large (AF112): the
+        same checks for a plain scalar and for one with a tag (`!!float .nan`)."""
+        text = event.value
+        if isinstance(value, float) and not math.isfinite(value):  # .nan, .inf, 1e309
+            self._add("AF111", f"'{text}' is not a finite number", event.start_mark, path,
+                      "use a finite number, or quote it if you meant text")
+            return False
+        if value is TOO_BIG or (type(value) is int and abs(value) > MAX_INT):
+            shown = text if len(text) <= 20 else text[:20] + "..."
+            self._add("AF112", f"the number {shown} is too large (beyond 2^53)",
+                      event.start_mark, path, "use a realistic number")
+            return False
+        return True
+
     def _explicit(self, event: yaml.ScalarEvent, path: Path) -> Any:
         """A scalar with an explicit standard tag: !!int 3, !!bool true, !!null ''."""
         value = resolve12(event.value)
@@ -395,6 +404,8 @@ class _Composer:
             return None
         if expected is None:  # a disallowed tag was already reported
             return event.value
+        if value is TOO_BIG and expected is not bool:
+            return value  # AF112, from _bounded
         if type(value) is not expected and not (expected is float and type(value) is int):
             self._add("AF110", f"'{event.value}' is not a valid {event.tag.replace(TAG, '!!')}",
                       event.start_mark, path, "remove the tag")

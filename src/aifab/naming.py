@@ -52,6 +52,19 @@ def service_account_namespace(name: str) -> str | None:
         return name.removeprefix(SERVICE_ACCOUNT_USER_PREFIX).partition(":")[0]
     return None
 
+# Node labels aifab puts on every node (expand.node_pools) and selects on (kueue, compute
+# domains, nv-ipam); the rules refuse them in a pool's own labels (check.node_labels).
+LABEL_POOL = "aifab.dev/pool"
+LABEL_SYSTEM = "aifab.dev/system"
+LABEL_RACK = "aifab.dev/rack"
+LABEL_NVLINK_DOMAIN = "aifab.dev/nvlink-domain"
+LABEL_SCALABLE_UNIT = "aifab.dev/scalable-unit"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"  # read by the GPU Operator's mig-manager
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"  # read by the device plugin
+AIFAB_NODE_LABELS = (LABEL_POOL, LABEL_SYSTEM, LABEL_RACK, LABEL_NVLINK_DOMAIN,
+                     LABEL_SCALABLE_UNIT, MIG_CONFIG_LABEL, DEVICE_PLUGIN_CONFIG_LABEL)
+
 _PLACEHOLDER = re.compile(r"\{([a-z]+)(?::0([1-9])d)?\}")
 
 

@@ -1,5 +1,13 @@
 """Reporters: findings as text for people, JSON for tools, workflow commands for GitHub,
-SARIF for code scanning."""
+SARIF for code scanning.
+
+Findings quote what blueprints say (keys, values, source lines, file names), and blueprints come
+from pull requests: a key with ESC sequences could clear or fake a terminal or CI log, a bidi
+override (U+202E) could reorder what a reviewer reads. The text and GitHub reporters show every
+character Python does not call printable (controls C0 and C1, DEL, format and bidi characters,
+line and paragraph separators, spaces other than ' ') as its Python escape (ESC as `\\x1b`,
+U+202E as `\\u202e`); JSON and SARIF stay exact JSON with such characters as `\\u` escapes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from aifab.diagnostics import Finding, Severity
+from aifab.escape import printable
 
 SourceLines = Mapping[str, Sequence[str]]
 
@@ -28,17 +37,19 @@ def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
     """`file:line:col: error AF301 message`, the source line with a caret, then the hint."""
     out = []
     for f in findings:
-        out.append(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} {f.message}")
+        out.append(printable(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} "
+                             f"{f.message}"))
         if f.path:
-            out.append(f"  at {f.json_path}")
+            out.append(printable(f"  at {f.json_path}"))
         lines = sources.get(f.file, ())
         if 0 < f.line <= len(lines):
             source, caret = _excerpt(lines[f.line - 1].expandtabs(1), f.col)
+            before = printable(source[:caret])
             gutter = f"{f.line:>5} | "
-            out.append(gutter + source)
-            out.append(" " * (len(gutter) - 2) + "| " + " " * caret + "^")
+            out.append(gutter + before + printable(source[caret:]))
+            out.append(" " * (len(gutter) - 2) + "| " + " " * len(before) + "^")
         if f.hint:
-            out.append(f"  hint: {f.hint}")
+            out.append(printable(f"  hint: {f.hint}"))
     out.append(summary(findings, files))
     return "\n".join(out)
 
@@ -58,6 +69,7 @@ def _excerpt(line: str, col: int) -> tuple[str, int]:
 
 
 def as_json(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+    """ASCII JSON: every other character is a `\\u` escape."""
     return json.dumps(
         {
             "findings": [
@@ -92,9 +104,10 @@ def github(findings: Sequence[Finding], sources: SourceLines, files: int) -> str
     out = []
     for f in findings:
         level = "error" if f.severity is Severity.ERROR else "warning"
-        message = f"{f.message} ({f.json_path})" + (f". Hint: {f.hint}" if f.hint else "")
+        message = printable(f"{f.message} ({f.json_path})" +
+                            (f". Hint: {f.hint}" if f.hint else ""))
         props = ",".join(
-            f"{k}={_escape_property(str(v))}"
+            f"{k}={_escape_property(printable(str(v)))}"
             for k, v in (("file", f.file), ("line", f.line), ("col", f.col), ("title", f.code))
         )
         out.append(f"::{level} {props}::{_escape_data(message)}")

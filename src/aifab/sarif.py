@@ -6,7 +6,8 @@ the run found nothing else. File locations are URIs relative to the working dire
 at the repository root) under the `%SRCROOT%` base; files outside it get absolute `file:` URIs.
 Each result carries a partial fingerprint built from its code, file and JSON path, never its
 line, so an alert survives edits that move it. Output is sorted, so a run is byte-identical to
-the last one on the same input.
+the last one on the same input. Characters a terminal could act on (controls, bidi overrides)
+are `\\u` escapes, as in `--format json` (escape.json_safe).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 from aifab import __version__
 from aifab.diagnostics import Finding, Severity
+from aifab.escape import json_safe
 
 SCHEMA_URI = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
               "sarif-schema-2.1.0.json")
@@ -94,7 +96,7 @@ def sarif(findings: Sequence[Finding], sources: SourceLines, files: int, *,
             "properties": {"blueprints": files},
         }],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False)
+    return json_safe(json.dumps(log, indent=2, ensure_ascii=False))
 
 
 @cache

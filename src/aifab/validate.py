@@ -58,17 +58,49 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern)
 
 
-_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+def _whole_number(checker: Any, instance: Any) -> bool:
+    """`integer` without JSON Schema's "a number with a zero fractional part" (2020-12, 6.1.1):
+    `nodes: 12.0` is a float to every YAML reader and would reach generated files as `12.0`,
+    so it is refused where the schema wants an integer, like any other value of the wrong type
+    (one rule, every integer field; the hint says to write `12`)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator, {"pattern": _ecma_pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_number))
 
 
 @cache
 def validator(kind: str = "Cluster") -> Draft202012Validator:
-    """Compiled once per process and kind."""
-    return _Validator(schema_of(kind))
+    """Compiled once per process and kind, with its local references written out."""
+    schema = schema_of(kind)
+    return _Validator(_inlined(schema, schema.get("$defs", {})))
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """`{"$ref": "#/$defs/x", ...}` as `{..., "allOf": [x]}`: the same errors (each raised in
+    `x` itself), without a reference lookup for every label of every pool, which made a
+    blueprint of 100 pools of 32 labels take seconds. The published schemas are not recursive."""
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _inlined(value, defs) for key, value in node.items() if key != "$ref"}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        out["allOf"] = [*out.get("allOf", []), _inlined(defs[ref.removeprefix("#/$defs/")], defs)]
+    elif ref is not None:
+        out["$ref"] = ref
+    return out
 
 
 def validate(doc: Document, kind: str = "Cluster") -> list[Finding]:
-    """All schema findings of a loaded document, placed at their key or value."""
+    """All schema findings of a loaded document, placed at their key or value. A list or
+    mapping larger than the schema allows is reported alone, before what it holds is validated:
+    the work of validating grows with it (5,000 pools in a 1 MB file would take seconds)."""
+    if too_long := [doc.place(f) for f in _overlong(validator(kind).schema, doc.data, ())]:
+        return too_long
     found: list[Finding] = []
     for error in validator(kind).iter_errors(doc.data):
         for f, at_key in _findings(error, doc):
@@ -79,6 +111,35 @@ def validate(doc: Document, kind: str = "Cluster") -> list[Finding]:
                 return _without_typo_echoes(found)
             found.append(doc.place(f, at_key=at_key))
     return _without_typo_echoes(found)
+
+
+def _overlong(schema: dict[str, Any], data: Any, path: tuple[Any, ...]) -> Iterator[Finding]:
+    """Lists over their `maxItems` and mappings over their `maxProperties`, found through
+    `properties` and `items` (a container is measured, never scanned key by key, so the walk
+    costs no more than the document's outline)."""
+    schema = _effective(schema)
+    limit = schema.get("maxItems" if isinstance(data, list) else "maxProperties")
+    if isinstance(data, (list, dict)) and limit is not None and len(data) > limit:
+        what = "items" if isinstance(data, list) else "keys"
+        yield finding("AF206", f"{format_path(path)} has {len(data):,} {what}; at most {limit} "
+                      "are allowed (what it holds was not validated)", path,
+                      hint=schema.get("description", ""))
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(data):
+            yield from _overlong(schema["items"], item, path + (index,))
+    elif isinstance(data, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in data:
+                yield from _overlong(sub, data[key], path + (key,))
+
+
+def _effective(schema: dict[str, Any]) -> dict[str, Any]:
+    """A schema with its `allOf` (references, as `validator` writes them out) merged in."""
+    merged: dict[str, Any] = {}
+    for inlined in schema.get("allOf", ()):
+        merged.update(_effective(inlined))
+    merged.update((key, value) for key, value in schema.items() if key != "allOf")
+    return merged
 
 
 def _without_typo_echoes(found: list[Finding]) -> list[Finding]:
@@ -172,6 +233,10 @@ def _type_hint(expected: Any, value: Any, doc: Document, path: tuple[Any, ...]) 
         return f'quote it: "{raw}" (an unquoted {raw} is read as {_describe(value)})'
     if expected in ("integer", "number") and isinstance(value, str):
         return "remove the quotes around the number"
+    if expected == "integer" and isinstance(value, float):
+        if value.is_integer() and abs(value) <= 2**53:
+            return f"write {int(value)}: a whole number is written without a decimal point"
+        return "use a whole number"
     if value is None:
         return "the key is there but has no value; give it one or remove the key"
     return ""

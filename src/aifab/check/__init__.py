@@ -2,6 +2,8 @@
 
 A rule module defines `CODES` ({code: title}) and `check(cluster) -> Iterator[Finding]`.
 Adding a rule is adding a module here; `rules()` finds it, and a meta-test insists on fixtures.
+A module with `PRECONDITION = True` runs first, and when it reports an error the other rules
+do not run (cluster_size: rules that work per node must not start on 10^8 nodes).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Rule:
     summary: str
     codes: dict[str, str]
     check: Callable[[Cluster], Iterator[Finding]]
+    precondition: bool = False
 
 
 @cache
@@ -32,10 +35,16 @@ def rules() -> tuple[Rule, ...]:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         module: ModuleType = importlib.import_module(f"{__name__}.{info.name}")
         summary = (module.__doc__ or "").strip().splitlines()[0]
-        found.append(Rule(info.name, summary, dict(module.CODES), module.check))
+        found.append(Rule(info.name, summary, dict(module.CODES), module.check,
+                          getattr(module, "PRECONDITION", False)))
     return tuple(found)
 
 
 def check(cluster: Cluster) -> Iterator[Finding]:
+    first = [f for rule in rules() if rule.precondition for f in rule.check(cluster)]
+    yield from first
+    if any(f.is_error for f in first):
+        return
     for rule in rules():
-        yield from rule.check(cluster)
+        if not rule.precondition:
+            yield from rule.check(cluster)

@@ -2,11 +2,16 @@
 
 Rails per node are the system's compute NICs (catalog computeNics/computeNicGbps, D1/D2/D4/D7;
 facts rule 9). A DGX SuperPOD fabric is built per scalable unit, and a partial SU is cabled as
-a full SU (catalog suNodes/suRacks, D5/D6/D7; facts section 2).
+a full SU (catalog suNodes/suRacks, D5/D6/D7; facts section 2). The compute subnet must be
+addresses hosts can hold: not "this network" (0.0.0.0/8, RFC 1122 3.2.1.3), loopback
+(127.0.0.0/8, RFC 1122), link-local (169.254.0.0/16, RFC 3927), multicast (224.0.0.0/4,
+RFC 5771) or reserved and broadcast (240.0.0.0/4, RFC 1112; 255.255.255.255, RFC 919); a range
+that overlaps any of them (0.0.0.0/0 overlaps them all) would hand those addresses to RDMA NICs.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 
 from aifab.addressing import MIN_BLOCK, nic_pools, rail_count, rails
@@ -22,7 +27,17 @@ CODES = {
     "AF334": "partial scalable unit",
     "AF335": "compute NICs without a fabric",
     "AF336": "compute subnet too small for the nodes",
+    "AF337": "compute subnet overlaps special-purpose addresses",
 }
+
+# IPv4 special-purpose blocks no host address may come from (the RFCs in the docstring)
+SPECIAL_BLOCKS = (
+    (ipaddress.ip_network("0.0.0.0/8"), "'this network' (0.0.0.0/8)"),
+    (ipaddress.ip_network("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
+    (ipaddress.ip_network("169.254.0.0/16"), "link-local (169.254.0.0/16)"),
+    (ipaddress.ip_network("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
+    (ipaddress.ip_network("240.0.0.0/4"), "reserved and broadcast (240.0.0.0/4)"),
+)
 
 COMPUTE = ("spec", "fabric", "compute")
 
@@ -103,8 +118,21 @@ def check(cluster: Cluster) -> Iterator[Finding]:
     yield from _addresses(cluster, fabric)
 
 
+def _special(fabric: Fabric) -> Iterator[Finding]:
+    network = ipaddress.ip_network(fabric.subnet, strict=False)  # the schema's IPv4 CIDR form
+    hit = [name for block, name in SPECIAL_BLOCKS if network.overlaps(block)]
+    if hit:
+        yield finding("AF337", f"subnet {fabric.subnet} overlaps {', '.join(hit)} addresses, "
+                      "which no NIC may be given", COMPUTE + ("subnet",),
+                      hint="use a private range of your own (RFC 1918), such as 10.200.0.0/16")
+
+
 def _addresses(cluster: Cluster, fabric: Fabric) -> Iterator[Finding]:
     """Each rail gets an equal share of `subnet`; every node needs a block of it (nv-ipam)."""
+    special = list(_special(fabric))
+    if special:
+        yield from special
+        return
     count = rail_count(cluster)
     plan = rails(cluster)
     short = [rail for rail in plan if not rail.block]

@@ -91,4 +91,5 @@ def check(cluster: Cluster) -> Iterator[Finding]:
             yield finding("AF321", f"node name '{shared[0]}' of pool '{pool.name}' is also a "
                           f"name in pool '{owners[shared[0]]}' ({len(shared)} names in common)",
                           at, hint="give each pool's hostnames a distinct prefix")
-        owners = {**dict.fromkeys(names, pool.name), **owners}  # the first pool keeps a name
+        for name in names:  # the first pool keeps a name; linear in the cluster's nodes
+            owners.setdefault(name, pool.name)

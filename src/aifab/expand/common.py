@@ -7,6 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aifab.model import Cluster, NodePool
+from aifab.naming import (  # noqa: F401 - the node labels, re-exported for the components
+    HOSTNAME_LABEL,
+    LABEL_NVLINK_DOMAIN,
+    LABEL_POOL,
+    LABEL_RACK,
+    LABEL_SCALABLE_UNIT,
+    LABEL_SYSTEM,
+)
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "aifab"}
 AIFAB_API = "aifab.dev/v1alpha1"
@@ -99,13 +107,6 @@ def quantity(count: int) -> str:
     """A Kubernetes quantity for a count, in its one canonical spelling (a plain integer)."""
     return str(int(count))
 
-# Node labels aifab puts on every node (node_pools) and selects on (kueue, compute domains).
-LABEL_POOL = "aifab.dev/pool"
-LABEL_SYSTEM = "aifab.dev/system"
-LABEL_RACK = "aifab.dev/rack"
-LABEL_NVLINK_DOMAIN = "aifab.dev/nvlink-domain"
-LABEL_SCALABLE_UNIT = "aifab.dev/scalable-unit"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 # Where each operator runs (aifab.naming.OPERATOR_NAMESPACES lists them for the rules).
 NS_GPU_OPERATOR = "gpu-operator"

@@ -58,6 +58,7 @@ from aifab.expand.common import (
     repo_configmap,
 )
 from aifab.model import Cluster, NodePool
+from aifab.naming import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
 
 COMPONENT = "gpu-operator"
 CHART_KEY = "gpu-operator"
@@ -70,8 +71,6 @@ SHARING_CONFIGMAP = "aifab-device-plugin-config"
 # this key can never be a pool's key.
 SHARING_DEFAULT_KEY = "aifab.default"
 
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
-DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 DRA_DRIVER_KEY = "draDriver"
 
 # Every image `repository` of the GPU Operator v26.7.0 chart values (R2, values.yaml), as the
