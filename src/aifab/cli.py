@@ -238,6 +238,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     if any(f.is_error for f in findings):
         discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
+    sources.update((file, text.splitlines()) for file, text in result.texts.items())
     if findings or args.format in MACHINE_READABLE:  # a tool reading stdout gets a document
         print(FORMATS[args.format](findings, sources, given))
     if any(f.is_error for f in findings):

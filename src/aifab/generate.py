@@ -9,7 +9,6 @@ A run with any error removes the staging again: it writes nothing.
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +27,11 @@ from aifab.render import (
     digest,
     discard_staged,
     drift,
-    read_tree,
+    read_regular,
     recover,
     render,
+    repository_path,
+    scan_tree,
     stage_cluster,
     tree_state,
     write_clusters,
@@ -57,6 +58,7 @@ class Plan:
     created: FsPath | None = None  # the outermost folder of `out` that did not exist before
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # other files findings are in, by name
 
     @property
     def ok(self) -> bool:
@@ -165,6 +167,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         result.staged.update(job.cluster.name for job in builds)
         discard(result)
         raise
+    _check_stack_configs(result)
     result.findings = sorted_unique(result.findings)
     if sources.crds is None:
         result.notes.append("custom resources were not verified: pass --crds DIR (README, "
@@ -230,18 +233,18 @@ def _build_index(index: int) -> Built:
 def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
     """The folder's files when its lock says they were generated from exactly this input by
     this aifab and catalog, and none changed since; else None (rebuild)."""
-    try:
-        lock = json.loads((folder / LOCK).read_bytes())
-    except (OSError, ValueError):
+    try:  # a regular file, or no lock: never a pipe or a link read in its place
+        lock = json.loads(read_regular(folder / LOCK) or b"null")
+    except ValueError:
         return None
     wanted = {"aifabVersion": __version__, "catalogVersion": job.cluster.catalog.version,
               "blueprint": job.blueprint, "source": job.source,
               "blueprintDigest": blueprint_digest(job.data)}
     if not isinstance(lock, dict) or any(lock.get(k) != v for k, v in wanted.items()):
         return None
-    files = read_tree(folder)
-    recorded = lock.get("files", {})
-    if set(files) != set(recorded) | {LOCK} or any(
+    tree = scan_tree(folder)
+    files, recorded = tree.files, lock.get("files")
+    if tree.odd or not isinstance(recorded, dict) or set(files) != set(recorded) | {LOCK} or any(
             digest(files[path]) != recorded[path] for path in recorded):
         return None
     return files
@@ -259,23 +262,28 @@ def _current(folder: FsPath, job: Build, memo: Memo | None) -> dict[str, bytes] 
 
 def _relative(blueprint: FsPath, out: FsPath) -> str:
     """The blueprint as seen from the repository root (out's parent): stable across cwd."""
-    return FsPath(os.path.relpath(blueprint.resolve(), out.resolve().parent)).as_posix()
+    return repository_path(blueprint, out.resolve().parent)
 
 
 def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
     """Create stacks/Pulumi.<cluster>.yaml for new clusters. An existing one is never touched:
-    Pulumi keeps encrypted secrets and the stack's salt in it."""
-    from aifab.deploy.stack_config import stack_config
+    Pulumi keeps encrypted secrets and the stack's salt in it; no link is followed."""
+    from aifab.deploy.stack_config import create_stack_configs
 
-    created = []
-    for name in sorted(result.files):
-        filename, content = stack_config(name)
-        path = stacks / filename
-        if not path.exists():
-            stacks.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-            created.append(path)
-    return created
+    return create_stack_configs(stacks, sorted(result.files))
+
+
+def _check_stack_configs(result: Plan) -> None:
+    """The findings of the Pulumi project's stack configurations (deploy.stack_config), when
+    the output folder is in one (Pulumi.yaml beside it): `generate` creates them there."""
+    if not (result.out.resolve().parent / "Pulumi.yaml").is_file():
+        return
+    from aifab.deploy.stack_config import check_stack_configs
+
+    findings, texts = check_stack_configs(result.out.resolve().parent / "stacks",
+                                          result.out.parent / "stacks")
+    result.findings.extend(findings)
+    result.texts.update(texts)
 
 
 def write(result: Plan, replaced: list[FsPath] | None = None) -> dict[str, bool]:

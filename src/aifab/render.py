@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import difflib
+import errno
 import hashlib
 import json
 import os
@@ -155,6 +156,12 @@ def blueprint_digest(data: Any) -> str:
     return digest(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
 
 
+def repository_path(file: FsPath, root: FsPath) -> str:
+    """`file` as a lock names it: relative to the repository root (the output folder's parent),
+    links resolved, so the same whatever the working directory."""
+    return FsPath(os.path.relpath(file.resolve(), root.resolve())).as_posix()
+
+
 def render(outputs: Iterable[Output], *, blueprint: str, blueprint_data: Any,
            catalog_version: str, source: str) -> dict[str, bytes]:
     """Every file of a cluster's folder, lock included, as {relative path: bytes}.
@@ -199,25 +206,96 @@ class Drift:
     extra: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # generated earlier from other inputs
     edited: list[str] = field(default_factory=list)  # changed by hand since generated
+    odd: list[str] = field(default_factory=list)  # "path: what it is", never read (Tree.odd)
     diffs: dict[str, str] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not (self.missing or self.extra or self.stale or self.edited)
+        return not (self.missing or self.extra or self.stale or self.edited or self.odd)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A folder as aifab reads it: its regular files by POSIX path, and what else is there
+    (links, pipes, devices, sockets, files that cannot be read), each with what it is; "."
+    is the folder itself (a link, or not a folder). Both sorted."""
+
+    files: dict[str, bytes]
+    odd: dict[str, str]
+
+
+KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe"),
+         (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def scan_tree(folder: FsPath) -> Tree:
+    """Read every regular file under `folder` without following a link anywhere (every open
+    is O_NOFOLLOW, relative to its folder's descriptor) and without blocking (a named pipe is
+    never read, O_NONBLOCK): a tree from a checkout may hold anything. A missing folder is
+    empty."""
+    files: dict[str, bytes] = {}
+    odd: dict[str, str] = {}
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    except FileNotFoundError:
+        return Tree({}, {})
+    except OSError as e:
+        odd["."] = _what(folder, None, e)
+        return Tree({}, odd)
+    _scan(fd, "", files, odd)
+    return Tree(dict(sorted(files.items())), dict(sorted(odd.items())))
+
+
+def _scan(fd: int, prefix: str, files: dict[str, bytes], odd: dict[str, str]) -> None:
+    """Read the folder open as `fd` (and close it) into `files` and `odd`."""
+    try:
+        with os.scandir(fd) as found:
+            names = sorted(entry.name for entry in found)
+        for name in names:
+            key = prefix + name
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                odd[key] = _what(name, fd, e)
+                continue
+            mode = os.fstat(child).st_mode
+            if stat.S_ISDIR(mode):
+                _scan(child, key + "/", files, odd)
+                continue
+            try:
+                if not stat.S_ISREG(mode):
+                    odd[key] = _what(name, fd, None)
+                    continue
+                with os.fdopen(child, "rb", closefd=False) as file:
+                    files[key] = file.read()
+            except OSError as e:
+                odd[key] = f"cannot be read ({e.strerror or e})"
+            finally:
+                os.close(child)
+    finally:
+        os.close(fd)
+
+
+def _what(name: str | FsPath, dir_fd: int | None, error: OSError | None) -> str:
+    """What the entry `name` is, for a message: its kind, or why it cannot be read."""
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except OSError:
+        mode = 0
+    kind = next((what for test, what in KINDS if test(mode)), None)
+    if kind is None and mode and not stat.S_ISDIR(mode) and error is not None \
+            and error.errno == errno.ENOTDIR:
+        kind = "a file, not a folder"
+    if kind is not None:
+        return kind
+    return f"cannot be read ({error.strerror or error})" if error else "not a regular file"
 
 
 def read_tree(folder: FsPath) -> dict[str, bytes]:
-    """Every file under `folder` (not following folder symlinks), by POSIX path, sorted."""
-    files = {}
-    for root, _, names in os.walk(folder):
-        relative = os.path.relpath(root, folder)
-        for name in names:
-            path = os.path.join(root, name)
-            if os.path.isfile(path):
-                key = name if relative == "." else f"{relative}/{name}".replace(os.sep, "/")
-                with open(path, "rb") as file:
-                    files[key] = file.read()
-    return dict(sorted(files.items()))
+    """The regular files under `folder` by POSIX path, sorted (scan_tree: no link followed,
+    nothing else read)."""
+    return scan_tree(folder).files
 
 
 RACY_NS = 2_000_000_000  # file times may tick this coarsely (FAT: 2 s; ext3, many mounts: 1 s)
@@ -228,7 +306,8 @@ def tree_state(folder: FsPath) -> tuple | None:
     modification and change times (ctime: set by every write, and by `touch -d`, which no
     one can set back). None while a file is "racy", changed within RACY_NS: a second change
     in the same tick of the file times could leave all of these as they were (git knows it
-    too). The files are those read_tree reads: links to files followed, links to folders not."""
+    too). Links to files are stat'ed through (read_tree reads no link: their targets only make
+    the state change more often, never less), links to folders are not."""
     now, entries, folders = time.time_ns(), [], [os.fspath(folder)]
     while folders:
         root = folders.pop()
@@ -254,10 +333,16 @@ def tree_state(folder: FsPath) -> tuple | None:
 
 
 def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
-    actual = read_tree(folder)
+    tree = scan_tree(folder)
+    actual = tree.files
     recorded = _lock_digests(actual.get(LOCK))
-    result = Drift(folder)
+    result = Drift(folder, odd=[f"{'(the folder itself)' if path == '.' else path}: {what}"
+                                for path, what in tree.odd.items()])
+    if "." in tree.odd:
+        return result
     for path in sorted(set(expected) | set(actual)):
+        if path in tree.odd:
+            continue
         if path not in actual:
             result.missing.append(path)
         elif path not in expected:
@@ -356,24 +441,26 @@ def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
 def _holds(folder: FsPath, files: Mapping[str, bytes]) -> bool:
     """Whether `folder` holds exactly `files`. Their lock, which names every file's digest,
     is compared first: for a cluster that changed, that is the only file read."""
-    if LOCK in files and _read_regular(folder / LOCK, len(files[LOCK])) != files[LOCK]:
+    if LOCK in files and read_regular(folder / LOCK, len(files[LOCK])) != files[LOCK]:
         return False
-    return read_tree(folder) == dict(files)
+    tree = scan_tree(folder)
+    return not tree.odd and tree.files == dict(files)
 
 
-def _read_regular(path: FsPath, size: int) -> bytes | None:
-    """The bytes of `path` if it is a regular file of `size` bytes, else None. Never blocks:
-    a named pipe or a device in its place is not read (read_tree skips them too)."""
+def read_regular(path: FsPath, size: int | None = None) -> bytes | None:
+    """The bytes of `path` if it is a regular file (of `size` bytes, when given), else None.
+    Never blocks and follows no link: a named pipe, a device or a link in its place is not
+    read (scan_tree does not read them either)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:  # absent, or no folder: not these files
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
+    except OSError:  # absent, no folder, or a link: not these files
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        if not stat.S_ISREG(st.st_mode) or size is not None and st.st_size != size:
             return None
         with os.fdopen(fd, "rb", closefd=False) as file:
-            return file.read(size + 1)
+            return file.read() if size is None else file.read(size + 1)
     except OSError:
         return None
     finally:

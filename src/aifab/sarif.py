@@ -41,6 +41,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.verify", "verify"),
     ("aifab.verify.policies", "verify"),
     ("aifab.generate", "generate"),
+    ("aifab.deploy.stack_config", "generate"),
     ("aifab.live", "live"),
     ("aifab.fleet.compose", "fleet"),
 )
