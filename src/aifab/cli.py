@@ -286,7 +286,8 @@ def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
             continue
         print(f"{d.folder}/: NOT current", file=listing)
         for label, paths in (("missing", d.missing), ("stale (regenerate)", d.stale),
-                             ("edited by hand", d.edited), ("extra", d.extra)):
+                             ("edited by hand", d.edited), ("extra", d.extra),
+                             ("not a regular file (not read)", d.odd)):
             for path in paths:
                 print(f"  {label}: {path}", file=listing)
         if show_diff:

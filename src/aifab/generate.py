@@ -36,6 +36,7 @@ from aifab.render import (
     tree_state,
     write_clusters,
 )
+from aifab.trusted import remember, trusted
 from aifab.verify import Sources, policies, verify
 
 if TYPE_CHECKING:
@@ -143,8 +144,9 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         builds.append(Build(cluster, _relative(FsPath(outcome.document.file), out),
                             _relative(path, out), outcome.document.data, str(out / cluster.name)))
     if reuse:
-        current = {job.cluster.name: files for job in builds
-                   if (files := _current(out / job.cluster.name, job, memo)) is not None}
+        locks = trusted(out)
+        current = {job.cluster.name: files for job in builds if (files := _current(
+            out / job.cluster.name, job, memo, locks.get(job.cluster.name))) is not None}
         result.files.update(current)
         result.reused.update(current)
         builds = [job for job in builds if job.cluster.name not in current]
@@ -230,11 +232,16 @@ def _build_index(index: int) -> Built:
     return build(builds[index], sources, stage_in)
 
 
-def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
-    """The folder's files when its lock says they were generated from exactly this input by
-    this aifab and catalog, and none changed since; else None (rebuild)."""
-    try:  # a regular file, or no lock: never a pipe or a link read in its place
-        lock = json.loads(read_regular(folder / LOCK) or b"null")
+def current_tree(folder: FsPath, job: Build,
+                 trusted_lock: str | None) -> dict[str, bytes] | None:
+    """The folder's files when its lock is the one this machine's aifab wrote (`trusted_lock`,
+    its digest: aifab.trusted), says they were generated from exactly this input by this aifab
+    and catalog, and none changed since; else None (rebuild)."""
+    raw = read_regular(folder / LOCK)  # a regular file: never a pipe or a link in its place
+    if raw is None or trusted_lock is None or digest(raw) != trusted_lock:
+        return None
+    try:
+        lock = json.loads(raw)
     except ValueError:
         return None
     wanted = {"aifabVersion": __version__, "catalogVersion": job.cluster.catalog.version,
@@ -250,14 +257,16 @@ def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
     return files
 
 
-def _current(folder: FsPath, job: Build, memo: Memo | None) -> dict[str, bytes] | None:
+def _current(folder: FsPath, job: Build, memo: Memo | None,
+             trusted_lock: str | None) -> dict[str, bytes] | None:
     """current_tree, from the memo while no file of the folder changed since it was read (by
     render.tree_state: inode, size, modification and change times)."""
     state = tree_state(folder) if memo is not None else None
     if state is None:
-        return current_tree(folder, job)
-    inputs = (job.blueprint, job.source, blueprint_digest(job.data), job.cluster.catalog.version)
-    return memo.get(("tree", state, inputs), lambda: current_tree(folder, job))
+        return current_tree(folder, job, trusted_lock)
+    inputs = (job.blueprint, job.source, blueprint_digest(job.data), job.cluster.catalog.version,
+              trusted_lock)
+    return memo.get(("tree", state, inputs), lambda: current_tree(folder, job, trusted_lock))
 
 
 def _relative(blueprint: FsPath, out: FsPath) -> str:
@@ -296,6 +305,7 @@ def write(result: Plan, replaced: list[FsPath] | None = None) -> dict[str, bool]
                 if name not in result.reused and name not in result.staged}
     changed = write_clusters(result.out, unstaged, staged=sorted(result.staged),
                              replaced=replaced)
+    remember(result.out, {name: digest(files[LOCK]) for name, files in result.files.items()})
     return dict(sorted({name: changed.get(name, False) for name in result.files}.items()))
 
 

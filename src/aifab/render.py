@@ -340,6 +340,11 @@ def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
                                 for path, what in tree.odd.items()])
     if "." in tree.odd:
         return result
+    # A lock that records the very inputs of this run but other files was edited (or written
+    # by another build of the same aifab version): then so was every file it vouches for.
+    inputs = _inputs(expected.get(LOCK))
+    lock_edited = (inputs is not None and actual.get(LOCK) != expected.get(LOCK)
+                   and _inputs(actual.get(LOCK)) == inputs)
     for path in sorted(set(expected) | set(actual)):
         if path in tree.odd:
             continue
@@ -348,13 +353,23 @@ def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
         elif path not in expected:
             result.extra.append(path)
         elif actual[path] != expected[path]:
-            edited = path != LOCK and recorded.get(path) not in (None, digest(actual[path]))
+            edited = lock_edited or path != LOCK and recorded.get(path) not in (
+                None, digest(actual[path]))
             (result.edited if edited else result.stale).append(path)
             result.diffs[path] = "".join(difflib.unified_diff(
                 actual[path].decode(errors="replace").splitlines(keepends=True),
                 expected[path].decode(errors="replace").splitlines(keepends=True),
                 f"{folder / path} (on disk)", f"{folder / path} (generated)"))
     return result
+
+
+def _inputs(raw: bytes | None) -> dict[str, Any] | None:
+    """What a lock says its tree was made from (all but its `files`), or None."""
+    try:
+        lock = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return {k: v for k, v in lock.items() if k != "files"} if isinstance(lock, dict) else None
 
 
 def _lock_digests(raw: bytes | None) -> dict[str, str]:
