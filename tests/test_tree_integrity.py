@@ -135,6 +135,16 @@ def test_a_link_to_a_cluster_folder_is_not_read(repo):
     assert "+++" not in output and "missing" not in output  # nothing compared through it
 
 
+def test_a_dangling_link_in_place_of_a_cluster_folder_is_replaced(repo):
+    files = expected(repo)
+    shutil.rmtree(tree(repo))
+    tree(repo).symlink_to(repo.parent / "outside" / "planted", target_is_directory=True)
+    done = aifab(repo, "generate")
+    assert done.returncode == 0, said(done)
+    assert not os.path.lexists(repo.parent / "outside" / "planted")
+    assert_repaired(repo, files)
+
+
 def test_a_dangling_link_at_a_new_stack_config_is_not_written_through(repo):
     stack = repo / "stacks" / f"Pulumi.{CLUSTER}.yaml"
     planted = repo.parent / "outside" / "planted.yaml"

@@ -409,7 +409,7 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
             _sync_filesystem(out)  # every file on disk before a swap makes them visible
             for name in ready:
                 target, staging = out / name, _staging(out, name)
-                if target.exists():
+                if os.path.lexists(target):  # a dangling link too: swapped out, not followed
                     _exchange(staging, target)  # staging now holds the old tree
                     if replaced is None:
                         _remove(staging)
