@@ -27,15 +27,14 @@ from aifab.render import (
     digest,
     discard_staged,
     drift,
-    read_regular,
     recover,
     render,
     repository_path,
-    scan_tree,
     stage_cluster,
     tree_state,
     write_clusters,
 )
+from aifab.scan import read_regular, scan_tree
 from aifab.trusted import remember, trusted
 from aifab.verify import Sources, policies, verify
 

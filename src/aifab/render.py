@@ -10,12 +10,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import difflib
-import errno
 import hashlib
 import json
 import os
 import shutil
-import stat
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from yaml.resolver import Resolver
 
 from aifab import __version__
 from aifab.expand.common import Output
+from aifab.scan import read_regular, scan_tree
 from aifab.yamlscalars import needs_quotes
 
 LOCK = "aifab.lock.json"
@@ -214,84 +213,6 @@ class Drift:
         return not (self.missing or self.extra or self.stale or self.edited or self.odd)
 
 
-@dataclass(frozen=True)
-class Tree:
-    """A folder as aifab reads it: its regular files by POSIX path, and what else is there
-    (links, pipes, devices, sockets, files that cannot be read), each with what it is; "."
-    is the folder itself (a link, or not a folder). Both sorted."""
-
-    files: dict[str, bytes]
-    odd: dict[str, str]
-
-
-KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe"),
-         (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
-_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def scan_tree(folder: FsPath) -> Tree:
-    """Read every regular file under `folder` without following a link anywhere (every open
-    is O_NOFOLLOW, relative to its folder's descriptor) and without blocking (a named pipe is
-    never read, O_NONBLOCK): a tree from a checkout may hold anything. A missing folder is
-    empty."""
-    files: dict[str, bytes] = {}
-    odd: dict[str, str] = {}
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
-    except FileNotFoundError:
-        return Tree({}, {})
-    except OSError as e:
-        odd["."] = _what(folder, None, e)
-        return Tree({}, odd)
-    _scan(fd, "", files, odd)
-    return Tree(dict(sorted(files.items())), dict(sorted(odd.items())))
-
-
-def _scan(fd: int, prefix: str, files: dict[str, bytes], odd: dict[str, str]) -> None:
-    """Read the folder open as `fd` (and close it) into `files` and `odd`."""
-    try:
-        with os.scandir(fd) as found:
-            names = sorted(entry.name for entry in found)
-        for name in names:
-            key = prefix + name
-            try:
-                child = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=fd)
-            except OSError as e:
-                odd[key] = _what(name, fd, e)
-                continue
-            mode = os.fstat(child).st_mode
-            if stat.S_ISDIR(mode):
-                _scan(child, key + "/", files, odd)
-                continue
-            try:
-                if not stat.S_ISREG(mode):
-                    odd[key] = _what(name, fd, None)
-                    continue
-                with os.fdopen(child, "rb", closefd=False) as file:
-                    files[key] = file.read()
-            except OSError as e:
-                odd[key] = f"cannot be read ({e.strerror or e})"
-            finally:
-                os.close(child)
-    finally:
-        os.close(fd)
-
-
-def _what(name: str | FsPath, dir_fd: int | None, error: OSError | None) -> str:
-    """What the entry `name` is, for a message: its kind, or why it cannot be read."""
-    try:
-        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-    except OSError:
-        mode = 0
-    kind = next((what for test, what in KINDS if test(mode)), None)
-    if kind is None and mode and not stat.S_ISDIR(mode) and error is not None \
-            and error.errno == errno.ENOTDIR:
-        kind = "a file, not a folder"
-    if kind is not None:
-        return kind
-    return f"cannot be read ({error.strerror or error})" if error else "not a regular file"
-
-
 def read_tree(folder: FsPath) -> dict[str, bytes]:
     """The regular files under `folder` by POSIX path, sorted (scan_tree: no link followed,
     nothing else read)."""
@@ -460,26 +381,6 @@ def _holds(folder: FsPath, files: Mapping[str, bytes]) -> bool:
         return False
     tree = scan_tree(folder)
     return not tree.odd and tree.files == dict(files)
-
-
-def read_regular(path: FsPath, size: int | None = None) -> bytes | None:
-    """The bytes of `path` if it is a regular file (of `size` bytes, when given), else None.
-    Never blocks and follows no link: a named pipe, a device or a link in its place is not
-    read (scan_tree does not read them either)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
-    except OSError:  # absent, no folder, or a link: not these files
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or size is not None and st.st_size != size:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            return file.read() if size is None else file.read(size + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def discard_staged(out: FsPath, names: Iterable[str]) -> None:

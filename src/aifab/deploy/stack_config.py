@@ -25,7 +25,8 @@ from typing import Any
 from aifab import __version__
 from aifab.diagnostics import Finding, Severity, did_you_mean, finding
 from aifab.load import MAX_BYTES, Document, load_bytes
-from aifab.render import KINDS, to_yaml
+from aifab.render import to_yaml
+from aifab.scan import describe
 
 CODES = {
     "AF421": "stack configuration deploys something other than generated/<stack>/",
@@ -122,13 +123,8 @@ def _load(path: FsPath, shown: str) -> Document:
 
 
 def _unreadable(path: FsPath, shown: str, error: OSError | None) -> Document:
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        mode = 0
-    kind = next((what for test, what in KINDS if test(mode)), None)
-    why = f"is {kind}" if kind else f"cannot be read ({error.strerror or error})" if error \
-        else "is not a regular file"
+    what = describe(path, error=error)
+    why = what if what.startswith("cannot") else f"is {what}"
     return Document(shown, None, findings=(Finding(
         shown, 1, 1, "AF422", Severity.ERROR, f"the stack configuration {why}; aifab neither "
         "reads nor writes through it", (), "make it a regular file in stacks/ (`git rm` it, then "

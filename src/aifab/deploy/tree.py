@@ -24,7 +24,8 @@ from typing import Any
 import yaml
 
 from aifab.expand.common import AIFAB_API
-from aifab.render import LOCK, blueprint_digest, digest, repository_path, scan_tree
+from aifab.render import LOCK, blueprint_digest, digest, repository_path
+from aifab.scan import scan_tree
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -1,0 +1,115 @@
+"""Scan: read what a checkout holds in a folder, trusting nothing about it.
+
+generated/ and stacks/ come from pull requests: a file may be a link out of the repository
+(to ~/.aws/credentials, or /proc/self/mem), a named pipe (a read would wait for ever), a
+device or a socket. Nothing here follows a link or blocks: every open is O_NOFOLLOW and
+O_NONBLOCK, relative to the descriptor of the folder it is in (so no folder on the way can be
+swapped for a link either), and only regular files are read; the rest is reported, by kind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A folder as aifab reads it: its regular files by POSIX path, and what else is there
+    (links, pipes, devices, sockets, files that cannot be read), each with what it is; "."
+    is the folder itself (a link, or not a folder). Both sorted."""
+
+    files: dict[str, bytes]
+    odd: dict[str, str]
+
+
+KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe"),
+         (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def scan_tree(folder: FsPath) -> Tree:
+    """Read every regular file under `folder` without following a link anywhere (every open
+    is O_NOFOLLOW, relative to its folder's descriptor) and without blocking (a named pipe is
+    never read, O_NONBLOCK): a tree from a checkout may hold anything. A missing folder is
+    empty."""
+    files: dict[str, bytes] = {}
+    odd: dict[str, str] = {}
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    except FileNotFoundError:
+        return Tree({}, {})
+    except OSError as e:
+        odd["."] = describe(folder, None, e)
+        return Tree({}, odd)
+    _scan(fd, "", files, odd)
+    return Tree(dict(sorted(files.items())), dict(sorted(odd.items())))
+
+
+def _scan(fd: int, prefix: str, files: dict[str, bytes], odd: dict[str, str]) -> None:
+    """Read the folder open as `fd` (and close it) into `files` and `odd`."""
+    try:
+        with os.scandir(fd) as found:
+            names = sorted(entry.name for entry in found)
+        for name in names:
+            key = prefix + name
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                odd[key] = describe(name, fd, e)
+                continue
+            mode = os.fstat(child).st_mode
+            if stat.S_ISDIR(mode):
+                _scan(child, key + "/", files, odd)
+                continue
+            try:
+                if not stat.S_ISREG(mode):
+                    odd[key] = describe(name, fd, None)
+                    continue
+                with os.fdopen(child, "rb", closefd=False) as file:
+                    files[key] = file.read()
+            except OSError as e:
+                odd[key] = f"cannot be read ({e.strerror or e})"
+            finally:
+                os.close(child)
+    finally:
+        os.close(fd)
+
+
+def describe(name: str | FsPath, dir_fd: int | None = None,
+             error: OSError | None = None) -> str:
+    """What the entry `name` (not a regular file, or one that could not be opened as
+    expected, with `error`) is, for a message: its kind, or why it cannot be read."""
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except OSError:
+        mode = 0
+    kind = next((what for test, what in KINDS if test(mode)), None)
+    if kind is not None:
+        return kind
+    if stat.S_ISREG(mode) and error is not None and error.errno == errno.ENOTDIR:
+        return "a file, not a folder"
+    return f"cannot be read ({error.strerror or error})" if error else "not a regular file"
+
+
+def read_regular(path: FsPath, size: int | None = None) -> bytes | None:
+    """The bytes of `path` if it is a regular file (of `size` bytes, when given), else None.
+    Never blocks and follows no link: a named pipe, a device or a link in its place is not
+    read (nor does scan_tree read them)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
+    except OSError:  # absent, no folder, or a link: not these files
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or size is not None and st.st_size != size:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read() if size is None else file.read(size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
