@@ -170,6 +170,14 @@ def test_stack_configs_are_created_with_o_excl_never_through_a_link(tmp_path):
     assert (stacks / "Pulumi.new.yaml").is_symlink()
 
 
+def test_a_stacks_folder_that_is_a_link_is_a_finding(repo):
+    (repo / "stacks").rename(repo.parent / "outside" / "stacks")
+    (repo / "stacks").symlink_to(repo.parent / "outside" / "stacks", target_is_directory=True)
+    done = aifab(repo, "generate", "--check")
+    assert done.returncode == 1
+    assert "stacks:1:1: error AF422 stacks is a symbolic link" in said(done), said(done)
+
+
 def test_stacks_folder_that_is_a_link_is_not_written_through(tmp_path):
     from aifab.deploy.stack_config import create_stack_configs
 
@@ -268,5 +276,24 @@ def test_other_odd_files_are_listed_and_removed(repo):
     assert check.returncode == 1
     assert "namespaces/extra.yaml: a named pipe" in output and "dangling.yaml: a symbolic link" \
         in output, output
+    assert aifab(repo, "generate").returncode == 0
+    assert_repaired(repo, files)
+
+
+def test_a_huge_file_and_deep_folders_are_listed_not_read(repo, monkeypatch):
+    from aifab import scan
+
+    files = expected(repo)
+    with open(tree(repo) / "huge.yaml", "wb") as huge:  # sparse: no disk used
+        huge.truncate(scan.MAX_FILE_BYTES + 1)
+    deep = tree(repo) / "/".join(["d"] * (scan.MAX_DEPTH + 3))
+    deep.mkdir(parents=True)
+    (deep / "x.yaml").write_text("x: 1\n")
+    found = scan.scan_tree(tree(repo))
+    assert found.odd == {"huge.yaml": "larger than 64 MiB (not read)",
+                         "/".join(["d"] * (scan.MAX_DEPTH + 1)):
+                         f"a folder nested deeper than {scan.MAX_DEPTH} levels (not read)"}
+    check = aifab(repo, "generate", "--check")
+    assert check.returncode == 1 and "huge.yaml: larger than 64 MiB" in said(check)
     assert aifab(repo, "generate").returncode == 0
     assert_repaired(repo, files)

@@ -28,14 +28,17 @@ class Tree:
 
 KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe"),
          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+MAX_DEPTH = 16  # folders below the scanned one; aifab's trees are 3 deep
+MAX_FILE_BYTES = 64 * 1024 * 1024  # the largest generated file (a fleet's node pool) is ~1 MB
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def scan_tree(folder: FsPath) -> Tree:
     """Read every regular file under `folder` without following a link anywhere (every open
     is O_NOFOLLOW, relative to its folder's descriptor) and without blocking (a named pipe is
-    never read, O_NONBLOCK): a tree from a checkout may hold anything. A missing folder is
-    empty."""
+    never read, O_NONBLOCK): a tree from a checkout may hold anything. Bounded: folders
+    deeper than MAX_DEPTH and files over MAX_FILE_BYTES are reported, not read. A missing
+    folder is empty."""
     files: dict[str, bytes] = {}
     odd: dict[str, str] = {}
     try:
@@ -61,22 +64,38 @@ def _scan(fd: int, prefix: str, files: dict[str, bytes], odd: dict[str, str]) ->
             except OSError as e:
                 odd[key] = describe(name, fd, e)
                 continue
-            mode = os.fstat(child).st_mode
-            if stat.S_ISDIR(mode):
-                _scan(child, key + "/", files, odd)
+            if stat.S_ISDIR(os.fstat(child).st_mode) and key.count("/") < MAX_DEPTH:
+                _scan(child, key + "/", files, odd)  # which closes it
                 continue
             try:
-                if not stat.S_ISREG(mode):
-                    odd[key] = describe(name, fd, None)
-                    continue
-                with os.fdopen(child, "rb", closefd=False) as file:
-                    files[key] = file.read()
+                content = _read(child)
             except OSError as e:
-                odd[key] = f"cannot be read ({e.strerror or e})"
+                content = f"cannot be read ({e.strerror or e})"
             finally:
                 os.close(child)
+            if isinstance(content, bytes):
+                files[key] = content
+            else:
+                odd[key] = content or describe(name, fd, None)
     finally:
         os.close(fd)
+
+
+def _read(fd: int) -> bytes | str:
+    """The content of a regular file open as `fd`, else why it is not read ("" for: not a
+    regular file)."""
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        return f"a folder nested deeper than {MAX_DEPTH} levels (not read)"
+    if not stat.S_ISREG(st.st_mode):
+        return ""
+    if st.st_size > MAX_FILE_BYTES:
+        return f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB (not read)"
+    with os.fdopen(fd, "rb", closefd=False) as file:
+        content = file.read(MAX_FILE_BYTES + 1)
+    if len(content) > MAX_FILE_BYTES:  # it grew while read
+        return f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB (not read)"
+    return content
 
 
 def describe(name: str | FsPath, dir_fd: int | None = None,

@@ -79,6 +79,10 @@ def problems(stack: str, config: Mapping[str, Any]) -> Iterator[tuple[str, str, 
 def check_stack_configs(stacks: FsPath, display: FsPath) -> tuple[list[Finding], dict[str, str]]:
     """Findings for every stacks/Pulumi.<stack>.yaml (shown under `display`), and the text
     of each file read, by its shown name (for the reporters' source lines)."""
+    if stacks.is_symlink():
+        return [Finding(str(display), 1, 1, "AF422", Severity.ERROR, f"{display} is a symbolic "
+                        "link; aifab neither reads nor writes stack configurations through it",
+                        (), f"make {display} a folder of the repository")], {}
     try:
         names = sorted(n for n in os.listdir(stacks) if n.startswith(PREFIX)
                        and n.endswith(SUFFIX))
