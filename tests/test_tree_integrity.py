@@ -297,3 +297,33 @@ def test_a_huge_file_and_deep_folders_are_listed_not_read(repo, monkeypatch):
     assert check.returncode == 1 and "huge.yaml: larger than 64 MiB" in said(check)
     assert aifab(repo, "generate").returncode == 0
     assert_repaired(repo, files)
+
+
+def test_a_change_to_aifab_code_rebuilds_without_full(tmp_path, monkeypatch):
+    """The record is of this aifab's code, not its version number: other code, no reuse."""
+    from aifab import trusted
+    from aifab.generate import plan, write
+    from aifab.verify import Sources
+
+    blueprint = tmp_path / f"{CLUSTER}.yaml"
+    shutil.copy(ROOT / "blueprints" / blueprint.name, blueprint)
+    out = tmp_path / "generated"
+    write(plan([blueprint], out, Sources(), reuse=True))
+    assert plan([blueprint], out, Sources(), reuse=True).reused == {CLUSTER}
+    monkeypatch.setattr(trusted, "code_digest", lambda: "sha256:" + "0" * 64)
+    assert plan([blueprint], out, Sources(), reuse=True).reused == set()
+
+
+def test_the_code_digest_changes_with_any_file_of_the_package(tmp_path, monkeypatch):
+    import aifab
+    from aifab import trusted
+
+    copy = tmp_path / "aifab"
+    shutil.copytree(Path(aifab.__file__).parent, copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(aifab, "__file__", str(copy / "__init__.py"))
+    before = trusted.code_digest.__wrapped__()
+    assert before == trusted.code_digest.__wrapped__()
+    (copy / "catalog" / "gpus.yaml").write_bytes((copy / "catalog" / "gpus.yaml").read_bytes()
+                                                 + b"# a comment\n")
+    assert trusted.code_digest.__wrapped__() != before
