@@ -79,6 +79,12 @@ def test_another_clusters_tree_is_not_deployed_to_this_stack(tmp_path: Path) -> 
     refused(outcome, "aifab:cluster", "busan-gb300", CLUSTER)
 
 
+def test_this_tree_is_not_deployed_to_another_stacks_context(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    outcome = deploy_in(root, CLUSTER, {"aifab:context": "busan-gb300"})
+    refused(outcome, "aifab:context", "busan-gb300")
+
+
 def test_the_stack_name_chooses_the_tree(tmp_path: Path) -> None:
     root = project(tmp_path)
     outcome = deploy_in(root, CLUSTER, {})
@@ -170,6 +176,18 @@ def test_check_reports_a_stack_config_for_another_cluster(tmp_path, capsys, monk
     code, output = check(root, capsys, monkeypatch)
     assert code == 1
     assert f"stacks/Pulumi.{CLUSTER}.yaml:{number}:18: error AF421" in output, output
+
+
+def test_check_reports_a_context_of_another_stack(tmp_path, capsys, monkeypatch):
+    root = project(tmp_path)
+    path = stack_file(root)
+    path.write_text(path.read_text().replace(f"aifab:context: {CLUSTER}",
+                                             "aifab:context: busan-gb300"))
+    number = next(i for i, x in enumerate(path.read_text().splitlines(), 1) if "busan" in x)
+    code, output = check(root, capsys, monkeypatch)
+    assert code == 1
+    assert f"stacks/Pulumi.{CLUSTER}.yaml:{number}:18: error AF421" in output, output
+    assert "the context of stack busan-gb300" in output
 
 
 def test_check_reports_a_stack_config_that_is_not_a_mapping(tmp_path, capsys, monkeypatch):

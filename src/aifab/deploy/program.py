@@ -7,7 +7,7 @@ Stack configuration (stacks/Pulumi.<cluster>.yaml, written by aifab):
 - `aifab:cluster` (optional): the stack's name, if given (any other value is refused: it
   would deploy another cluster's tree to this stack's cluster);
 - `aifab:context`: the kubeconfig context; default the cluster name, never the kubeconfig's
-  current context;
+  current context, nor another stack's context (stacks/: its `aifab:context` or its name);
 - `aifab:kubeconfig` (may be a secret): a kubeconfig's path or contents; default
   `$KUBECONFIG` or ~/.kube/config.
 
@@ -24,7 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from aifab.deploy.resources import DuplicateNameError, declare, resource_names, summary
-from aifab.deploy.stack_config import problems
+from aifab.deploy.stack_config import other_contexts, problems
 from aifab.deploy.tree import TreeError, load_cluster_tree
 
 GENERATED = "generated"
@@ -48,13 +48,15 @@ def project_root() -> Path:
 def run() -> None:
     config = pulumi.Config("aifab")
     cluster = pulumi.get_stack()
-    settings = {f"aifab:{key}": config.get(key) for key in ("cluster", "generatedDir")}
-    refused = [f"{message} ({hint})" for _, _, message, hint in
-               problems(cluster, {k: v for k, v in settings.items() if v is not None})]
+    settings = {f"aifab:{key}": config.get(key) for key in ("cluster", "generatedDir", "context")}
+    root = project_root()
+    refused = [f"{message} ({hint})" for _, _, message, hint in problems(
+        cluster, {k: v for k, v in settings.items() if v is not None},
+        other_contexts(root / "stacks", cluster))]
     if refused:
         raise pulumi.RunError(f"stack {cluster}: nothing was deployed: " + "; ".join(refused))
     try:
-        tree = load_cluster_tree(project_root() / GENERATED, cluster)
+        tree = load_cluster_tree(root / GENERATED, cluster)
         resource_names(tree)
     except (TreeError, DuplicateNameError) as exc:
         raise pulumi.RunError(str(exc)) from None

@@ -4,8 +4,9 @@ A stack deploys generated/<stack>/ of its project and nothing else (aifab.deploy
 its configuration may only say how to reach the cluster. `aifab generate` (and `--check`)
 reads every stack configuration with the blueprint loader's limits and reports, each at its
 file and line:
-- AF421: `aifab:generatedDir` (the program deploys only generated/<stack>/), or an
-  `aifab:cluster` other than the stack's name (another cluster's tree to this stack's context);
+- AF421: `aifab:generatedDir` (the program deploys only generated/<stack>/), an
+  `aifab:cluster` other than the stack's name (another cluster's tree to this stack's context),
+  or an `aifab:context` that is another stack's (this tree to another stack's cluster);
 - AF422: a file that is not a regular file (a link is never followed: neither read nor written
   through), not YAML, or whose `config` is not a mapping;
 - AF423: an `aifab:` key the program does not know (a misspelt `aifab:kubeconfig` would be
@@ -55,9 +56,12 @@ def stack_config(cluster_name: str) -> tuple[str, bytes]:
     return f"Pulumi.{cluster_name}.yaml", (header + body).encode()
 
 
-def problems(stack: str, config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+def problems(stack: str, config: Mapping[str, Any],
+             others: Mapping[str, str]) -> Iterator[tuple[str, str, str, str]]:
     """(code, key, message, hint) for each `aifab:` setting of stack `stack` that the program
-    refuses; the program and `generate --check` judge a configuration by this one rule."""
+    refuses; the program and `generate --check` judge a configuration by this one rule.
+    `others`: the kubeconfig contexts of the project's other stacks, by stack (their own
+    name unless they set `aifab:context`)."""
     for key, value in config.items():
         if not isinstance(key, str) or not key.startswith("aifab:"):
             continue  # Pulumi's own keys, or another package's
@@ -71,6 +75,12 @@ def problems(stack: str, config: Mapping[str, Any]) -> Iterator[tuple[str, str, 
                        "another cluster's tree to this stack's cluster")
             yield ("AF421", key, message,
                    f"set {key} to {stack}, or remove it (the stack's name is the cluster)")
+        elif key == "aifab:context" and value != stack and (taken := sorted(
+                name for name, context in others.items() if value in (name, context))):
+            message = (f"{key} is {value!r}, the context of stack {taken[0]}: it would deploy "
+                       f"{stack}'s tree to that stack's cluster")
+            hint = f"name the kubeconfig context of cluster {stack}, or remove {key}"
+            yield ("AF421", key, message, hint)
         elif key not in KEYS:
             hint = did_you_mean(key, KEYS) or f"the keys aifab reads: {', '.join(KEYS)}"
             yield ("AF423", key, f"unknown key {key}: the stack program does not read it", hint)
@@ -88,16 +98,33 @@ def check_stack_configs(stacks: FsPath, display: FsPath) -> tuple[list[Finding],
                        and n.endswith(SUFFIX))
     except OSError:  # no stacks/ yet: `generate` creates it
         return [], {}
-    findings: list[Finding] = []
-    texts: dict[str, str] = {}
-    for name in names:
-        shown = str(display / name)
-        doc = _load(stacks / name, shown)
-        texts[shown] = doc.text
-        findings += doc.findings
+    docs = {name[len(PREFIX):-len(SUFFIX)]: _load(stacks / name, str(display / name))
+            for name in names}
+    contexts = {stack: _context(stack, doc) for stack, doc in docs.items()}
+    findings = [f for doc in docs.values() for f in doc.findings]
+    for stack, doc in docs.items():
         if doc.data is not None:
-            findings += _judge(doc, name[len(PREFIX):-len(SUFFIX)])
-    return findings, texts
+            others = {name: context for name, context in contexts.items() if name != stack}
+            findings += _judge(doc, stack, others)
+    return findings, {doc.file: doc.text for doc in docs.values()}
+
+
+def _context(stack: str, doc: Document) -> str:
+    """The kubeconfig context the stack deploys to (as the program chooses it)."""
+    config = doc.data.get("config") if isinstance(doc.data, dict) else None
+    context = config.get("aifab:context") if isinstance(config, dict) else None
+    return context if isinstance(context, str) and context else stack
+
+
+def other_contexts(stacks: FsPath, stack: str) -> dict[str, str]:
+    """The kubeconfig contexts of the project's stacks other than `stack`, by stack."""
+    try:
+        names = [n for n in os.listdir(stacks) if n.startswith(PREFIX) and n.endswith(SUFFIX)]
+    except OSError:
+        return {}
+    found = {name[len(PREFIX):-len(SUFFIX)]: name for name in names}
+    return {other: _context(other, _load(stacks / name, name))
+            for other, name in sorted(found.items()) if other != stack}
 
 
 def _load(path: FsPath, shown: str) -> Document:
@@ -135,7 +162,7 @@ def _unreadable(path: FsPath, shown: str, error: OSError | None) -> Document:
         "run `aifab generate`, which writes a new one)"),))
 
 
-def _judge(doc: Document, stack: str) -> list[Finding]:
+def _judge(doc: Document, stack: str, others: Mapping[str, str]) -> list[Finding]:
     config = doc.data.get("config", {})
     if config is None:
         return []
@@ -143,8 +170,8 @@ def _judge(doc: Document, stack: str) -> list[Finding]:
         return [doc.place(finding("AF422", "`config` is not a mapping of settings", ("config",),
                                   hint="write `config:` then `  aifab:cluster: <stack>` below"))]
     out = []
-    for code, key, message, hint in problems(stack, config):
-        at_key = code != "AF421" or key != "aifab:cluster"
+    for code, key, message, hint in problems(stack, config, others):
+        at_key = code != "AF421" or key == "aifab:generatedDir"
         out.append(doc.place(finding(code, message, ("config", key), hint=hint), at_key=at_key))
     return out
 
