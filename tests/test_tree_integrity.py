@@ -243,6 +243,8 @@ def test_a_named_pipe_in_place_of_the_lock_does_not_hang_generate(repo):
     pipe_in_place_of_the_lock(repo)
     done = aifab(repo, "generate")  # it used to wait for a writer, for ever
     assert done.returncode == 0, said(done)
+    assert (f"note: generated/{CLUSTER}/: replaced what was not a regular file (never read): "
+            f"{LOCK} (a named pipe)") in said(done)
     assert_repaired(repo, files)
 
 
@@ -264,6 +266,7 @@ def test_a_link_to_proc_self_mem_is_a_finding_not_a_traceback(repo):
     assert "not a regular file (not read): site.svg: a symbolic link" in said(check)
     done = aifab(repo, "generate")
     assert done.returncode == 0, said(done)
+    assert "site.svg (a symbolic link)" in said(done)
     assert_repaired(repo, files)
 
 
@@ -327,3 +330,19 @@ def test_the_code_digest_changes_with_any_file_of_the_package(tmp_path, monkeypa
     (copy / "catalog" / "gpus.yaml").write_bytes((copy / "catalog" / "gpus.yaml").read_bytes()
                                                  + b"# a comment\n")
     assert trusted.code_digest.__wrapped__() != before
+
+
+def test_odd_entries_says_what_scan_tree_says_without_reading(tmp_path):
+    from aifab import scan
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "file.yaml").write_text("a: 1\n")
+    os.mkfifo(tmp_path / "sub" / "pipe")
+    (tmp_path / "mem").symlink_to("/proc/self/mem")
+    (tmp_path / "folder").symlink_to(tmp_path / "sub", target_is_directory=True)
+    deep = tmp_path / "/".join(["d"] * (scan.MAX_DEPTH + 2))
+    deep.mkdir(parents=True)
+    scanned = scan.scan_tree(tmp_path)
+    assert scanned.files == {"sub/file.yaml": b"a: 1\n"}
+    assert scan.odd_entries(tmp_path) == scanned.odd and len(scanned.odd) == 4
+    assert scan.odd_entries(tmp_path / "folder") == scan.scan_tree(tmp_path / "folder").odd

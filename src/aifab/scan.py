@@ -98,6 +98,33 @@ def _read(fd: int) -> bytes | str:
     return content
 
 
+def odd_entries(folder: FsPath) -> dict[str, str]:
+    """What scan_tree would report under `folder` by its kind alone (links, pipes, devices,
+    sockets, folders too deep), from the entries' own metadata: nothing is opened or read."""
+    odd: dict[str, str] = {}
+    if os.path.islink(folder):
+        return {".": "a symbolic link"}
+    pending = [(os.fspath(folder), "")]
+    while pending:
+        path, prefix = pending.pop()
+        try:
+            with os.scandir(path) as found:
+                entries = [(e.name, e.path, e.stat(follow_symlinks=False).st_mode) for e in found]
+        except OSError:
+            continue
+        for name, entry, mode in entries:
+            key = prefix + name
+            if stat.S_ISDIR(mode):
+                if key.count("/") < MAX_DEPTH:
+                    pending.append((entry, key + "/"))
+                else:
+                    odd[key] = f"a folder nested deeper than {MAX_DEPTH} levels (not read)"
+            elif not stat.S_ISREG(mode):
+                odd[key] = next((what for test, what in KINDS if test(mode)),
+                                "not a regular file")
+    return dict(sorted(odd.items()))
+
+
 def describe(name: str | FsPath, dir_fd: int | None = None,
              error: OSError | None = None) -> str:
     """What the entry `name` (not a regular file, or one that could not be opened as
