@@ -117,7 +117,9 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
     """Validate every blueprint, then build every valid cluster (in `jobs` processes).
 
     With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
-    and catalog versions, no file changed since) is taken from disk instead of rebuilt.
+    and catalog versions, no file changed since), a lock this machine's aifab wrote itself
+    (aifab.trusted), is taken from disk instead of rebuilt. The Pulumi project's stack
+    configurations are checked too, when there is one (deploy.stack_config).
     With `stage`, built clusters are staged for `write` as they are built; the caller must
     then `write` or `discard` the plan. A `memo` (aifab.watch) keeps what this process
     validated and read in earlier runs, by their exact inputs.
