@@ -206,3 +206,13 @@ def test_generate_writes_nothing_over_a_bad_stack_config(tmp_path, capsys, monke
     monkeypatch.chdir(root)
     assert main(["generate", "--jobs", "1", f"blueprints/{CLUSTER}.yaml"]) == 1
     assert (root / "generated" / CLUSTER / "SUMMARY.md").read_text() == "edited\n"
+
+
+def test_a_fleet_with_an_error_makes_none_of_its_trees_deployable(tmp_path: Path) -> None:
+    """`aifab generate` writes none of a fleet's clusters while any of its files has an error,
+    so the program deploys none of them either."""
+    root = project(tmp_path, ("kr-gwangju-b300",))
+    assert deploy_in(root, "kr-gwangju-b300", {}).error is None
+    other = root / "blueprints" / "korea" / "kr-busan-gb300.yaml"
+    other.write_text(other.read_text() + "bogus: 1\n")
+    refused(deploy_in(root, "kr-gwangju-b300", {}), "stale", "no valid blueprint")

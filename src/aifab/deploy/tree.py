@@ -84,8 +84,8 @@ class ClusterTree:
 def load_cluster_tree(generated_dir: Path, cluster: str) -> ClusterTree:
     """Read generated/<cluster>/, verify it against its lock, parse and group its documents.
 
-    Raises TreeError, naming every missing, extra, edited and stale file, when the tree is
-    not exactly what was generated.
+    Raises TreeError, naming every missing, extra, edited, stale and odd (a link, a pipe)
+    file, when the tree is not exactly what was generated from the project's blueprints/.
     """
     generated_dir = Path(generated_dir)
     folder = generated_dir / cluster
@@ -174,8 +174,11 @@ def origin(root: Path, cluster: str) -> Origin | str:
                         f"blueprint cluster {cluster} comes from; nothing was deployed. Deploy "
                         "from a checkout of the repository (blueprints/ and generated/)")
     paths, _ = blueprint_files([str(folder)])
-    found = [(path, result) for path in paths for result in flatten([run(path)])
-             if result.cluster is not None and result.cluster.name == cluster and result.ok]
+    found = []
+    for path in paths:
+        results = list(flatten([run(path)]))  # a fleet with an error generates none of them
+        found += [(path, r) for r in results if r.cluster is not None and r.cluster.name ==
+                  cluster and not any(f.is_error for each in results for f in each.findings)]
     if len(found) != 1:
         return f"{'no valid blueprint' if not found else 'more than one blueprint'} in " \
                f"blueprints/ makes {cluster} now"
