@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,18 @@ class _Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def deploy(cluster: str, generated: Path = GENERATED) -> Run:
+def deploy(cluster: str, generated: Path = GENERATED, config: dict[str, str] | None = None) -> Run:
+    """Run stack `cluster`'s program in the project of `generated` (its parent, as `pulumi up`
+    in that folder would), with `config` (default: the stack configuration aifab writes)."""
+    cwd = os.getcwd()
+    os.chdir(generated.parent)
+    try:
+        return _deploy(cluster, {"aifab:cluster": cluster} if config is None else config)
+    finally:
+        os.chdir(cwd)
+
+
+def _deploy(cluster: str, config: dict[str, str]) -> Run:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     mocks = Recorder()
@@ -101,7 +113,7 @@ def deploy(cluster: str, generated: Path = GENERATED) -> Run:
     logger.propagate = False
     pulumi.runtime.set_mocks(mocks, project="aifab", stack=cluster, preview=False,
                              logger=logger, monitor=monitor)
-    pulumi.runtime.set_all_config({"aifab:cluster": cluster, "aifab:generatedDir": str(generated)})
+    pulumi.runtime.set_all_config(config)
     result = Run()
     try:
         loop.run_until_complete(run_pulumi_func(run))
@@ -277,6 +289,10 @@ def test_dependencies(deployed: tuple[str, Run]) -> None:
 
 
 def copy_tree(tmp_path: Path, cluster: str = "gwangju-gb200") -> Path:
+    """A project in tmp_path (Pulumi.yaml, blueprints/) with the tree of `cluster`; its
+    generated/."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "blueprints", tmp_path / "blueprints")
     generated = tmp_path / "generated"
     shutil.copytree(GENERATED / cluster, generated / cluster)
     return generated
@@ -329,7 +345,6 @@ def test_an_untampered_copy_deploys(tmp_path: Path) -> None:
 
 def test_a_blueprint_changed_since_generation_makes_the_tree_stale(tmp_path: Path) -> None:
     generated = copy_tree(tmp_path)
-    (tmp_path / "blueprints").mkdir()
     text = (ROOT / "blueprints" / "gwangju-gb200.yaml").read_text()
     changed = text.replace("residency: KR", "residency: JP")
     assert changed != text
@@ -344,7 +359,6 @@ def test_a_blueprint_changed_since_generation_makes_the_tree_stale(tmp_path: Pat
 def test_a_fleet_default_changed_since_generation_makes_its_clusters_stale(tmp_path: Path) -> None:
     """A fleet member's lock holds the digest of the merged cluster, defaults included."""
     generated = copy_tree(tmp_path, "kr-gwangju-b300")
-    shutil.copytree(ROOT / "blueprints", tmp_path / "blueprints")
     load_cluster_tree(generated, "kr-gwangju-b300")  # as generated: current
     fleet = tmp_path / "blueprints" / "korea-national.yaml"
     text = fleet.read_text()

@@ -246,11 +246,13 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     from aifab.generate import check, discard, write, write_stack_configs
     from aifab.render import remove_replaced
     from aifab.reporters import FORMATS
+    from aifab.scan import odd_entries
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
     if any(f.is_error for f in findings):
         discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
+    sources.update((file, text.splitlines()) for file, text in result.texts.items())
     if findings or args.format in MACHINE_READABLE:  # a tool reading stdout gets a document
         print(FORMATS[args.format](findings, sources, given))
     if any(f.is_error for f in findings):
@@ -264,6 +266,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     if args.check:
         return _report_drift(check(result, all_clusters=not args.paths), args.diff, listing)
     out = result.out
+    odd = {name: odd_entries(out / name) for name in result.files if name not in result.reused}
     try:
         replaced: list[Path] | None = None if memo is None else []
         if memo is not None:  # before the swaps: a Ctrl-C among them leaves none aside
@@ -280,6 +283,11 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
               file=listing)
     for path in created:
         print(f"{path}: new Pulumi stack configuration", file=listing)
+    for name, entries in odd.items():
+        if entries and changed.get(name):
+            print(f"note: {out / name}/: replaced what was not a regular file (never read): "
+                  + ", ".join(f"{path} ({what})" for path, what in entries.items()),
+                  file=sys.stderr)
     return EXIT_OK
 
 
@@ -304,7 +312,8 @@ def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
             continue
         print(f"{d.folder}/: NOT current", file=listing)
         for label, paths in (("missing", d.missing), ("stale (regenerate)", d.stale),
-                             ("edited by hand", d.edited), ("extra", d.extra)):
+                             ("edited by hand", d.edited), ("extra", d.extra),
+                             ("not a regular file (not read)", d.odd)):
             for path in paths:
                 print(printable(f"  {label}: {path}"), file=listing)
         if show_diff:

@@ -9,7 +9,6 @@ A run with any error removes the staging again: it writes nothing.
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,13 +27,15 @@ from aifab.render import (
     digest,
     discard_staged,
     drift,
-    read_tree,
     recover,
     render,
+    repository_path,
     stage_cluster,
     tree_state,
     write_clusters,
 )
+from aifab.scan import read_regular, scan_tree
+from aifab.trusted import remember, trusted
 from aifab.verify import Sources, policies, verify
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Plan:
     created: FsPath | None = None  # the outermost folder of `out` that did not exist before
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # other files findings are in, by name
 
     @property
     def ok(self) -> bool:
@@ -115,7 +117,9 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
     """Validate every blueprint, then build every valid cluster (in `jobs` processes).
 
     With `reuse`, a cluster whose folder is current by its lock (same blueprint data, aifab
-    and catalog versions, no file changed since) is taken from disk instead of rebuilt.
+    and catalog versions, no file changed since), a lock this machine's aifab wrote itself
+    (aifab.trusted), is taken from disk instead of rebuilt. The Pulumi project's stack
+    configurations are checked too, when there is one (deploy.stack_config).
     With `stage`, built clusters are staged for `write` as they are built; the caller must
     then `write` or `discard` the plan. A `memo` (aifab.memo) keeps what this process
     validated and read in earlier runs, by their exact inputs.
@@ -141,8 +145,9 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         builds.append(Build(cluster, _relative(FsPath(outcome.document.file), out),
                             _relative(path, out), outcome.document.data, str(out / cluster.name)))
     if reuse:
-        current = {job.cluster.name: files for job in builds
-                   if (files := _current(out / job.cluster.name, job, memo)) is not None}
+        locks = trusted(out)
+        current = {job.cluster.name: files for job in builds if (files := _current(
+            out / job.cluster.name, job, memo, locks.get(job.cluster.name))) is not None}
         result.files.update(current)
         result.reused.update(current)
         builds = [job for job in builds if job.cluster.name not in current]
@@ -165,6 +170,7 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         result.staged.update(job.cluster.name for job in builds)
         discard(result)
         raise
+    _check_stack_configs(result)
     result.findings = sorted_unique(result.findings)
     if sources.crds is None:
         result.notes.append("custom resources were not verified: pass --crds DIR (README, "
@@ -227,55 +233,67 @@ def _build_index(index: int) -> Built:
     return build(builds[index], sources, stage_in)
 
 
-def current_tree(folder: FsPath, job: Build) -> dict[str, bytes] | None:
-    """The folder's files when its lock says they were generated from exactly this input by
-    this aifab and catalog, and none changed since; else None (rebuild)."""
+def current_tree(folder: FsPath, job: Build,
+                 trusted_lock: str | None) -> dict[str, bytes] | None:
+    """The folder's files when its lock is the one this machine's aifab wrote (`trusted_lock`,
+    its digest: aifab.trusted), says they were generated from exactly this input by this aifab
+    and catalog, and none changed since; else None (rebuild)."""
+    raw = read_regular(folder / LOCK)  # a regular file: never a pipe or a link in its place
+    if raw is None or trusted_lock is None or digest(raw) != trusted_lock:
+        return None
     try:
-        lock = json.loads((folder / LOCK).read_bytes())
-    except (OSError, ValueError):
+        lock = json.loads(raw)
+    except ValueError:
         return None
     wanted = {"aifabVersion": __version__, "catalogVersion": job.cluster.catalog.version,
               "blueprint": job.blueprint, "source": job.source,
               "blueprintDigest": blueprint_digest(job.data)}
     if not isinstance(lock, dict) or any(lock.get(k) != v for k, v in wanted.items()):
         return None
-    files = read_tree(folder)
-    recorded = lock.get("files", {})
-    if set(files) != set(recorded) | {LOCK} or any(
+    tree = scan_tree(folder)
+    files, recorded = tree.files, lock.get("files")
+    if tree.odd or not isinstance(recorded, dict) or set(files) != set(recorded) | {LOCK} or any(
             digest(files[path]) != recorded[path] for path in recorded):
         return None
     return files
 
 
-def _current(folder: FsPath, job: Build, memo: Memo | None) -> dict[str, bytes] | None:
+def _current(folder: FsPath, job: Build, memo: Memo | None,
+             trusted_lock: str | None) -> dict[str, bytes] | None:
     """current_tree, from the memo while no file of the folder changed since it was read (by
     render.tree_state: inode, size, modification and change times)."""
     state = tree_state(folder) if memo is not None else None
     if state is None:
-        return current_tree(folder, job)
-    inputs = (job.blueprint, job.source, blueprint_digest(job.data), job.cluster.catalog.version)
-    return memo.get(("tree", state, inputs), lambda: current_tree(folder, job))
+        return current_tree(folder, job, trusted_lock)
+    inputs = (job.blueprint, job.source, blueprint_digest(job.data), job.cluster.catalog.version,
+              trusted_lock)
+    return memo.get(("tree", state, inputs), lambda: current_tree(folder, job, trusted_lock))
 
 
 def _relative(blueprint: FsPath, out: FsPath) -> str:
     """The blueprint as seen from the repository root (out's parent): stable across cwd."""
-    return FsPath(os.path.relpath(blueprint.resolve(), out.resolve().parent)).as_posix()
+    return repository_path(blueprint, out.resolve().parent)
 
 
 def write_stack_configs(result: Plan, stacks: FsPath) -> list[FsPath]:
     """Create stacks/Pulumi.<cluster>.yaml for new clusters. An existing one is never touched:
-    Pulumi keeps encrypted secrets and the stack's salt in it."""
-    from aifab.deploy.stack_config import stack_config
+    Pulumi keeps encrypted secrets and the stack's salt in it; no link is followed."""
+    from aifab.deploy.stack_config import create_stack_configs
 
-    created = []
-    for name in sorted(result.files):
-        filename, content = stack_config(name)
-        path = stacks / filename
-        if not path.exists():
-            stacks.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-            created.append(path)
-    return created
+    return create_stack_configs(stacks, sorted(result.files))
+
+
+def _check_stack_configs(result: Plan) -> None:
+    """The findings of the Pulumi project's stack configurations (deploy.stack_config), when
+    the output folder is in one (Pulumi.yaml beside it): `generate` creates them there."""
+    if not (result.out.resolve().parent / "Pulumi.yaml").is_file():
+        return
+    from aifab.deploy.stack_config import check_stack_configs
+
+    findings, texts = check_stack_configs(result.out.resolve().parent / "stacks",
+                                          result.out.parent / "stacks")
+    result.findings.extend(findings)
+    result.texts.update(texts)
 
 
 def write(result: Plan, replaced: list[FsPath] | None = None) -> dict[str, bool]:
@@ -288,6 +306,7 @@ def write(result: Plan, replaced: list[FsPath] | None = None) -> dict[str, bool]
                 if name not in result.reused and name not in result.staged}
     changed = write_clusters(result.out, unstaged, staged=sorted(result.staged),
                              replaced=replaced)
+    remember(result.out, {name: digest(files[LOCK]) for name, files in result.files.items()})
     return dict(sorted({name: changed.get(name, False) for name in result.files}.items()))
 
 

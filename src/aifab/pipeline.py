@@ -6,6 +6,7 @@ they can trust types and never crash on malformed input.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path as FsPath
@@ -23,6 +24,7 @@ CODES = {
     "AF001": "path not found",
     "AF002": "no blueprints found",
     "AF003": "folder cannot be read",
+    "AF004": "blueprint is a link out of the repository",
 }
 
 BLUEPRINT_SUFFIXES = (".yaml", ".yml")
@@ -54,7 +56,12 @@ def flatten(results: Iterable[Result]) -> Iterator[Result]:
 
 
 def blueprint_files(paths: Iterable[str]) -> tuple[list[FsPath], list[Finding]]:
-    """Expand files and directories (their *.yaml files, sorted) given on the command line."""
+    """Expand files and directories (their *.yaml files, sorted) given on the command line.
+
+    A blueprint that is a link to a file outside its repository is refused (AF004), unread:
+    blueprints come from pull requests, and a link to ~/.aws/credentials would otherwise be
+    read and its lines quoted in findings (fleet file references are confined the same way,
+    fleet.compose)."""
     files: list[FsPath] = []
     problems: list[Finding] = []
     for given in paths:
@@ -71,13 +78,32 @@ def blueprint_files(paths: Iterable[str]) -> tuple[list[FsPath], list[Finding]]:
             if not found:
                 problems.append(_at(given, finding("AF002", f"no *.yaml blueprints in {given}",
                                                    hint="pass a blueprint file or a folder of them")))
-            files.extend(found)
+            for file in found:
+                _confined(file, files, problems)
         elif path.is_file():
-            files.append(path)
+            _confined(path, files, problems)
         else:
             problems.append(_at(given, finding("AF001", f"{given} does not exist",
                                                hint="check the path; blueprints live in blueprints/")))
     return files, problems
+
+
+def _confined(path: FsPath, files: list[FsPath], problems: list[Finding]) -> None:
+    """Add `path` to `files`, or an AF004 to `problems` when it leads out of the repository
+    the path is in (the nearest folder above it, as written, with a .git; else its folder)."""
+    here = FsPath(os.path.abspath(path))
+    root = next((f for f in here.parents if (f / ".git").exists()), here.parent).resolve()
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop of links
+        inside = False
+    if inside:
+        files.append(path)
+        return
+    problems.append(_at(str(path), finding(
+        "AF004", f"{path} is a symbolic link to a file outside the repository ({root}); "
+        "it was not read", hint="a blueprint lives in the repository: replace the link with "
+        "the file, or pass the file's own path")))
 
 
 def _at(file: str, f: Finding) -> Finding:

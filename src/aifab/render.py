@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from yaml.resolver import Resolver
 
 from aifab import __version__
 from aifab.expand.common import Output
+from aifab.scan import read_regular, scan_tree
 from aifab.yamlscalars import needs_quotes
 
 LOCK = "aifab.lock.json"
@@ -155,6 +155,12 @@ def blueprint_digest(data: Any) -> str:
     return digest(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
 
 
+def repository_path(file: FsPath, root: FsPath) -> str:
+    """`file` as a lock names it: relative to the repository root (the output folder's parent),
+    links resolved, so the same whatever the working directory."""
+    return FsPath(os.path.relpath(file.resolve(), root.resolve())).as_posix()
+
+
 def render(outputs: Iterable[Output], *, blueprint: str, blueprint_data: Any,
            catalog_version: str, source: str) -> dict[str, bytes]:
     """Every file of a cluster's folder, lock included, as {relative path: bytes}.
@@ -199,25 +205,18 @@ class Drift:
     extra: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # generated earlier from other inputs
     edited: list[str] = field(default_factory=list)  # changed by hand since generated
+    odd: list[str] = field(default_factory=list)  # "path: what it is", never read (Tree.odd)
     diffs: dict[str, str] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
-        return not (self.missing or self.extra or self.stale or self.edited)
+        return not (self.missing or self.extra or self.stale or self.edited or self.odd)
 
 
 def read_tree(folder: FsPath) -> dict[str, bytes]:
-    """Every file under `folder` (not following folder symlinks), by POSIX path, sorted."""
-    files = {}
-    for root, _, names in os.walk(folder):
-        relative = os.path.relpath(root, folder)
-        for name in names:
-            path = os.path.join(root, name)
-            if os.path.isfile(path):
-                key = name if relative == "." else f"{relative}/{name}".replace(os.sep, "/")
-                with open(path, "rb") as file:
-                    files[key] = file.read()
-    return dict(sorted(files.items()))
+    """The regular files under `folder` by POSIX path, sorted (scan_tree: no link followed,
+    nothing else read)."""
+    return scan_tree(folder).files
 
 
 RACY_NS = 2_000_000_000  # file times may tick this coarsely (FAT: 2 s; ext3, many mounts: 1 s)
@@ -228,7 +227,8 @@ def tree_state(folder: FsPath) -> tuple | None:
     modification and change times (ctime: set by every write, and by `touch -d`, which no
     one can set back). None while a file is "racy", changed within RACY_NS: a second change
     in the same tick of the file times could leave all of these as they were (git knows it
-    too). The files are those read_tree reads: links to files followed, links to folders not."""
+    too). Links to files are stat'ed through (read_tree reads no link: their targets only make
+    the state change more often, never less), links to folders are not."""
     now, entries, folders = time.time_ns(), [], [os.fspath(folder)]
     while folders:
         root = folders.pop()
@@ -254,22 +254,43 @@ def tree_state(folder: FsPath) -> tuple | None:
 
 
 def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
-    actual = read_tree(folder)
+    tree = scan_tree(folder)
+    actual = tree.files
     recorded = _lock_digests(actual.get(LOCK))
-    result = Drift(folder)
+    result = Drift(folder, odd=[f"{'(the folder itself)' if path == '.' else path}: {what}"
+                                for path, what in tree.odd.items()])
+    if "." in tree.odd:
+        return result
+    # A lock that records the very inputs of this run but other files was edited (or written
+    # by another build of the same aifab version): then so was every file it vouches for.
+    inputs = _inputs(expected.get(LOCK))
+    lock_edited = (inputs is not None and actual.get(LOCK) != expected.get(LOCK)
+                   and _inputs(actual.get(LOCK)) == inputs)
     for path in sorted(set(expected) | set(actual)):
+        if path in tree.odd:
+            continue
         if path not in actual:
             result.missing.append(path)
         elif path not in expected:
             result.extra.append(path)
         elif actual[path] != expected[path]:
-            edited = path != LOCK and recorded.get(path) not in (None, digest(actual[path]))
+            edited = lock_edited or path != LOCK and recorded.get(path) not in (
+                None, digest(actual[path]))
             (result.edited if edited else result.stale).append(path)
             result.diffs[path] = "".join(difflib.unified_diff(
                 actual[path].decode(errors="replace").splitlines(keepends=True),
                 expected[path].decode(errors="replace").splitlines(keepends=True),
                 f"{folder / path} (on disk)", f"{folder / path} (generated)"))
     return result
+
+
+def _inputs(raw: bytes | None) -> dict[str, Any] | None:
+    """What a lock says its tree was made from (all but its `files`), or None."""
+    try:
+        lock = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return {k: v for k, v in lock.items() if k != "files"} if isinstance(lock, dict) else None
 
 
 def _lock_digests(raw: bytes | None) -> dict[str, str]:
@@ -309,7 +330,7 @@ def write_clusters(out: FsPath, trees: Mapping[str, Mapping[str, bytes]],
             _sync_filesystem(out)  # every file on disk before a swap makes them visible
             for name in ready:
                 target, staging = out / name, _staging(out, name)
-                if target.exists():
+                if os.path.lexists(target):  # a dangling link too: swapped out, not followed
                     _exchange(staging, target)  # staging now holds the old tree
                     if replaced is None:
                         _remove(staging)
@@ -356,28 +377,10 @@ def stage_cluster(out: FsPath, name: str, files: Mapping[str, bytes]) -> bool:
 def _holds(folder: FsPath, files: Mapping[str, bytes]) -> bool:
     """Whether `folder` holds exactly `files`. Their lock, which names every file's digest,
     is compared first: for a cluster that changed, that is the only file read."""
-    if LOCK in files and _read_regular(folder / LOCK, len(files[LOCK])) != files[LOCK]:
+    if LOCK in files and read_regular(folder / LOCK, len(files[LOCK])) != files[LOCK]:
         return False
-    return read_tree(folder) == dict(files)
-
-
-def _read_regular(path: FsPath, size: int) -> bytes | None:
-    """The bytes of `path` if it is a regular file of `size` bytes, else None. Never blocks:
-    a named pipe or a device in its place is not read (read_tree skips them too)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:  # absent, or no folder: not these files
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            return file.read(size + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    tree = scan_tree(folder)
+    return not tree.odd and tree.files == dict(files)
 
 
 def discard_staged(out: FsPath, names: Iterable[str]) -> None:

@@ -42,6 +42,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.validate", "schema"),
     ("aifab.verify", "verify"),
     ("aifab.generate", "generate"),
+    ("aifab.deploy.stack_config", "generate"),
     ("aifab.live", "live"),
     ("aifab.fleet.compose", "fleet"),
 )

@@ -1,17 +1,19 @@
 """The stack program: verify the reviewed tree of one cluster, then declare it.
 
+Stack `<cluster>` deploys generated/<cluster>/ of the project (the folder of Pulumi.yaml) and
+nothing else: the tree `aifab generate --check` compares with the project's blueprints/.
 Stack configuration (stacks/Pulumi.<cluster>.yaml, written by aifab):
 
-- `aifab:cluster` (required): the folder generated/<cluster>/ to deploy;
-- `aifab:generatedDir`: where the trees are, relative to the project (Pulumi.yaml); default
-  `generated`;
+- `aifab:cluster` (optional): the stack's name, if given (any other value is refused: it
+  would deploy another cluster's tree to this stack's cluster);
 - `aifab:context`: the kubeconfig context; default the cluster name, never the kubeconfig's
-  current context;
+  current context, nor another stack's context (stacks/: its `aifab:context` or its name);
 - `aifab:kubeconfig` (may be a secret): a kubeconfig's path or contents; default
   `$KUBECONFIG` or ~/.kube/config.
 
-The tree is loaded and verified before any resource (the provider included) is declared: a
-tree that is not what was reviewed fails the run with nothing planned.
+`aifab:generatedDir` is refused: a tree anywhere else was never checked against the
+blueprints. The tree is loaded and verified before any resource (the provider included) is
+declared: a tree that is not what was reviewed fails the run with nothing planned.
 """
 
 from __future__ import annotations
@@ -22,18 +24,19 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from aifab.deploy.resources import DuplicateNameError, declare, resource_names, summary
+from aifab.deploy.stack_config import other_contexts, problems
 from aifab.deploy.tree import TreeError, load_cluster_tree
 
-DEFAULT_GENERATED = "generated"
+GENERATED = "generated"
 
 
 def project_root() -> Path:
     """Where Pulumi.yaml is: from the engine, else the nearest parent of the cwd that has one."""
     try:
         root = pulumi.get_root_directory()
-    except Exception:  # noqa: BLE001 - older engines and the test mocks do not know it
+    except Exception:  # noqa: BLE001 - older engines do not know it
         root = None
-    if root:
+    if root and (Path(root) / "Pulumi.yaml").is_file():  # the mocks say "root_directory"
         return Path(root)
     cwd = Path.cwd().resolve()
     for folder in (cwd, *cwd.parents):
@@ -44,13 +47,16 @@ def project_root() -> Path:
 
 def run() -> None:
     config = pulumi.Config("aifab")
-    cluster = config.require("cluster")
-    generated = Path(config.get("generatedDir") or DEFAULT_GENERATED)
-    if not generated.is_absolute():
-        generated = project_root() / generated
-
+    cluster = pulumi.get_stack()
+    settings = {f"aifab:{key}": config.get(key) for key in ("cluster", "generatedDir", "context")}
+    root = project_root()
+    refused = [f"{message} ({hint})" for _, _, message, hint in problems(
+        cluster, {k: v for k, v in settings.items() if v is not None},
+        other_contexts(root / "stacks", cluster))]
+    if refused:
+        raise pulumi.RunError(f"stack {cluster}: nothing was deployed: " + "; ".join(refused))
     try:
-        tree = load_cluster_tree(generated, cluster)
+        tree = load_cluster_tree(root / GENERATED, cluster)
         resource_names(tree)
     except (TreeError, DuplicateNameError) as exc:
         raise pulumi.RunError(str(exc)) from None

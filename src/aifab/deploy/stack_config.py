@@ -1,9 +1,42 @@
-"""The stack configuration file of a cluster: stacks/Pulumi.<cluster>.yaml."""
+"""The stack configuration file of a cluster, stacks/Pulumi.<cluster>.yaml: written, and checked.
+
+A stack deploys generated/<stack>/ of its project and nothing else (aifab.deploy.program), so
+its configuration may only say how to reach the cluster. `aifab generate` (and `--check`)
+reads every stack configuration with the blueprint loader's limits and reports, each at its
+file and line:
+- AF421: `aifab:generatedDir` (the program deploys only generated/<stack>/), an
+  `aifab:cluster` other than the stack's name (another cluster's tree to this stack's context),
+  or an `aifab:context` that is another stack's (this tree to another stack's cluster);
+- AF422: a file that is not a regular file (a link is never followed: neither read nor written
+  through), not YAML, or whose `config` is not a mapping;
+- AF423: an `aifab:` key the program does not know (a misspelt `aifab:kubeconfig` would be
+  ignored, and the default kubeconfig used).
+Pulumi writes into these files too (`pulumi config set --secret`, the stack's salt): other
+keys, encrypted values included, are Pulumi's and are left alone.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from pathlib import Path as FsPath
+from typing import Any
+
 from aifab import __version__
+from aifab.diagnostics import Finding, Severity, did_you_mean, finding
+from aifab.load import MAX_BYTES, Document, load_bytes
 from aifab.render import to_yaml
+from aifab.scan import describe
+
+CODES = {
+    "AF421": "stack configuration deploys something other than generated/<stack>/",
+    "AF422": "stack configuration cannot be read",
+    "AF423": "unknown aifab key in a stack configuration",
+}
+
+KEYS = ("aifab:cluster", "aifab:context", "aifab:kubeconfig")
+PREFIX, SUFFIX = "Pulumi.", ".yaml"
 
 
 def stack_config(cluster_name: str) -> tuple[str, bytes]:
@@ -21,3 +54,148 @@ def stack_config(cluster_name: str) -> tuple[str, bytes]:
     )
     body = to_yaml({"config": {"aifab:cluster": cluster_name, "aifab:context": cluster_name}})
     return f"Pulumi.{cluster_name}.yaml", (header + body).encode()
+
+
+def problems(stack: str, config: Mapping[str, Any],
+             others: Mapping[str, str]) -> Iterator[tuple[str, str, str, str]]:
+    """(code, key, message, hint) for each `aifab:` setting of stack `stack` that the program
+    refuses; the program and `generate --check` judge a configuration by this one rule.
+    `others`: the kubeconfig contexts of the project's other stacks, by stack (their own
+    name unless they set `aifab:context`)."""
+    for key, value in config.items():
+        if not isinstance(key, str) or not key.startswith("aifab:"):
+            continue  # Pulumi's own keys, or another package's
+        if key == "aifab:generatedDir":
+            message = (f"{key} is not supported: stack {stack} deploys only generated/{stack}/ "
+                       "of its project, the tree `aifab generate --check` checks")
+            yield ("AF421", key, message,
+                   f"remove {key}; to deploy another tree, commit it as generated/{stack}/")
+        elif key == "aifab:cluster" and value != stack:
+            message = (f"{key} is {value!r}, but the stack is {stack!r}: it would deploy "
+                       "another cluster's tree to this stack's cluster")
+            yield ("AF421", key, message,
+                   f"set {key} to {stack}, or remove it (the stack's name is the cluster)")
+        elif key == "aifab:context" and value != stack and (taken := sorted(
+                name for name, context in others.items() if value in (name, context))):
+            message = (f"{key} is {value!r}, the context of stack {taken[0]}: it would deploy "
+                       f"{stack}'s tree to that stack's cluster")
+            hint = f"name the kubeconfig context of cluster {stack}, or remove {key}"
+            yield ("AF421", key, message, hint)
+        elif key not in KEYS:
+            hint = did_you_mean(key, KEYS) or f"the keys aifab reads: {', '.join(KEYS)}"
+            yield ("AF423", key, f"unknown key {key}: the stack program does not read it", hint)
+
+
+def check_stack_configs(stacks: FsPath, display: FsPath) -> tuple[list[Finding], dict[str, str]]:
+    """Findings for every stacks/Pulumi.<stack>.yaml (shown under `display`), and the text
+    of each file read, by its shown name (for the reporters' source lines)."""
+    if stacks.is_symlink():
+        return [Finding(str(display), 1, 1, "AF422", Severity.ERROR, f"{display} is a symbolic "
+                        "link; aifab neither reads nor writes stack configurations through it",
+                        (), f"make {display} a folder of the repository")], {}
+    try:
+        names = sorted(n for n in os.listdir(stacks) if n.startswith(PREFIX)
+                       and n.endswith(SUFFIX))
+    except OSError:  # no stacks/ yet: `generate` creates it
+        return [], {}
+    docs = {name[len(PREFIX):-len(SUFFIX)]: _load(stacks / name, str(display / name))
+            for name in names}
+    contexts = {stack: _context(stack, doc) for stack, doc in docs.items()}
+    findings = [f for doc in docs.values() for f in doc.findings]
+    for stack, doc in docs.items():
+        if doc.data is not None:
+            others = {name: context for name, context in contexts.items() if name != stack}
+            findings += _judge(doc, stack, others)
+    return findings, {doc.file: doc.text for doc in docs.values()}
+
+
+def _context(stack: str, doc: Document) -> str:
+    """The kubeconfig context the stack deploys to (as the program chooses it)."""
+    config = doc.data.get("config") if isinstance(doc.data, dict) else None
+    context = config.get("aifab:context") if isinstance(config, dict) else None
+    return context if isinstance(context, str) and context else stack
+
+
+def other_contexts(stacks: FsPath, stack: str) -> dict[str, str]:
+    """The kubeconfig contexts of the project's stacks other than `stack`, by stack."""
+    try:
+        names = [n for n in os.listdir(stacks) if n.startswith(PREFIX) and n.endswith(SUFFIX)]
+    except OSError:
+        return {}
+    found = {name[len(PREFIX):-len(SUFFIX)]: name for name in names}
+    return {other: _context(other, _load(stacks / name, name))
+            for other, name in sorted(found.items()) if other != stack}
+
+
+def _load(path: FsPath, shown: str) -> Document:
+    """The stack configuration, read as a blueprint is (size, YAML limits), never through a
+    link and never blocking on a pipe."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        return _unreadable(path, shown, e)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return _unreadable(path, shown, None)
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            raw = file.read(MAX_BYTES + 1)
+    except OSError as e:
+        return _unreadable(path, shown, e)
+    finally:
+        os.close(fd)
+    doc = load_bytes(raw, shown)
+    if any(f.code == "AF106" for f in doc.findings):  # not a mapping (an empty file is none)
+        empty = all(not line.strip() or line.lstrip().startswith("#")
+                    for line in doc.text.splitlines())
+        return Document(shown, {} if empty else None, doc.text, findings=() if empty else (
+            Finding(shown, 1, 1, "AF422", Severity.ERROR, "the stack configuration is not a "
+                    "mapping", (), "write `config:` then `  aifab:cluster: <stack>` below"),))
+    return doc
+
+
+def _unreadable(path: FsPath, shown: str, error: OSError | None) -> Document:
+    what = describe(path, error=error)
+    why = what if what.startswith("cannot") else f"is {what}"
+    return Document(shown, None, findings=(Finding(
+        shown, 1, 1, "AF422", Severity.ERROR, f"the stack configuration {why}; aifab neither "
+        "reads nor writes through it", (), "make it a regular file in stacks/ (`git rm` it, then "
+        "run `aifab generate`, which writes a new one)"),))
+
+
+def _judge(doc: Document, stack: str, others: Mapping[str, str]) -> list[Finding]:
+    config = doc.data.get("config", {})
+    if config is None:
+        return []
+    if not isinstance(config, dict):
+        return [doc.place(finding("AF422", "`config` is not a mapping of settings", ("config",),
+                                  hint="write `config:` then `  aifab:cluster: <stack>` below"))]
+    out = []
+    for code, key, message, hint in problems(stack, config, others):
+        at_key = code != "AF421" or key == "aifab:generatedDir"
+        out.append(doc.place(finding(code, message, ("config", key), hint=hint), at_key=at_key))
+    return out
+
+
+def create_stack_configs(stacks: FsPath, clusters: list[str]) -> list[FsPath]:
+    """Create stacks/Pulumi.<cluster>.yaml for each cluster that has none; the paths created.
+    An existing file is never touched (Pulumi keeps encrypted secrets and the stack's salt in
+    it), and no link is followed: not stacks/ itself, not a (dangling) link in a file's place
+    (O_NOFOLLOW, O_EXCL, relative to the folder's descriptor)."""
+    created = []
+    for name in clusters:
+        filename, content = stack_config(name)
+        if os.path.lexists(stacks / filename):
+            continue
+        stacks.mkdir(parents=True, exist_ok=True)
+        folder = os.open(stacks, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fd = os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644, dir_fd=folder)
+        except FileExistsError:  # made since the look: someone else's, so not ours to write
+            continue
+        finally:
+            os.close(folder)
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+        created.append(stacks / filename)
+    return created

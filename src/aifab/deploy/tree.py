@@ -6,10 +6,12 @@ aifab.lock.json, and the set of files must be exactly the set the lock lists; an
 (an edited byte, a file deleted or added by hand, a lock that does not parse) stops the deploy
 before a single resource is declared.
 
-One more check needs no regeneration: when the blueprint named in the lock is present
-(the usual case, a checkout of the repository), its data must still have the digest recorded
-in the lock. If it does not, the tree is stale: the blueprint changed after the tree was
-generated and reviewed, and `aifab generate` (then review) has to run first.
+One more check needs no regeneration: the tree must come from the blueprint the project's
+blueprints/ folder makes the cluster from (what `aifab generate --check` compares it with).
+The lock names that file (`blueprint`, and `source`, the file aifab was given: the fleet for
+a fleet member) and the digest of its data; a lock naming another file, or a digest the
+blueprint no longer has, makes the tree stale: `aifab generate` (then review) has to run
+first. No link is followed: not generated/, not the cluster folder, not a file in it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 import yaml
 
 from aifab.expand.common import AIFAB_API
-from aifab.render import LOCK, blueprint_digest, digest, read_tree
+from aifab.render import LOCK, blueprint_digest, digest, repository_path
+from aifab.scan import scan_tree
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -81,26 +84,37 @@ class ClusterTree:
 def load_cluster_tree(generated_dir: Path, cluster: str) -> ClusterTree:
     """Read generated/<cluster>/, verify it against its lock, parse and group its documents.
 
-    Raises TreeError, naming every missing, extra, edited and stale file, when the tree is
-    not exactly what was generated.
+    Raises TreeError, naming every missing, extra, edited, stale and odd (a link, a pipe)
+    file, when the tree is not exactly what was generated from the project's blueprints/.
     """
     generated_dir = Path(generated_dir)
     folder = generated_dir / cluster
     if not cluster or PurePosixPath(cluster).name != cluster or cluster.startswith("."):
         raise TreeError(f"invalid cluster name {cluster!r}: expected the name of a folder in "
                         f"{generated_dir}")
+    for path in (generated_dir, folder):
+        if path.is_symlink():
+            raise TreeError(f"{path} is a symbolic link; only the project's own "
+                            f"generated/{cluster}/ is deployed, and no link is followed: "
+                            "replace the link with the reviewed tree")
     if not folder.is_dir():
         raise TreeError(f"no generated tree for cluster {cluster!r}: {folder} is not a folder; "
                         "run `aifab generate` and commit generated/ after review")
-    files = read_tree(folder)
+    scanned = scan_tree(folder)
+    files = scanned.files
+    if LOCK in scanned.odd:
+        raise TreeError(f"{folder / LOCK} is {scanned.odd[LOCK]}, not the lock; run "
+                        "`aifab generate` and review the tree")
     lock, recorded = _read_lock(folder, files.get(LOCK))
 
-    missing = sorted(set(recorded) - set(files))
+    odd = [f"{p} ({what})" for p, what in scanned.odd.items()]
+    missing = sorted(set(recorded) - set(files) - set(scanned.odd))
     extra = sorted(set(files) - set(recorded) - {LOCK})
     edited = sorted(p for p in recorded if p in files and digest(files[p]) != recorded[p])
-    stale = _stale_blueprint(generated_dir, cluster, lock)
-    if missing or extra or edited or stale:
-        raise TreeError(_report(folder, missing=missing, extra=extra, edited=edited, stale=stale))
+    stale = _stale_blueprint(generated_dir.parent, cluster, lock)
+    if missing or extra or edited or odd or stale:
+        raise TreeError(_report(folder, missing=missing, extra=extra, edited=edited, odd=odd,
+                                stale=stale))
 
     tree = ClusterTree(cluster, folder, lock, digest(files[LOCK]))
     for path in sorted(recorded):
@@ -139,22 +153,52 @@ def _read_lock(folder: Path, raw: bytes | None) -> tuple[dict[str, Any], dict[st
     return lock, files
 
 
-def _stale_blueprint(generated_dir: Path, cluster: str, lock: dict[str, Any]) -> list[str]:
-    """[the blueprint] if its source is beside generated/ and the cluster's data (merged with
-    its fleet's defaults, for a fleet member) changed since the lock was written."""
-    name, source, recorded = lock.get("blueprint"), lock.get("source"), lock.get("blueprintDigest")
-    if not all(isinstance(v, str) for v in (name, source, recorded)):
-        return []
-    root = generated_dir.resolve().parent
-    path = (root / source).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return []  # deploying from the tree alone: the lock is the authority
-    from aifab.pipeline import flatten, run
+@dataclass(frozen=True)
+class Origin:
+    """Where `aifab generate` takes a cluster from, as its lock records it."""
 
-    for result in flatten([run(path)]):
-        if result.cluster is not None and result.cluster.name == cluster:
-            return [] if blueprint_digest(result.document.data) == recorded else [name]
-    return [name]  # the source no longer makes this cluster (or is not valid)
+    blueprint: str  # the file the cluster is written in, relative to the project
+    source: str  # the file aifab reads: the blueprint, or the fleet it belongs to
+    digest: str  # blueprint_digest of the cluster's data (fleet defaults merged in)
+
+
+def origin(root: Path, cluster: str) -> Origin | str:
+    """Where the project's blueprints/ folder makes `cluster` from, as `aifab generate` (its
+    default: every blueprint of blueprints/) records it, or why it makes it from none;
+    TreeError when there is no blueprints/ folder."""
+    from aifab.pipeline import blueprint_files, flatten, run
+
+    folder = root / "blueprints"
+    if folder.is_symlink() or not folder.is_dir():
+        raise TreeError(f"{folder} is not a folder of the project, so nothing says which "
+                        f"blueprint cluster {cluster} comes from; nothing was deployed. Deploy "
+                        "from a checkout of the repository (blueprints/ and generated/)")
+    paths, _ = blueprint_files([str(folder)])
+    found = []
+    for path in paths:
+        results = list(flatten([run(path)]))  # a fleet with an error generates none of them
+        found += [(path, r) for r in results if r.cluster is not None and r.cluster.name ==
+                  cluster and not any(f.is_error for each in results for f in each.findings)]
+    if len(found) != 1:
+        return f"{'no valid blueprint' if not found else 'more than one blueprint'} in " \
+               f"blueprints/ makes {cluster} now"
+    path, result = found[0]
+    return Origin(repository_path(Path(result.document.file), root),
+                  repository_path(path, root), blueprint_digest(result.document.data))
+
+
+def _stale_blueprint(root: Path, cluster: str, lock: dict[str, Any]) -> list[str]:
+    """[why] if the lock does not record the blueprint and data blueprints/ makes the cluster
+    from now (another file, or data changed since the tree was generated), else []."""
+    made = origin(root, cluster)
+    named = (lock.get("blueprint"), lock.get("source"))
+    if isinstance(made, str):
+        return [f"{named[0]} ({made})"]
+    if named != (made.blueprint, made.source):
+        why = (f"{named[0]} (source {named[1]}) is named by the lock, but blueprints/ makes "
+               f"{cluster} from {made.blueprint} (source {made.source})")
+        return [why]
+    return [] if lock.get("blueprintDigest") == made.digest else [made.blueprint]
 
 
 def _parse(folder: Path, path: str, raw: bytes) -> dict[str, Any]:
@@ -175,6 +219,7 @@ def _report(folder: Path, **groups: list[str]) -> str:
         "missing": "missing (listed in the lock, not on disk)",
         "extra": "extra (on disk, not in the lock)",
         "edited": "edited (digest differs from the lock)",
+        "odd": "not a regular file (never read)",
         "stale": "stale (the blueprint changed since the tree was generated)",
     }
     lines = [f"{folder} is not the tree that was generated and reviewed; nothing was deployed."]
