@@ -143,23 +143,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:  # what a run staged is gone already (generate.discard)
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated:  # the same clean-up as Ctrl-C
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, like KeyboardInterrupt for Ctrl-C."""
 
 
 def program() -> int:
-    """The `aifab` command: `main`, with Ctrl-C heard once. The first stops aifab (as
-    KeyboardInterrupt); later ones are ignored while it stops, so an impatient second one
-    cannot cut a clean-up short or print a traceback as Python exits. Only the command does
-    this: a program calling `main` keeps its own handler, and a Ctrl-C ignored when aifab
-    started (a background job of a script) stays ignored."""
+    """The `aifab` command: `main`, with Ctrl-C and SIGTERM heard once. The first stops aifab
+    (as KeyboardInterrupt or Terminated: what a run staged is removed, its workers stopped);
+    later ones are ignored while it stops, so an impatient second one cannot cut a clean-up
+    short or print a traceback as Python exits. Only the command does this: a program calling
+    `main` keeps its own handlers, and a signal ignored when aifab started (a background job
+    of a script) stays ignored."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupt_once)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_once)
     return main()
 
 
 def _interrupt_once(signum: int, frame: object) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGTERM) is _terminate_once:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _terminate_once(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) is _interrupt_once:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Terminated
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -194,7 +213,22 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> int:
-    """One generate run; with a `memo`, one of the runs of --watch."""
+    """One generate run; with a `memo`, one of the runs of --watch. It holds the output
+    folder's lock (aifab.outlock): a second run on the same folder waits for this one."""
+    from aifab.outlock import CannotLock, held
+
+    try:
+        with held(Path(args.out), shared=args.check, say=_say_waiting):
+            return _generate_locked(args, memo)
+    except CannotLock as e:
+        return _cannot_write(e.filename, e.reason)
+
+
+def _say_waiting(message: str) -> None:
+    print(f"aifab generate: {message}", file=sys.stderr, flush=True)
+
+
+def _generate_locked(args: argparse.Namespace, memo: Memo | None = None) -> int:
     from aifab.generate import CannotWrite, discard, plan
     from aifab.pipeline import blueprint_files
     from aifab.progress import progress
