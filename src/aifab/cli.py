@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                         "named like the context)")
     verify.add_argument("--kubeconfig", required=True, type=Path, metavar="PATH")
     verify.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    verify.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="give up reading the cluster after this long (default: 120)")
     _findings_options(verify, strict=False)
 
     diff = commands.add_parser(
@@ -123,6 +125,16 @@ def _folder(value: str) -> Path:
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is not a folder")
     return path
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return seconds
 
 
 def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None:
@@ -359,7 +371,8 @@ def _verify(args: argparse.Namespace) -> int:
     result = chosen[0]
     assert result.cluster is not None
     try:
-        found = verify_cluster(result.cluster, connect(args.kubeconfig, args.context))
+        found = verify_cluster(result.cluster, connect(args.kubeconfig, args.context),
+                               timeout=args.timeout)
     except LiveError as e:
         found = [e.finding]
     findings = sorted_unique(result.document.place(f) for f in found)
