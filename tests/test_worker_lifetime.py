@@ -26,8 +26,9 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                 reason="reads process states from /proc")
 
 SLOW_BUILDS = """
-import os, sys, time
+import faulthandler, os, signal, sys, time
 from pathlib import Path
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 sys.path.insert(0, {src!r})
 from aifab import cli, generate
 real = generate.build
@@ -67,6 +68,8 @@ def wait_until(condition, timeout: float) -> bool:
 
 def start_building(repo: Path, marks: Path) -> tuple[subprocess.Popen, list[int]]:
     """A generate whose two workers have each staged a cluster and are still building."""
+    # a SIGTERM ignored here would be ignored by the child too (aifab keeps it ignored)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     marks.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-c", SLOW_BUILDS.format(src=str(ROOT / "src"), marks=str(marks))],
@@ -88,7 +91,13 @@ def test_sigterm_stops_the_workers_and_removes_what_they_staged(repo, tmp_path):
     try:
         assert staging(repo) == [".a-b200.aifab-new", ".a-gb200.aifab-new"]
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=20)
+        try:
+            _, stderr = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            raise AssertionError(proc.communicate()[1]) from None
         assert wait_until(lambda: not any(alive(pid) for pid in workers), 5), workers
     finally:
         proc.kill()
@@ -137,9 +146,10 @@ def test_without_the_kernel_s_help_a_thread_watches_the_parent(monkeypatch):
     middle = os.fork()
     if middle == 0:  # pragma: no cover (the child: forks a worker, then dies)
         try:
+            me = os.getpid()
             grandchild = os.fork()
             if grandchild == 0:
-                worker.start(os.getppid())
+                worker.start(me)
                 time.sleep(30)
                 os._exit(0)
             os.write(write, str(grandchild).encode())

@@ -1,7 +1,8 @@
 """The `aifab` command: parse arguments, run the pipeline, print, return an exit code.
 
 Exit codes: 0 valid (warnings allowed), 1 any error finding, 2 usage error (bad flag, missing
-path). Heavy libraries are imported by the commands that need them, never at start-up.
+path), 130 Ctrl-C, 143 SIGTERM. Heavy libraries are imported by the commands that need them,
+never at start-up.
 """
 
 from __future__ import annotations
