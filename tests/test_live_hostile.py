@@ -126,10 +126,13 @@ def healthy(name: str = "se2-rtx-01") -> dict[str, Any]:
      "has node n1 with labels that are not a map"),
     (node_list([{"metadata": {"name": "n1", "labels": {"k": "v" * 64}}}]),
      "which is not a Kubernetes label"),
-    (node_list([], **{"continue": 7}), "has a continue token that is not a string"),
+    (node_list([], **{"continue": 7}), "has a continue token that is not a string of at most"),
+    (node_list([], **{"continue": "t" * 5000}), "has a continue token that is not a string"),
+    (json.dumps({"metadata": "x", "items": []}).encode(), "has metadata that is not a map"),
 ], ids=["items-null", "html", "deep-nesting", "no-metadata", "item-not-object", "nameless",
         "escape-in-name", "ready-without-status", "conditions-not-list", "list-label-value",
-        "labels-not-map", "long-label-value", "continue-not-string"])
+        "labels-not-map", "long-label-value", "continue-not-string", "continue-huge",
+        "metadata-not-map"])
 def test_an_answer_no_api_server_sends_is_one_af510(hostile, body, said):
     config = hostile(lambda handler, query: send(handler, body))
     f = one_finding(config)

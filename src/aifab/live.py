@@ -87,8 +87,9 @@ MAX_PAGES = 1000         # per list: a server that never stops paging is an erro
 # Nodes read in one run, all lists together: 4x the 5,000 nodes Kubernetes supports in a
 # cluster (kubernetes.io/docs/setup/best-practices/cluster-large/); pools are listed apart
 MAX_NODES = 20_000
-MAX_RESPONSE_BYTES = 32 << 20  # one answer: a page of 500 real nodes is 2-10 MB
+MAX_RESPONSE_BYTES = 32 << 20  # one answer: a page of 500 nodes, image lists and all, is a few MB
 MAX_TOTAL_BYTES = 256 << 20    # all answers of one run
+MAX_TOKEN_CHARS = 4096         # a continue token (the API server's: base64 of a small JSON)
 READ_CHUNK = 1 << 16
 DEADLINE = 120.0         # seconds for the whole run (`aifab verify --timeout`)
 CONNECT_TIMEOUT = 5.0    # seconds
@@ -150,7 +151,7 @@ class Budget:
     """What one run may spend reading the cluster: time, bytes and nodes. Every answer is
     read under it (`bounded`), whatever the server sends or how slowly."""
 
-    seconds: float = DEADLINE
+    seconds: float
     deadline: float = field(init=False)
     bytes_left: int = field(init=False)
     nodes_left: int = field(init=False)
@@ -240,7 +241,7 @@ def list_nodes(api: CoreV1Api, selector: str, *, page_size: int = PAGE_SIZE,
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
-    budget = budget or Budget()
+    budget = budget or Budget(DEADLINE)
     rest = api.api_client.rest_client
     original = rest.pool_manager
     rest.pool_manager = _BoundedPool(original, budget)
@@ -287,16 +288,20 @@ def _page(body: bytes, limit: int, what: str) -> tuple[list[Node], str | None]:
     try:
         page = json.loads(body)
     except (ValueError, RecursionError):
-        raise wrong(f"is not JSON: {_shown(body[:SHOWN_CHARS].decode(errors='replace'))}") from None
+        start = body[:SHOWN_CHARS].decode(errors="replace")
+        raise wrong(f"is not JSON: {_shown(start)}") from None
     if not isinstance(page, dict) or not isinstance(page.get("items"), list):
         raise wrong("is not a NodeList (no list of items)")
     items = page["items"]
     if len(items) > limit:
         raise wrong(f"has {len(items)} nodes, more than the {limit} asked for (limit)")
     meta = page.get("metadata") or {}
-    token = meta.get("continue") if isinstance(meta, dict) else 0
-    if token is not None and not isinstance(token, str):
-        raise wrong("has a continue token that is not a string")
+    if not isinstance(meta, dict):
+        raise wrong("has metadata that is not a map")
+    token = meta.get("continue")
+    if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS):
+        raise wrong(f"has a continue token that is not a string of at most {MAX_TOKEN_CHARS} "
+                    "characters")
     return [_node(item, wrong) for item in items], token or None
 
 
