@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -148,3 +149,20 @@ def test_check_waits_for_a_writing_run_and_never_creates_the_folder(fleet, capsy
             raise
     stdout, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "gen/a-gb200/: current" in stdout
+
+
+def test_a_watching_run_removes_the_trees_it_replaced_only_holding_the_folder(tmp_path):
+    """--watch removes the old trees after reporting a run: by then another run may be
+    writing the folder, so the removal waits for its lock."""
+    from aifab import cli
+
+    out = tmp_path / "gen"
+    old = out / ".a-gb200.aifab-old"
+    (old / "sub").mkdir(parents=True)
+    removed = threading.Event()
+    left: list[OSError] = []
+    with held(out):
+        threading.Thread(target=lambda: (left.extend(cli._remove_replaced(out, [old])),
+                                         removed.set()), daemon=True).start()
+        assert not removed.wait(0.3) and old.exists()
+    assert removed.wait(10) and not old.exists() and left == []

@@ -278,7 +278,6 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     `memo` (--watch), the trees replaced are removed after the run is reported."""
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import check, discard, write, write_stack_configs
-    from aifab.render import remove_replaced
     from aifab.reporters import FORMATS
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
@@ -301,7 +300,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     try:
         replaced: list[Path] | None = None if memo is None else []
         if memo is not None:  # before the swaps: a Ctrl-C among them leaves none aside
-            memo.later(lambda: remove_replaced(replaced))
+            memo.later(lambda: _remove_replaced(out, replaced))
         changed = write(result, replaced)
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
@@ -315,6 +314,19 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     for path in created:
         print(f"{path}: new Pulumi stack configuration", file=listing)
     return EXIT_OK
+
+
+def _remove_replaced(out: Path, replaced: list[Path]) -> list[OSError]:
+    """Remove the trees a watching run replaced, after it has reported: holding the output
+    folder's lock again, as another run may be writing the folder by then."""
+    from aifab.outlock import CannotLock, held
+    from aifab.render import remove_replaced
+
+    try:
+        with held(out, say=_say_waiting):
+            return remove_replaced(replaced)
+    except CannotLock as e:
+        return [OSError(0, e.reason, e.filename)]
 
 
 def _cannot_write(filename: str, reason: str) -> int:
