@@ -164,3 +164,22 @@ def test_without_the_kernel_s_help_a_thread_watches_the_parent(monkeypatch):
     finally:
         if alive(grandchild):
             os.kill(grandchild, signal.SIGKILL)
+
+
+def test_sigterm_stops_a_watching_generate_between_runs(repo):
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    proc = subprocess.Popen([sys.executable, "-m", "aifab", "generate", "--watch",
+                             "fleet/fleet.yaml"], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    try:
+        for line in proc.stderr:  # until the first run is done and it waits for changes
+            if "watching" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "terminated" in stderr and "Traceback" not in stderr
+    assert staging(repo) == ["a-b200", "a-gb200"]
