@@ -66,18 +66,20 @@ def wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
-def start_building(repo: Path, marks: Path) -> tuple[subprocess.Popen, list[int]]:
-    """A generate whose two workers have each staged a cluster and are still building."""
+def start_building(repo: Path, marks: Path, output: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A generate whose two workers have each staged a cluster and are still building; its
+    output goes to a file (a worker that outlives it would hold a pipe open)."""
     # a SIGTERM ignored here would be ignored by the child too (aifab keeps it ignored)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     marks.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_BUILDS.format(src=str(ROOT / "src"), marks=str(marks))],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with output.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SLOW_BUILDS.format(src=str(ROOT / "src"), marks=str(marks))],
+            cwd=repo, stdout=out, stderr=subprocess.STDOUT)
     if not wait_until(lambda: len(list(marks.iterdir())) == 2 or proc.poll() is not None, 60):
         proc.kill()
         raise AssertionError("the workers did not start")
-    assert proc.poll() is None, proc.communicate()
+    assert proc.poll() is None, output.read_text()
     return proc, sorted(int(p.name) for p in marks.iterdir())
 
 
@@ -87,17 +89,18 @@ def staging(repo: Path) -> list[str]:
 
 
 def test_sigterm_stops_the_workers_and_removes_what_they_staged(repo, tmp_path):
-    proc, workers = start_building(repo, tmp_path / "marks")
+    output = tmp_path / "output"
+    proc, workers = start_building(repo, tmp_path / "marks", output)
     try:
         assert staging(repo) == [".a-b200.aifab-new", ".a-gb200.aifab-new"]
         proc.send_signal(signal.SIGTERM)
         try:
-            _, stderr = proc.communicate(timeout=20)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGUSR1)
+            proc.send_signal(signal.SIGUSR1)  # its threads' stacks, in the output
             time.sleep(1)
-            proc.kill()
-            raise AssertionError(proc.communicate()[1]) from None
+            raise AssertionError(output.read_text()) from None
+        stderr = output.read_text()
         assert wait_until(lambda: not any(alive(pid) for pid in workers), 5), workers
     finally:
         proc.kill()
@@ -110,7 +113,7 @@ def test_sigterm_stops_the_workers_and_removes_what_they_staged(repo, tmp_path):
 
 
 def test_workers_die_with_a_parent_killed_outright(repo, tmp_path):
-    proc, workers = start_building(repo, tmp_path / "marks")
+    proc, workers = start_building(repo, tmp_path / "marks", tmp_path / "output")
     try:
         proc.kill()
         proc.wait(timeout=20)
