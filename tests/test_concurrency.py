@@ -166,3 +166,20 @@ def test_a_watching_run_removes_the_trees_it_replaced_only_holding_the_folder(tm
                                          removed.set()), daemon=True).start()
         assert not removed.wait(0.3) and old.exists()
     assert removed.wait(10) and not old.exists() and left == []
+
+
+def test_a_file_system_without_locks_is_said_and_the_run_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    from aifab import outlock
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(outlock.fcntl, "flock", no_locks)
+    said: list[str] = []
+    with held(tmp_path / "gen", say=said.append):
+        assert (tmp_path / "gen").is_dir()
+    assert said == [f"cannot lock {tmp_path / 'gen'}/ (No locks available); make sure no "
+                    "other aifab run writes it at the same time"]
+    assert not (tmp_path / "gen").exists()

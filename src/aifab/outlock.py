@@ -75,12 +75,12 @@ def _lock(out: Path, shared: bool, say: Callable[[str], None]) -> int | None:
                     waited = True
                 fcntl.flock(fd, mode)
         except OSError as e:
-            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EBADF):
-                os.close(fd)
-                raise
-            say(f"cannot lock {out}/ ({e.strerror}); make sure no other aifab run writes it "
-                "at the same time")
-            return fd
+            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EBADF):  # NFS without locks
+                say(f"cannot lock {out}/ ({e.strerror}); make sure no other aifab run writes "
+                    "it at the same time")
+                return fd
+            os.close(fd)
+            raise CannotLock(str(out), e.strerror or str(e)) from None
         except BaseException:  # Ctrl-C while waiting
             os.close(fd)
             raise
