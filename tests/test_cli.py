@@ -161,17 +161,23 @@ def test_generate_in_json_keeps_standard_output_for_the_document(tmp_path, check
 
 
 def test_the_command_respects_a_ctrl_c_ignored_before_it_started(monkeypatch):
-    """A background job of a script starts with SIGINT ignored: aifab keeps it ignored."""
+    """A background job of a script starts with SIGINT ignored: aifab keeps it ignored (and
+    SIGTERM likewise)."""
     import signal
 
     from aifab import cli
 
-    mine = signal.getsignal(signal.SIGINT)
+    mine = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(cli, "main", lambda: 0)
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         assert cli.program() == 0 and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         assert cli.program() == 0 and signal.getsignal(signal.SIGINT) is cli._interrupt_once
-    finally:
-        signal.signal(signal.SIGINT, mine)
+        assert signal.getsignal(signal.SIGTERM) is cli._terminate_once
+    finally:  # a handler left behind would be inherited, as SIG_IGN, by later tests' children
+        signal.signal(signal.SIGINT, mine[0])
+        signal.signal(signal.SIGTERM, mine[1])

@@ -21,7 +21,8 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # that holds a module decides its layer ("aifab" alone is the package's own __init__).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("aifab", "aifab.diagnostics", "aifab.yamlscalars", "aifab.memo",
-              "aifab.progress", "aifab.escape", "aifab.scan", "aifab.trusted")),
+              "aifab.progress", "aifab.escape", "aifab.scan", "aifab.trusted",
+              "aifab.outlock", "aifab.worker")),
     ("catalog", ("aifab.catalog",)),
     ("model", ("aifab.model", "aifab.naming", "aifab.addressing")),
     ("load", ("aifab.load",)),

@@ -1,7 +1,8 @@
 """The `aifab` command: parse arguments, run the pipeline, print, return an exit code.
 
 Exit codes: 0 valid (warnings allowed), 1 any error finding, 2 usage error (bad flag, missing
-path). Heavy libraries are imported by the commands that need them, never at start-up.
+path), 130 Ctrl-C, 143 SIGTERM. Heavy libraries are imported by the commands that need them,
+never at start-up.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                         "named like the context)")
     verify.add_argument("--kubeconfig", required=True, type=Path, metavar="PATH")
     verify.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    verify.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="give up reading the cluster after this long (default: 120)")
     _findings_options(verify, strict=False)
 
     diff = commands.add_parser(
@@ -135,6 +138,16 @@ def _folder(value: str) -> Path:
     return path
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return seconds
+
+
 def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None:
     command.add_argument("--format", choices=FINDING_FORMATS, default="text",
                          help="how findings are printed (github: workflow-command annotations)")
@@ -153,23 +166,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:  # what a run staged is gone already (generate.discard)
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated:  # the same clean-up as Ctrl-C
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, like KeyboardInterrupt for Ctrl-C."""
 
 
 def program() -> int:
-    """The `aifab` command: `main`, with Ctrl-C heard once. The first stops aifab (as
-    KeyboardInterrupt); later ones are ignored while it stops, so an impatient second one
-    cannot cut a clean-up short or print a traceback as Python exits. Only the command does
-    this: a program calling `main` keeps its own handler, and a Ctrl-C ignored when aifab
-    started (a background job of a script) stays ignored."""
+    """The `aifab` command: `main`, with Ctrl-C and SIGTERM heard once. The first stops aifab
+    (as KeyboardInterrupt or Terminated: what a run staged is removed, its workers stopped);
+    later ones are ignored while it stops, so an impatient second one cannot cut a clean-up
+    short or print a traceback as Python exits. Only the command does this: a program calling
+    `main` keeps its own handlers, and a signal ignored when aifab started (a background job
+    of a script) stays ignored."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupt_once)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_once)
     return main()
 
 
 def _interrupt_once(signum: int, frame: object) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGTERM) is _terminate_once:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _terminate_once(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) is _interrupt_once:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Terminated
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -204,7 +236,22 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _generate_once(args: argparse.Namespace, memo: Memo | None = None) -> int:
-    """One generate run; with a `memo`, one of the runs of --watch."""
+    """One generate run; with a `memo`, one of the runs of --watch. It holds the output
+    folder's lock (aifab.outlock): a second run on the same folder waits for this one."""
+    from aifab.outlock import CannotLock, held
+
+    try:
+        with held(Path(args.out), shared=args.check, say=_say_waiting):
+            return _generate_locked(args, memo)
+    except CannotLock as e:
+        return _cannot_write(e.filename, e.reason)
+
+
+def _say_waiting(message: str) -> None:
+    print(f"aifab generate: {message}", file=sys.stderr, flush=True)
+
+
+def _generate_locked(args: argparse.Namespace, memo: Memo | None = None) -> int:
     from aifab.generate import CannotWrite, discard, plan
     from aifab.pipeline import blueprint_files
     from aifab.progress import progress
@@ -244,7 +291,6 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     `memo` (--watch), the trees replaced are removed after the run is reported."""
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import check, discard, write, write_stack_configs
-    from aifab.render import remove_replaced
     from aifab.reporters import FORMATS
     from aifab.scan import odd_entries
 
@@ -270,7 +316,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     try:
         replaced: list[Path] | None = None if memo is None else []
         if memo is not None:  # before the swaps: a Ctrl-C among them leaves none aside
-            memo.later(lambda: remove_replaced(replaced))
+            memo.later(lambda: _remove_replaced(out, replaced))
         changed = write(result, replaced)
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
@@ -289,6 +335,19 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
                   + ", ".join(f"{path} ({what})" for path, what in entries.items()),
                   file=sys.stderr)
     return EXIT_OK
+
+
+def _remove_replaced(out: Path, replaced: list[Path]) -> list[OSError]:
+    """Remove the trees a watching run replaced, after it has reported: holding the output
+    folder's lock again, as another run may be writing the folder by then."""
+    from aifab.outlock import CannotLock, held
+    from aifab.render import remove_replaced
+
+    try:
+        with held(out, say=_say_waiting):
+            return remove_replaced(replaced)
+    except CannotLock as e:
+        return [OSError(0, e.reason, e.filename)]
 
 
 def _cannot_write(filename: str, reason: str) -> int:
@@ -354,7 +413,8 @@ def _verify(args: argparse.Namespace) -> int:
     result = chosen[0]
     assert result.cluster is not None
     try:
-        found = verify_cluster(result.cluster, connect(args.kubeconfig, args.context))
+        found = verify_cluster(result.cluster, connect(args.kubeconfig, args.context),
+                               timeout=args.timeout)
     except LiveError as e:
         found = [e.finding]
     findings = sorted_unique(result.document.place(f) for f in found)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
-from aifab import __version__
+from aifab import __version__, worker
 from aifab.diagnostics import Finding, Severity, sorted_unique
 from aifab.model import Cluster
 from aifab.pipeline import Result, flatten, run
@@ -197,12 +197,13 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
         yield from (build(job, sources, stage_in, memo) for job in builds)
         return
-    # SIGINT is blocked while the workers are forked, until each ignores it (_set_work): a
-    # Ctrl-C in between would otherwise print a traceback per worker. The parent gets it once
-    # all are submitted, where it stops the pool like any other.
+    # Ctrl-C and SIGTERM are blocked while the workers are forked, until each ignores them
+    # (_set_work): one in between would otherwise print a traceback per worker. The parent
+    # gets it once all are submitted, where it stops the pool like any other.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # as it is: restored in `finally`
+    others = set(multiprocessing.active_children())
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # may raise one pending
+        signal.pthread_sigmask(signal.SIG_BLOCK, worker.STOPPED_BY_PARENT)  # may raise one
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_set_work,
                                  initargs=((builds, sources, stage_in),)) as pool:
@@ -212,19 +213,34 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 for i in range(len(builds)):
                     yield futures[i].result()
-            except BaseException:  # an error, Ctrl-C, or the caller stopping early (close)
-                pool.shutdown(wait=True, cancel_futures=True)  # what runs ends; no more starts
+            except BaseException:  # an error, Ctrl-C, SIGTERM, or the caller stopping early
+                _stop(set(multiprocessing.active_children()) - others)
+                pool.shutdown(wait=True, cancel_futures=True)  # none runs; no more starts
                 raise
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+def _stop(workers: set[Any]) -> None:
+    """Kill the pool's workers and wait until they are gone: nothing they build is wanted
+    any more, and none may stage after this (the caller then removes what they staged).
+    Killed, not waited for: a hung build must not hold up Ctrl-C or SIGTERM."""
+    for process in workers:
+        process.kill()
+    for process in workers:
+        process.join()
+
+
 def _set_work(work: tuple[list[Build], Sources, FsPath | None]) -> None:
+    import multiprocessing
+
     global _WORK
     _WORK = work
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops
-    # the pool (the build under way ends, the rest never start); no worker prints a traceback
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one pending is dropped
+    parent = multiprocessing.parent_process()
+    assert parent is not None and parent.pid is not None
+    # Ctrl-C and SIGTERM are the parent's to handle: it stops the workers; none prints a
+    # traceback. A parent killed outright takes its workers with it.
+    worker.start(parent.pid)
 
 
 def _build_index(index: int) -> Built:

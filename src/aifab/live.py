@@ -10,7 +10,12 @@ checks per node pool:
   `nvidia.com/gpu.count` (AF506) and `nvidia.com/cuda.driver-version.full` (AF507);
 - the MIG Manager's `nvidia.com/mig.config` and `nvidia.com/mig.config.state` (AF508);
 - the node's `Ready` condition (AF509).
-AF510 is a cluster that cannot be read at all (kubeconfig, connection, API error).
+AF510 is a cluster that cannot be read at all (kubeconfig, connection, API error), or an
+answer that is not what the API server sends: not a NodeList, a node without a name, a label
+that is not a label, more nodes than `limit` asked for. Reading is bounded whatever the
+server does: an overall deadline (`aifab verify --timeout`), a cap on the bytes of each
+answer and of all of them, on the nodes and on the pages; what the server says is clipped
+and escaped before it is shown.
 
 Label names and values, as GFD and mig-manager write them:
 - GFD (NVIDIA/k8s-device-plugin, docs/gpu-feature-discovery/README.md "Generated Labels";
@@ -34,9 +39,11 @@ are named in the message. `kubernetes` is imported only here, inside functions, 
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +83,20 @@ MIG_STATES_IN_PROGRESS = ("pending", "rebooting")
 
 PAGE_SIZE = 500          # kubectl's default chunk size
 NAMES_PER_QUERY = 40     # hostnames per `kubernetes.io/hostname in (...)` selector
-MAX_PAGES = 1000         # a server that never stops paging is an error, not a hang
+MAX_PAGES = 1000         # per list: a server that never stops paging is an error, not a hang
+# Nodes read in one run, all lists together: 4x the 5,000 nodes Kubernetes supports in a
+# cluster (kubernetes.io/docs/setup/best-practices/cluster-large/); pools are listed apart
+MAX_NODES = 20_000
+MAX_RESPONSE_BYTES = 32 << 20  # one answer: a page of 500 nodes, image lists and all, is a few MB
+MAX_TOTAL_BYTES = 256 << 20    # all answers of one run
+MAX_TOKEN_CHARS = 4096         # a continue token (the API server's: base64 of a small JSON)
+READ_CHUNK = 1 << 16
+DEADLINE = 120.0         # seconds for the whole run (`aifab verify --timeout`)
 CONNECT_TIMEOUT = 5.0    # seconds
 READ_TIMEOUT = 30.0
 SERVER_TIMEOUT = 60      # `timeoutSeconds` the API server applies to each list call
 RETRIES = 2              # urllib3 retries per request (connection errors)
+SHOWN_CHARS = 300        # of anything the server says, in a message
 
 
 class LiveError(Exception):
@@ -130,44 +146,207 @@ class Node:
     reason: str     # of the Ready condition
 
 
-def list_nodes(api: CoreV1Api, selector: str, *, page_size: int = PAGE_SIZE) -> list[Node]:
-    """Every node matching the label `selector`, following `continue` tokens."""
+@dataclass
+class Budget:
+    """What one run may spend reading the cluster: time, bytes and nodes. Every answer is
+    read under it (`bounded`), whatever the server sends or how slowly."""
+
+    seconds: float
+    deadline: float = field(init=False)
+    bytes_left: int = field(init=False)
+    nodes_left: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+        self.bytes_left, self.nodes_left = MAX_TOTAL_BYTES, MAX_NODES
+
+    def left(self) -> float:
+        """Seconds left; LiveError when there are none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise LiveError(f"the API server did not answer in full within {self.seconds:g} s",
+                            "a slow link or a very large cluster: raise --timeout; an API "
+                            "server that trickles its answers is not healthy")
+        return left
+
+    def nodes(self, count: int) -> None:
+        self.nodes_left -= count
+        if self.nodes_left < 0:
+            raise LiveError(f"the API server sent more than {MAX_NODES} nodes in all",
+                            "no cluster has that many; check the server address")
+
+    def read(self, response: Any, url: str) -> bytes:
+        """The body of `response`, a chunk at a time, within the deadline and the caps."""
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise LiveError(f"the API server sent its answer to GET {_shown(url)} encoded as "
+                            f"{_shown(encoding)}, which aifab did not ask for", _NOT_AN_API_SERVER)
+        cap = min(MAX_RESPONSE_BYTES, self.bytes_left)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            self.left()
+            chunk = response.read1(READ_CHUNK, decode_content=False)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > cap:
+                raise LiveError(f"the API server's answer to GET {_shown(url)} is larger than "
+                                f"{cap} bytes" + ("" if cap == MAX_RESPONSE_BYTES else
+                                                  f" ({MAX_TOTAL_BYTES} bytes in all)"),
+                                _NOT_AN_API_SERVER)
+            chunks.append(chunk)
+        self.bytes_left -= size
+        return b"".join(chunks)
+
+
+_NOT_AN_API_SERVER = ("this is not what a Kubernetes API server sends; check the kubeconfig's "
+                      "server address (`kubectl get --raw /version`)")
+
+
+class _BoundedPool:
+    """The client's connection pool, every request timed and every answer read under a
+    Budget. The kubernetes client sends each request through `pool_manager.request`
+    (kubernetes/client/rest.py, RESTClientObject.request, v31.0.0 to v37.0.2); the answer it
+    gets back is already read, so neither the client nor ApiException reads more."""
+
+    def __init__(self, pool: Any, budget: Budget) -> None:
+        self._pool, self._budget = pool, budget
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        import urllib3
+
+        each = self._budget.left() / (RETRIES + 1)  # retries included, within the deadline
+        kwargs["timeout"] = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, each),
+                                            read=min(READ_TIMEOUT, each))
+        kwargs["preload_content"] = False
+        response = self._pool.request(method, url, **kwargs)
+        try:
+            body = self._budget.read(response, url)
+        except BaseException:
+            response.close()
+            raise
+        response.release_conn()
+        return urllib3.HTTPResponse(body=body, headers=response.headers, status=response.status,
+                                    reason=response.reason, preload_content=True)
+
+
+def list_nodes(api: CoreV1Api, selector: str, *, page_size: int = PAGE_SIZE,
+               budget: Budget | None = None) -> list[Node]:
+    """Every node matching the label `selector`, following `continue` tokens, within the
+    `budget` (default: a fresh one)."""
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
-    nodes: list[Node] = []
-    token: str | None = None
-    for _ in range(MAX_PAGES):
-        kwargs: dict[str, Any] = {"label_selector": selector, "limit": page_size,
-                                  "timeout_seconds": SERVER_TIMEOUT,
-                                  "_request_timeout": (CONNECT_TIMEOUT, READ_TIMEOUT)}
-        if token:
-            kwargs["_continue"] = token
-        try:
-            page = api.list_node(**kwargs)
-        except ApiException as e:
-            raise LiveError(f"the API server answered {e.status} {e.reason} to GET /api/v1/nodes"
-                            f"?labelSelector={selector}{_api_message(e)}",
-                            _api_hint(e.status)) from None
-        except (HTTPError, OSError) as e:
-            host = api.api_client.configuration.host
-            raise LiveError(f"cannot reach the API server at {host}: {_transport_reason(e)}",
-                            "check the kubeconfig's server address, the network path and VPN, "
-                            "and that the API server is up (`kubectl get --raw /readyz`)") from None
-        nodes.extend(_node(item) for item in page.items or ())
-        token = page.metadata._continue if page.metadata else None
-        if not token:
-            return nodes
+    budget = budget or Budget(DEADLINE)
+    rest = api.api_client.rest_client
+    original = rest.pool_manager
+    rest.pool_manager = _BoundedPool(original, budget)
+    try:
+        nodes: list[Node] = []
+        token: str | None = None
+        what = f"GET /api/v1/nodes?labelSelector={selector}"
+        for _ in range(MAX_PAGES):
+            kwargs: dict[str, Any] = {"label_selector": selector, "limit": page_size,
+                                      "timeout_seconds": SERVER_TIMEOUT,
+                                      "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                body = api.list_node(**kwargs).data
+            except ApiException as e:
+                reason = _shown(str(e.reason or ""))
+                raise LiveError(f"the API server answered {e.status} {reason} to {what}"
+                                f"{_api_message(e)}", _api_hint(e.status)) from None
+            except (HTTPError, OSError) as e:
+                host = api.api_client.configuration.host
+                raise LiveError(f"cannot reach the API server at {host}: "
+                                f"{_transport_reason(e)}",
+                                "check the kubeconfig's server address, the network path and "
+                                "VPN, and that the API server is up (`kubectl get --raw "
+                                "/readyz`)") from None
+            items, token = _page(body, page_size, what)
+            budget.nodes(len(items))
+            nodes.extend(items)
+            if not token:
+                return nodes
+    finally:
+        rest.pool_manager = original
     raise LiveError(f"the API server kept paging after {MAX_PAGES} pages of {page_size} nodes",
-                    "this is not how the API server behaves; check the server address")
+                    _NOT_AN_API_SERVER)
 
 
-def _node(item: Any) -> Node:
-    conditions = (item.status.conditions if item.status else None) or ()
-    ready = next((c for c in conditions if c.type == "Ready"), None)
-    return Node(item.metadata.name, dict(item.metadata.labels or {}),
-                ready.status if ready else "Unknown",
-                (ready.reason or "") if ready else "no Ready condition")
+def _page(body: bytes, limit: int, what: str) -> tuple[list[Node], str | None]:
+    """The nodes of one NodeList page and its `continue` token; LiveError for anything the
+    API server would not send (its NodeList, ObjectMeta and NodeCondition types)."""
+    def wrong(problem: str) -> LiveError:
+        return LiveError(f"the API server's answer to {what} {problem}", _NOT_AN_API_SERVER)
+
+    try:
+        page = json.loads(body)
+    except (ValueError, RecursionError):
+        start = body[:SHOWN_CHARS].decode(errors="replace")
+        raise wrong(f"is not JSON: {_shown(start)}") from None
+    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        raise wrong("is not a NodeList (no list of items)")
+    items = page["items"]
+    if len(items) > limit:
+        raise wrong(f"has {len(items)} nodes, more than the {limit} asked for (limit)")
+    meta = page.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise wrong("has metadata that is not a map")
+    token = meta.get("continue")
+    if token is not None and (not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS):
+        raise wrong(f"has a continue token that is not a string of at most {MAX_TOKEN_CHARS} "
+                    "characters")
+    return [_node(item, wrong) for item in items], token or None
+
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+_CONDITION_STATUS = ("True", "False", "Unknown")
+
+
+def _node(item: Any, wrong: Any) -> Node:
+    """A Node of the page, checked as the API server validates it (apimachinery
+    pkg/util/validation: names are DNS subdomains, labels qualified names with values of at
+    most 63 characters; a condition's status is True, False or Unknown)."""
+    meta = item.get("metadata") if isinstance(item, dict) else None
+    if not isinstance(meta, dict):
+        raise wrong("has a node without metadata")
+    name = meta.get("name")
+    if not isinstance(name, str) or not _DNS_SUBDOMAIN.fullmatch(name):
+        shown = "no name" if not name else f"the name {_shown(str(name))}"
+        raise wrong(f"has a node with {shown}, not a node name")
+    labels = meta.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise wrong(f"has node {name} with labels that are not a map")
+    for key, value in labels.items():
+        if not _label_key(key) or not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
+            raise wrong(f"has node {name} with the label {_shown(key)}={_shown(str(value))}, "
+                        "which is not a Kubernetes label")
+    status = item.get("status") or {}
+    conditions = (status.get("conditions") or []) if isinstance(status, dict) else None
+    if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+        raise wrong(f"has node {name} with status.conditions that are not a list of conditions")
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if ready is None:
+        return Node(name, labels, "Unknown", "no Ready condition")
+    reason = ready.get("reason") or ""
+    if ready.get("status") not in _CONDITION_STATUS or not isinstance(reason, str):
+        raise wrong(f"has node {name} with a Ready condition whose status is not one of "
+                    f"{', '.join(_CONDITION_STATUS)}")
+    return Node(name, labels, ready["status"], _shown(reason))
+
+
+def _label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return bool(_LABEL_NAME.fullmatch(name)) and (
+        not prefix or (len(prefix) <= 253 and bool(_DNS_SUBDOMAIN.fullmatch(prefix))))
 
 
 def _selector(labels: Mapping[str, str]) -> str:
@@ -221,34 +400,37 @@ def driver_version(labels: Mapping[str, str]) -> str | None:
 
 # -- checks -----------------------------------------------------------------------------------------
 
-def verify_cluster(cluster: Cluster, api: CoreV1Api, *,
-                   page_size: int = PAGE_SIZE) -> list[Finding]:
+def verify_cluster(cluster: Cluster, api: CoreV1Api, *, page_size: int = PAGE_SIZE,
+                   timeout: float | None = None) -> list[Finding]:
     """Findings for every difference between the blueprint and the cluster's nodes: pool by
     pool in blueprint order, first the pool's membership (AF501-AF504, by node name), then
-    each node by name (AF505-AF509). An unreadable cluster gives a single AF510 finding
-    (path `()`), never an exception."""
+    each node by name (AF505-AF509). A cluster that cannot be read, or not within `timeout`
+    seconds (default DEADLINE), gives a single AF510 finding (path `()`), never an
+    exception."""
     try:
+        budget = Budget(DEADLINE if timeout is None else timeout)
         out: list[Finding] = []
         for pool in cluster.node_pools:
-            out += _check_pool(cluster, pool, api, page_size)
+            out += _check_pool(cluster, pool, api, page_size, budget)
         return out
     except LiveError as e:
         return [e.finding]
 
 
 def _check_pool(cluster: Cluster, pool: NodePool, api: CoreV1Api,
-                page_size: int) -> list[Finding]:
+                page_size: int, budget: Budget) -> list[Finding]:
     names = hostnames(pool)
     out: list[Finding] = []
     if names:
         labelled = {n.name: n for n in list_nodes(api, _selector({LABEL_POOL: pool.name}),
-                                                  page_size=page_size)}
+                                                  page_size=page_size, budget=budget)}
         wanted = set(names)
         absent = sorted(wanted - labelled.keys())
         found: dict[str, Node] = {}
         for chunk in _chunks(absent, NAMES_PER_QUERY):
             selector = f"{LABEL_HOSTNAME} in ({','.join(chunk)})"
-            found.update((n.name, n) for n in list_nodes(api, selector, page_size=page_size)
+            found.update((n.name, n) for n in list_nodes(api, selector, page_size=page_size,
+                                                         budget=budget)
                          if n.name in wanted)
         for name in absent:
             if name not in found:
@@ -271,7 +453,8 @@ def _check_pool(cluster: Cluster, pool: NodePool, api: CoreV1Api,
                  if name in labelled or name in found]
     else:
         selector = _selector(pool.node_selector or {LABEL_POOL: pool.name})
-        nodes = sorted(list_nodes(api, selector, page_size=page_size), key=lambda n: n.name)
+        nodes = sorted(list_nodes(api, selector, page_size=page_size, budget=budget),
+                       key=lambda n: n.name)
         if len(nodes) != pool.node_count:
             out.append(_f(pool, "AF504", f"{len(nodes)} node{'s' if len(nodes) != 1 else ''} "
                           f"match {selector}, the blueprint expects {pool.node_count}",
@@ -359,8 +542,15 @@ def _f(pool: NodePool, code: str, message: str, hint: str,
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    return _shown(str(e)) or type(e).__name__
+
+
+def _shown(text: str) -> str:
+    """What a server (or an error about it) says, fit for a message: one line, control
+    characters escaped, at most SHOWN_CHARS characters."""
+    text = " ".join(text[:4 * SHOWN_CHARS].split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
 
 
 def _transport_reason(e: BaseException) -> str:
@@ -376,13 +566,13 @@ def _transport_reason(e: BaseException) -> str:
 
 
 def _api_message(e: Any) -> str:
-    import json
-
+    """The message of the Status object the API server sends with an error, if it sent one."""
     try:
         body = json.loads(e.body or "")
-        return f": {body['message']}" if body.get("message") else ""
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, RecursionError):
         return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return f": {_shown(message)}" if isinstance(message, str) and message else ""
 
 
 def _api_hint(status: int | None) -> str:
