@@ -23,31 +23,42 @@ _NAME = re.compile(r"^(?P<chart>.+)-(?P<version>v?\d+\.\d+\.\d+)\.values\.ya?ml$
 
 
 class Defaults:
-    """Chart default values files named `<chart>-<version>.values.yaml` in a folder."""
+    """Default values of the exact chart version of a release: the data aifab ships, else a file
+    `<chart>-<version>.values.yaml` of the --chart-values folder. No nearer version stands in:
+    its keys are not this version's (v26.7.0 has keys v26.3.0 lacks)."""
 
-    def __init__(self, folder: FsPath) -> None:
+    def __init__(self, folder: FsPath | None = None) -> None:
+        self._folder = folder
         self._files: dict[str, dict[tuple[int, ...], FsPath]] = {}
-        for path in sorted(folder.glob("*.values.y*ml")):
+        for path in sorted(folder.glob("*.values.y*ml")) if folder else ():
             if m := _NAME.match(path.name):
                 self._files.setdefault(m["chart"], {})[version_tuple(m["version"])] = path
 
     def check(self, release: Mapping[str, Any], file: str, notes: list[str]) -> Iterator[Finding]:
+        from aifab.verify import chart_data
+
         chart, version = str(release["chart"]), str(release["version"])
-        versions = self._files.get(chart)
-        if not versions:
-            notes.append(f"{file}: no default values of chart {chart} given; keys not checked")
+        shipped = chart_data.find(chart, version)
+        if shipped is not None and shipped.values is not None:
+            defaults = shipped.values
+        elif (path := self._files.get(chart, {}).get(_version_or_none(version))) is not None:
+            defaults = _read(path)
+        else:
+            given = f" nor in {self._folder}" if self._folder else ""
+            yield Finding(file, 1, 1, "AF408", Severity.WARNING,
+                          f"Helm values of chart {chart} {version} are not verified: aifab "
+                          f"ships no data for this version{given}", ("version",),
+                          f"pass --chart-values DIR holding {chart}-{version}.values.yaml (the "
+                          "chart's values.yaml) to check its keys")
             return
-        want = version_tuple(version)
-        chosen = want if want in versions else min(versions, key=lambda v: _distance(v, want))
-        if chosen != want:
-            notes.append(f"{file}: values keys of {chart} {version} checked against "
-                         f"{versions[chosen].name} (the nearest version given)")
-        defaults = _read(versions[chosen])
         yield from _unknown(release.get("values", {}), defaults, ("values",), file, chart)
 
 
-def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(abs(x - y) for x, y in zip(a, b, strict=False))
+def _version_or_none(version: str) -> tuple[int, ...] | None:
+    try:
+        return version_tuple(version)
+    except ValueError:
+        return None
 
 
 @cache
