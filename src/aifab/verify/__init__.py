@@ -34,6 +34,7 @@ CODES = {
     "AF406": "node label or taint not valid",
     "AF407": "custom resources not verified (no CRD shipped or given)",
     "AF408": "Helm values not verified (no data for this chart version)",
+    "AF409": "a file of --crds or --chart-values cannot be used",
 }
 
 
@@ -60,7 +61,7 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
     checks = _Checks(kubernetes_schemas.Validators(kubernetes_version),
                      crds.load(releases, sources.crds),
                      helm_values.Defaults(sources.chart_values))
-    findings: list[Finding] = []
+    findings: list[Finding] = list(checks.custom.problems)
     notes: list[str] = []
     unverified: set[str] = set()  # AF407 is said once per kind and cluster
     for out in outputs:

@@ -17,12 +17,10 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from aifab.diagnostics import Finding, Severity, format_path
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def to_json_schema(node: Any) -> Any:
@@ -31,8 +29,8 @@ def to_json_schema(node: Any) -> Any:
         return [to_json_schema(n) for n in node]
     if not isinstance(node, Mapping):
         return node
-    out = {k: to_json_schema(v) for k, v in node.items()
-           if not k.startswith("x-kubernetes-") and k != "nullable"}
+    out = {k: to_json_schema(v) for k, v in node.items()  # no "$ref": nothing is fetched
+           if not k.startswith(("x-kubernetes-", "$")) and k != "nullable"}
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
@@ -61,7 +59,9 @@ class Definition:
 class CRDs:
     """Validators by (apiVersion, kind), for every served version of every CRD given."""
 
-    def __init__(self, definitions: Iterable[Definition], searched: str) -> None:
+    def __init__(self, definitions: Iterable[Definition], searched: str,
+                 problems: Iterable[Finding] = ()) -> None:
+        self.problems = tuple(problems)  # files of --crds that cannot be used
         self._validators: dict[tuple[str, str], Draft202012Validator] = {}
         self._served: dict[str, list[str]] = {}  # kind -> the apiVersions its CRD serves
         self._origin: dict[str, str] = {}
@@ -117,19 +117,54 @@ def shipped(releases: Iterable[tuple[str, str]]) -> list[Definition]:
 
 
 @cache
-def from_folder(folder: FsPath) -> tuple[Definition, ...]:
-    """Every CustomResourceDefinition in the YAML files under `folder`."""
+def from_folder(folder: FsPath) -> tuple[tuple[Definition, ...], tuple[Finding, ...]]:
+    """Every CustomResourceDefinition in the YAML files under `folder`, and a finding for each
+    file or CRD that cannot be used (files.py reads them as untrusted input)."""
+    from aifab.verify import files
+
+    found: list[Definition] = []
+    paths, problems = files.yaml_files(folder)
+    for path in paths:
+        try:
+            for line, doc in files.documents(path, folder):
+                if isinstance(doc, Mapping) and doc.get("kind") == "CustomResourceDefinition":
+                    found.append(_definition(doc, str(path), line))
+        except files.Refused as refused:
+            problems.append(refused.finding)
+    return tuple(found), tuple(problems)
+
+
+def _definition(doc: Mapping[str, Any], file: str, line: int) -> Definition:
+    """One CRD of a --crds file, its shape checked: a broken one is refused (AF409)."""
+    from aifab.verify.files import Refused
+
+    def refuse(what: str) -> Refused:
+        return Refused(Finding(file, line, 1, "AF409", Severity.ERROR,
+                               f"a CustomResourceDefinition aifab cannot use: {what}", (),
+                               "use the CRD file as the chart ships it"))
+
+    spec = doc.get("spec")
+    names = spec.get("names") if isinstance(spec, Mapping) else None
+    if not isinstance(spec, Mapping) or not isinstance(names, Mapping):
+        raise refuse("spec.names is missing")
+    group, kind, versions = spec.get("group"), names.get("kind"), spec.get("versions")
+    if not isinstance(group, str) or not isinstance(kind, str) or not isinstance(versions, list):
+        raise refuse("spec.group, spec.names.kind or spec.versions is missing")
     found = []
-    for path in sorted(folder.rglob("*.y*ml")):
-        for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader):
-            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            versions = tuple({"name": v["name"], "served": v.get("served", True),
-                              "schema": v.get("schema", {}).get("openAPIV3Schema", {})}
-                             for v in spec.get("versions", []))
-            found.append(Definition(str(path), spec["group"], spec["names"]["kind"], versions))
-    return tuple(found)
+    for version in versions:
+        schema = version.get("schema") if isinstance(version, Mapping) else None
+        schema = schema.get("openAPIV3Schema") if isinstance(schema, Mapping) else None
+        if not isinstance(version, Mapping) or not isinstance(version.get("name"), str) \
+                or not isinstance(schema, Mapping):
+            raise refuse(f"a version of {kind} has no name or no openAPIV3Schema")
+        try:
+            Draft202012Validator.check_schema(to_json_schema(schema))
+        except SchemaError as exc:
+            raise refuse(f"the schema of {kind} {version['name']} is not valid: "
+                         f"{exc.message}") from None
+        found.append({"name": version["name"], "served": version.get("served", True) is True,
+                      "schema": schema})
+    return Definition(file, group, kind, tuple(found))
 
 
 @cache
@@ -140,4 +175,5 @@ def load(releases: tuple[tuple[str, str], ...], folder: FsPath | None) -> CRDs:
         ", ".join(f"{c} {v}" for c, v in releases) or "no chart")
     if folder is not None:
         searched += f" or in {folder}"
-    return CRDs([*shipped(releases), *(from_folder(folder) if folder else ())], searched)
+    given, problems = from_folder(folder) if folder else ((), ())
+    return CRDs([*shipped(releases), *given], searched, problems)

@@ -13,12 +13,9 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
-
 from aifab.catalog import version_tuple
 from aifab.diagnostics import Finding, Severity, did_you_mean, format_path
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME = re.compile(r"^(?P<chart>.+)-(?P<version>v?\d+\.\d+\.\d+)\.values\.ya?ml$")
 
 
@@ -42,7 +39,10 @@ class Defaults:
         if shipped is not None and shipped.values is not None:
             defaults = shipped.values
         elif (path := self._files.get(chart, {}).get(_version_or_none(version))) is not None:
-            defaults = _read(path)
+            defaults, problem = read(path, self._folder)
+            if problem is not None:
+                yield problem
+                return
         else:
             given = f" nor in {self._folder}" if self._folder else ""
             yield Finding(file, 1, 1, "AF408", Severity.WARNING,
@@ -62,8 +62,20 @@ def _version_or_none(version: str) -> tuple[int, ...] | None:
 
 
 @cache
-def _read(path: FsPath) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+def read(path: FsPath, folder: FsPath | None) -> tuple[Any, Finding | None]:
+    """A default values file as untrusted input (files.py): its data, or a finding."""
+    from aifab.verify import files
+
+    try:
+        docs = files.documents(path, folder)
+    except files.Refused as refused:
+        return None, refused.finding
+    data = docs[0][1] if docs else None
+    if len(docs) > 1 or not isinstance(data, (Mapping, type(None))):
+        return None, Finding(str(path), docs[1][0] if len(docs) > 1 else 1, 1, "AF409",
+                             Severity.ERROR, "a chart values file aifab cannot use: it is not "
+                             "one YAML mapping", (), "use the chart's values.yaml as it ships")
+    return data or {}, None
 
 
 def _unknown(values: Any, defaults: Any, path: tuple[str, ...], file: str,
