@@ -75,7 +75,7 @@ def test_every_reference_file_matches_its_part(entry: dict, by_blob: dict[str, b
                     if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                         assert chart_data.compact_crd(doc) in shipped["crds"]
             elif sub is None:
-                values = yaml.safe_load(text)
+                values = chart_data.packaged(entry, yaml.safe_load(text))
                 for key, value in values.items():
                     if key not in shipped["subcharts"]:
                         assert shipped["values"][key] == value, key

@@ -149,6 +149,7 @@ def derive(entry: Mapping[str, Any], files: list[SourceFile]) -> bytes:
     merged = copy.deepcopy(values)
     for name, defaults in sorted(subvalues.items()):
         merged[name] = _merge(defaults, values.get(name) or {})
+    merged = packaged(entry, merged)
     images = sorted(_images(entry, merged, subcharts), key=lambda i: i["path"])
     data = {
         "chart": entry["chart"],
@@ -229,7 +230,6 @@ def _images(entry: Mapping[str, Any], values: Any, subcharts: Mapping[str, Any]
     """Every values node naming an image: NVIDIA style (repository, image, version) or Helm
     style (image: {repository, tag}). An empty tag is the owning chart's appVersion where the
     chart's template says so (manifest `appVersionTags`), else left to the user (None)."""
-    packaging = entry.get("packaging", {})
     for path, node in _walk(values, ()):
         repository = node.get("repository")
         if not isinstance(repository, str):
@@ -245,14 +245,27 @@ def _images(entry: Mapping[str, Any], values: Any, subcharts: Mapping[str, Any]
         if tag in (None, "") and ".".join(path) in entry.get("appVersionTags", []):
             owner = sub if sub is not None else entry
             tag = owner.get("defaultTag") or owner.get("appVersion")
-        if packaging and repository.startswith(packaging["registry"]["from"]):
-            repository = packaging["registry"]["to"] + repository[
-                len(packaging["registry"]["from"]):]
-            tag = packaging["tag"]
         yield {"path": ".".join(path), "repository": repository,
                "image": name if isinstance(name, str) and name else None,
                "tag": None if tag in (None, "") else str(tag),
                "when": _conditions(entry, values, path, sub)}
+
+
+def packaged(entry: Mapping[str, Any], values: Any) -> Any:
+    """The values as the published chart has them: release packaging may move image
+    repositories and pin their tags (manifest `packaging`)."""
+    packaging = entry.get("packaging")
+    if not packaging:
+        return values
+    values = copy.deepcopy(values)
+    old, new = packaging["registry"]["from"], packaging["registry"]["to"]
+    for _, node in _walk(values, ()):
+        repository = node.get("repository")
+        if isinstance(repository, str) and repository.startswith(old + "/"):
+            node["repository"] = new + repository[len(old):]
+            if "tag" in node:
+                node["tag"] = packaging["tag"]
+    return values
 
 
 def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
