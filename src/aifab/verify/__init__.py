@@ -2,7 +2,7 @@
 
 - core Kubernetes objects against the strict schemas of the blueprint's Kubernetes version
   (kubernetes_schemas.py),
-- custom resources against the openAPIV3Schema of their CRD (crds.py),
+- custom resources against the openAPIV3Schema of their CRD (crds.py) and its CEL rules (cel.py),
 - Helm values against the chart's default values: an unknown key is an error (helm_values.py),
 both from the data aifab ships for the exact chart versions a cluster installs (chart_data.py);
 --crds and --chart-values add what that data lacks, and what neither has is a warning,
@@ -35,6 +35,8 @@ CODES = {
     "AF407": "custom resources not verified (no CRD shipped or given)",
     "AF408": "Helm values not verified (no data for this chart version)",
     "AF409": "a file of --crds or --chart-values cannot be used",
+    "AF410": "custom resource breaks a CEL rule of its CRD",
+    "AF411": "a CEL rule of a CRD was not evaluated",
 }
 
 

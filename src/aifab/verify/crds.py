@@ -3,7 +3,8 @@
 The API server's structural schemas differ from plain JSON Schema in three ways handled here:
 `nullable: true` admits null; `x-kubernetes-int-or-string` admits an integer or a string;
 fields not in the schema are errors (strict field validation) unless the object says
-`x-kubernetes-preserve-unknown-fields`. CEL rules (`x-kubernetes-validations`) are not run.
+`x-kubernetes-preserve-unknown-fields`. The CEL rules (`x-kubernetes-validations`) of an
+object that passes are run by cel.py.
 The CRDs are those of the exact chart versions a cluster installs, from the data aifab ships
 (chart_data.py); `--crds DIR` adds CRDs for kinds that data lacks.
 See https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/
@@ -63,6 +64,7 @@ class CRDs:
                  problems: Iterable[Finding] = ()) -> None:
         self.problems = tuple(problems)  # files of --crds that cannot be used
         self._validators: dict[tuple[str, str], Draft202012Validator] = {}
+        self._schemas: dict[tuple[str, str], Mapping[str, Any]] = {}  # with the CEL rules
         self._served: dict[str, list[str]] = {}  # kind -> the apiVersions its CRD serves
         self._origin: dict[str, str] = {}
         self._searched = searched  # what was searched, for the message on a missing CRD
@@ -74,15 +76,14 @@ class CRDs:
                 if not version.get("served", True):
                     continue
                 api = f"{crd.group}/{version['name']}"
-                schema = to_json_schema(version.get("schema") or {})
-                self._validators[(api, crd.kind)] = Draft202012Validator(schema)
+                self._schemas[(api, crd.kind)] = version.get("schema") or {}
                 self._served.setdefault(crd.kind, []).append(api)
 
     def check(self, data: Mapping[str, Any], file: str) -> Iterator[Finding]:
         api, kind = str(data.get("apiVersion")), str(data.get("kind"))
         metadata = data.get("metadata")
         name = metadata.get("name") if isinstance(metadata, Mapping) else None
-        validator = self._validators.get((api, kind))
+        validator = self._validator(api, kind)
         if validator is None and kind in self._served:
             yield Finding(file, 1, 1, "AF403", Severity.ERROR,
                           f"the CRD of {kind} ({self._origin[kind]}) does not serve {api} "
@@ -104,6 +105,30 @@ class CRDs:
                           f"{kind} {name}: {error.message} at {format_path(path)} "
                           f"(CRD of {self._origin[kind]})", path,
                           "the generated object does not match the CRD of this operator version")
+        if not errors:  # CEL rules assume the types the schema promises
+            yield from self._rules(self._schemas[(api, kind)], data, file, kind, name)
+
+    def _validator(self, api: str, kind: str) -> Draft202012Validator | None:
+        """Compiled on first use: a cluster uses a few of the CRDs its charts bring."""
+        if (api, kind) not in self._validators and (api, kind) in self._schemas:
+            schema = to_json_schema(self._schemas[(api, kind)])
+            self._validators[(api, kind)] = Draft202012Validator(schema)
+        return self._validators.get((api, kind))
+
+    def _rules(self, schema: Mapping[str, Any], data: Mapping[str, Any], file: str, kind: str,
+               name: Any) -> Iterator[Finding]:
+        from aifab.verify import cel
+
+        for path, evaluated, message in cel.violations(schema, cel.with_defaults(schema, data)):
+            where = f"{kind} {name} at {format_path(path)} (CRD of {self._origin[kind]})"
+            if evaluated:
+                yield Finding(file, 1, 1, "AF410", Severity.ERROR, f"{where}: {message}", path,
+                              "the API server would refuse this object: the CRD's "
+                              "x-kubernetes-validations rule fails")
+            else:
+                yield Finding(file, 1, 1, "AF411", Severity.WARNING,
+                              f"{where}: a CEL rule was not evaluated: {message}", path,
+                              "check this rule by hand (or with a dry run against the cluster)")
 
 
 def shipped(releases: Iterable[tuple[str, str]]) -> list[Definition]:

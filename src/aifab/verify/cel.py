@@ -1,0 +1,148 @@
+"""The CEL rules of a CRD (`x-kubernetes-validations`), run as the API server runs them on create.
+
+Each rule is evaluated at its schema node with `self` bound to the value there, after the
+schema's defaults are applied (the API server defaults before it validates), for values that
+are present only. Transition rules (those naming `oldSelf`) do not apply on create and are
+skipped; with `optionalOldSelf: true` the API server would run them with an empty `oldSelf`,
+an optional this engine does not have, so such a rule is reported as not evaluated. A failed
+rule gives its `messageExpression` (evaluated), else its `message`. The engine is cel-python
+(`celpy`), which has CEL's standard functions and macros (has, size, all, exists, exists_one,
+filter, map, matches, ...) but not the Kubernetes libraries (quantity, url, ip, cidr, sets,
+lists, optionals): a rule it cannot compile or evaluate is reported (AF411), never passed.
+See https://kubernetes.io/docs/reference/using-api/cel/ and the CRD docs ("Validation rules").
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+_OLD_SELF = re.compile(r"\boldSelf\b")
+
+
+def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
+    """`value` with the schema's `default`s filled in where a property is absent."""
+    if isinstance(value, Mapping):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        out = dict(value)
+        for key, sub in properties.items():
+            if key not in out and isinstance(sub, Mapping) and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+        for key, item in out.items():
+            sub = properties.get(key) if properties else extra
+            if isinstance(sub, Mapping):
+                out[key] = with_defaults(sub, item)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [with_defaults(schema["items"], item) for item in value]
+    return value
+
+
+def violations(schema: Mapping[str, Any], value: Any, path: tuple[Any, ...] = ()
+               ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    """(path, evaluated, message) of each rule that fails (evaluated) or that the engine could
+    not evaluate (not evaluated), walking `value` along `schema`."""
+    if value is None or not _has_rules(schema):
+        return
+    for rule in schema.get("x-kubernetes-validations") or ():
+        yield from _rule(rule, value, path)
+    if isinstance(value, Mapping):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key in sorted(value, key=str):
+            sub = properties.get(key) if properties else extra
+            if isinstance(sub, Mapping):
+                yield from violations(sub, value[key], path + (key,))
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            yield from violations(schema["items"], item, path + (index,))
+
+
+_RULED: dict[int, tuple[Mapping[str, Any], bool]] = {}  # id(schema) -> (schema, has rules)
+
+
+def _has_rules(schema: Mapping[str, Any]) -> bool:
+    """Whether the schema or a schema below it has rules (so a walk can skip the rest); kept
+    per schema object, with the object, so an id is never reused while its entry lives."""
+    known = _RULED.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    below = [*(schema.get("properties") or {}).values(), schema.get("items"),
+             schema.get("additionalProperties")]
+    found = bool(schema.get("x-kubernetes-validations")) or any(
+        _has_rules(sub) for sub in below if isinstance(sub, Mapping))
+    _RULED[id(schema)] = (schema, found)
+    return found
+
+
+def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
+          ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    text = str(rule.get("rule", ""))
+    if _OLD_SELF.search(text):
+        if rule.get("optionalOldSelf") is True:
+            yield path, False, f"rule {text!r} needs an optional oldSelf on create"
+        return
+    try:
+        result = _evaluate(text, value)
+    except _NotEvaluated as exc:
+        yield path, False, f"rule {text!r}: {exc}"
+        return
+    if result is True:
+        return
+    if result is not False:
+        yield path, False, f"rule {text!r} gave {result!r}, not a boolean"
+        return
+    message = rule.get("message") or f"failed rule: {text}"
+    if rule.get("messageExpression"):
+        try:
+            computed = _evaluate(str(rule["messageExpression"]), value)
+        except _NotEvaluated:
+            computed = None
+        if isinstance(computed, str) and computed.strip():
+            message = computed
+    yield path, True, str(message)
+
+
+class _NotEvaluated(Exception):
+    pass
+
+
+def _evaluate(expression: str, value: Any) -> Any:
+    import celpy
+
+    program = _program(expression)
+    if isinstance(program, str):
+        raise _NotEvaluated(program)
+    try:
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+    except Exception as exc:  # noqa: BLE001 - any failure of the engine is reported as such
+        raise _NotEvaluated(f"cannot be evaluated ({type(exc).__name__}: {exc})") from None
+    if isinstance(result, celpy.CELEvalError):
+        raise _NotEvaluated(f"cannot be evaluated ({result})")
+    if isinstance(result, celpy.celtypes.BoolType):
+        return bool(result)
+    if isinstance(result, celpy.celtypes.StringType):
+        return str(result)
+    return result
+
+
+@cache
+def _environment() -> Any:
+    """One CEL environment: building its parser takes a good part of a second."""
+    import celpy
+
+    return celpy.Environment()
+
+
+@cache
+def _program(expression: str) -> Any:
+    """A compiled program, or why there is none (a string)."""
+    environment = _environment()
+    try:
+        return environment.program(environment.compile(expression))
+    except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
+        return f"cannot be compiled ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
