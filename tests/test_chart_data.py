@@ -116,3 +116,16 @@ def test_derive_is_deterministic_in_file_order(by_blob: dict[str, bytes]) -> Non
     assert files is not None
     assert chart_data.derive(entry, list(reversed(files))) == shipped
 
+
+
+def test_every_chart_version_the_catalog_accepts_is_shipped() -> None:
+    from aifab.verify import chart_data as shipped
+
+    catalog = yaml.safe_load((ROOT / "src" / "aifab" / "catalog" / "compatibility.yaml")
+                             .read_text(encoding="utf-8"))
+    wanted = [("gpu-operator", r["version"]) for r in catalog["gpuOperator"]["releases"]]
+    wanted += [("network-operator", v) for v in catalog["networkOperator"]["versions"]]
+    wanted += [("kueue", v) for v in catalog["kueue"]["versions"]]
+    wanted += [("nvidia-dra-driver-gpu", catalog["charts"]["nvidia-dra-driver-gpu"]["version"])]
+    missing = [f"{c} {v}" for c, v in wanted if shipped.find(c, str(v)) is None]
+    assert missing == []

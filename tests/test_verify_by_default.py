@@ -137,3 +137,19 @@ def test_every_chart_version_of_the_bundled_blueprints_is_shipped(path: Path) ->
     for out in expand(cluster):
         if out.kind == "release":
             assert chart_data.find(out.data["chart"], out.data["version"]) is not None
+
+
+def test_a_watching_run_verifies_again_when_a_chart_version_changes(gwangju) -> None:
+    """An object's verdict depends on the chart versions of its cluster, not only its bytes:
+    the memo of `generate --watch` keys it by them too."""
+    from aifab.watch import Memo
+
+    version, outputs = gwangju
+    rendered = {out.path: out.path.encode() for out in outputs}  # same bytes in both runs
+    memo = Memo()
+    memo.next_run()
+    assert verify(outputs, version, Sources(), "out", rendered, memo)[0] == []
+    memo.next_run()
+    unshipped = _edited(outputs, "kueue", lambda d: d.update(version="0.19.9"))
+    found = {f.code for f in verify(unshipped, version, Sources(), "out", rendered, memo)[0]}
+    assert found == {"AF407", "AF408"}

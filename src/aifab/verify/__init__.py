@@ -71,7 +71,7 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
         if memo is None or rendered is None:
             found, said = checks.one(out, file)
         else:
-            key = ("verified", kubernetes_version, sources, file, rendered[out.path])
+            key = ("verified", kubernetes_version, sources, releases, file, rendered[out.path])
             found, said = memo.get(key, lambda out=out, file=file: checks.one(out, file))
         notes += said
         for f in found:
