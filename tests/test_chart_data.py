@@ -103,7 +103,7 @@ def test_nfd_image_of_gpu_operator_v26_3_0() -> None:
     (gpu-operator v26.3.0 Chart.yaml depends on NFD 0.18.3)."""
     data = json.loads((chart_data.OUT / "gpu-operator" / "v26.3.0.json").read_bytes())
     nfd = [i for i in data["images"] if i["path"] == "node-feature-discovery.image"]
-    assert nfd == [{"path": "node-feature-discovery.image", "image": None,
+    assert nfd == [{"path": "node-feature-discovery.image", "form": "helm", "image": None,
                     "repository": "registry.k8s.io/nfd/node-feature-discovery",
                     "tag": "v0.18.3", "when": ["nfd.enabled"]}]
     assert "image" in data["values"]["node-feature-discovery"]

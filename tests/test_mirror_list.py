@@ -124,3 +124,18 @@ def test_a_version_without_data_says_what_is_unknown(gwangju) -> None:
     lines = [a.line() for a in _release(gwangju, unshipped, None)]
     assert "chart https://helm.ngc.nvidia.com/nvidia/network-operator 26.4.9" in lines
     assert any("<operator.image>" in line and "aifab ships no data" in line for line in lines)
+
+
+def test_images_named_as_strings_in_an_images_map(gwangju) -> None:
+    """The SR-IOV subchart lists its images as "repository:tag" strings; enabling it adds them
+    with the tags the Network Operator chart gives."""
+    release = next(o.data for o in expand(gwangju)
+                   if o.kind == "release" and o.data["chart"] == "network-operator")
+    assert not any("sriov" in a.reference for a in _release(gwangju, release, None))
+    enabled = copy.deepcopy(dict(release))
+    enabled["values"] = {**enabled["values"], "sriovNetworkOperator": {"enabled": True}}
+    lines = {a.line() for a in _release(gwangju, enabled, None)}
+    assert "image nvcr.io/nvidia/mellanox/sriov-network-operator:network-operator-v26.4.1" in lines
+    assert "image quay.io/brancz/kube-rbac-proxy:v0.21.2" in lines
+    untagged = [line for line in lines if "sriov-network-metrics-exporter" in line]
+    assert untagged and "no default" in untagged[0]  # upstream gives no tag: said, not invented

@@ -227,10 +227,19 @@ def compact_schema(node: Any) -> Any:
 
 def _images(entry: Mapping[str, Any], values: Any, subcharts: Mapping[str, Any]
             ) -> Iterator[dict[str, Any]]:
-    """Every values node naming an image: NVIDIA style (repository, image, version) or Helm
-    style (image: {repository, tag}). An empty tag is the owning chart's appVersion where the
-    chart's template says so (manifest `appVersionTags`), else left to the user (None)."""
+    """Every values node naming an image, in one of three forms: "nvidia" (repository, image,
+    version or tag), "helm" (image: {repository, tag[, name]}) or "reference" (a string
+    "repository[:tag]" in an `images` map, as the SR-IOV subchart has). An empty tag is the
+    owning chart's appVersion where the chart's template says so (manifest `appVersionTags`),
+    else left to the user (None)."""
     for path, node in _walk(values, ()):
+        sub = subcharts.get(path[0]) if path else None
+        if path and path[-1] == "images":
+            for key in sorted(k for k, v in node.items() if isinstance(v, str) and v):
+                repository, tag = _split_reference(node[key])
+                yield {"path": ".".join(path + (str(key),)), "form": "reference",
+                       "repository": repository, "image": None, "tag": tag,
+                       "when": _conditions(entry, values, path, sub)}
         repository = node.get("repository")
         if not isinstance(repository, str):
             continue
@@ -238,17 +247,23 @@ def _images(entry: Mapping[str, Any], values: Any, subcharts: Mapping[str, Any]
         name = node.get("name") if helm_style else node.get("image")
         if not helm_style and not isinstance(name, str):
             continue
-        sub = subcharts.get(path[0]) if path else None
         tag = node.get("tag") if helm_style else node.get("version")
         if tag in (None, ""):
             tag = node.get("tag") if not helm_style else None
         if tag in (None, "") and ".".join(path) in entry.get("appVersionTags", []):
             owner = sub if sub is not None else entry
             tag = owner.get("defaultTag") or owner.get("appVersion")
-        yield {"path": ".".join(path), "repository": repository,
+        yield {"path": ".".join(path), "form": "helm" if helm_style else "nvidia",
+               "repository": repository,
                "image": name if isinstance(name, str) and name else None,
                "tag": None if tag in (None, "") else str(tag),
                "when": _conditions(entry, values, path, sub)}
+
+
+def _split_reference(reference: str) -> tuple[str, str | None]:
+    """"host/path:tag" -> ("host/path", "tag"); a colon before the last "/" is a port."""
+    head, _, tag = reference.rpartition(":")
+    return (head, tag) if head and "/" not in tag else (reference, None)
 
 
 def packaged(entry: Mapping[str, Any], values: Any) -> Any:

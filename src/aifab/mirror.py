@@ -129,19 +129,29 @@ def _release(cluster: Cluster, data: Mapping[str, Any],
 def _inventory_image(cluster: Cluster, image: Mapping[str, Any], override: Any,
                      label: str) -> Artifact:
     """An inventory image with what the release's values set for it."""
+    form = image["form"]
+    if form == "reference":  # "repository[:tag]" in an images map
+        override = dict(zip(("repository", "tag"), _split_reference(override), strict=True)) \
+            if isinstance(override, str) and override else {}
     override = override if isinstance(override, Mapping) else {}
-    helm_style = image["path"].split(".")[-1] == "image"
     repository = _upstream(cluster, str(override.get("repository") or image["repository"]))
-    name = override.get("name" if helm_style else "image") or image["image"]
-    tag = override.get("tag" if helm_style else "version") or image["tag"]
+    name = None if form == "reference" else \
+        override.get("name" if form == "helm" else "image") or image["image"]
+    tag = override.get("version" if form == "nvidia" else "tag") or image["tag"]
     missing = [what for what, value in (("repository", repository), ("tag", tag)) if not value]
     repository = repository or f"<{image['path']}.repository>"
     reference = f"{repository}/{name}" if name else repository
     if missing:  # enabled without a default (vgpuManager): the blueprint must give it
         return Artifact("image", reference,
-                        str(tag or f"<{image['path']}.{'tag' if helm_style else 'version'}>"),
+                        str(tag or f"<{image['path']}.{'version' if form == 'nvidia' else 'tag'}>"),
                         f"{' and '.join(missing)}: {label} has no default")
     return Artifact("image", reference, str(tag))
+
+
+def _split_reference(reference: str) -> tuple[str, str | None]:
+    """"host/path:tag" -> ("host/path", "tag"); a colon before the last "/" is a port."""
+    head, _, tag = reference.rpartition(":")
+    return (head, tag) if head and "/" not in tag else (reference, None)
 
 
 def _merge(base: Any, override: Any) -> Any:
