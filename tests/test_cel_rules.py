@@ -118,6 +118,17 @@ def test_defaults_are_applied_before_the_rules(tmp_path) -> None:
                       + "): fast is single")]
 
 
+def test_optional_old_self_rules_run_with_an_empty_old_self(tmp_path) -> None:
+    crds = _crd(tmp_path, _spec(
+        {"rule": "!oldSelf.hasValue() || self.size >= oldSelf.value().size",
+         "optionalOldSelf": True, "message": "may only grow"},
+        {"rule": "oldSelf.hasValue() || self.size < 10", "optionalOldSelf": True,
+         "message": "created small"}))
+    assert _verify(_widget(size=3), crds=crds) == []
+    found = _verify(_widget(size=12), crds=crds)
+    assert [code for code, _ in found] == ["AF410"] and "created small" in found[0][1]
+
+
 def test_transition_rules_are_skipped_on_create(tmp_path) -> None:
     crds = _crd(tmp_path, _spec({"rule": "self == oldSelf", "message": "immutable"}))
     assert _verify(_widget(size=1), crds=crds) == []
@@ -127,7 +138,7 @@ def test_transition_rules_are_skipped_on_create(tmp_path) -> None:
     {"rule": "quantity(self.size).isGreaterThan(quantity('1'))"},  # Kubernetes library
     {"rule": "self.size >", "message": "broken"},  # not CEL
     {"rule": "self.missing > 1"},  # no such key at run time
-    {"rule": "!has(oldSelf.size) || self.size >= oldSelf.size", "optionalOldSelf": True},
+    {"rule": "oldSelf.value().size < self.size", "optionalOldSelf": True},  # no value on create
     {"rule": "self.size"},  # not a boolean
 ])
 def test_a_rule_the_engine_cannot_evaluate_is_reported(tmp_path, rule) -> None:

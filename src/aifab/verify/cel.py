@@ -3,8 +3,8 @@
 Each rule is evaluated at its schema node with `self` bound to the value there, after the
 schema's defaults are applied (the API server defaults before it validates), for values that
 are present only. Transition rules (those naming `oldSelf`) do not apply on create and are
-skipped; with `optionalOldSelf: true` the API server would run them with an empty `oldSelf`,
-an optional this engine does not have, so such a rule is reported as not evaluated. A failed
+skipped, except with `optionalOldSelf: true`, where the API server runs them with `oldSelf` an
+empty optional: so does this engine (`hasValue()` false, `orValue(x)` x). A failed
 rule gives its `messageExpression` (evaluated), else its `message`. The engine is cel-python
 (`celpy`), which has CEL's standard functions and macros (has, size, all, exists, exists_one,
 filter, map, matches, ...) but not the Kubernetes libraries (quantity, url, ip, cidr, sets,
@@ -82,12 +82,11 @@ def _has_rules(schema: Mapping[str, Any]) -> bool:
 def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
           ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
     text = str(rule.get("rule", ""))
-    if _OLD_SELF.search(text):
-        if rule.get("optionalOldSelf") is True:
-            yield path, False, f"rule {text!r} needs an optional oldSelf on create"
-        return
+    old_self = bool(_OLD_SELF.search(text))
+    if old_self and rule.get("optionalOldSelf") is not True:
+        return  # a transition rule: it applies to updates only
     try:
-        result = _evaluate(text, value)
+        result = _evaluate(text, value, old_self)
     except _NotEvaluated as exc:
         yield path, False, f"rule {text!r}: {exc}"
         return
@@ -99,7 +98,7 @@ def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
     message = rule.get("message") or f"failed rule: {text}"
     if rule.get("messageExpression"):
         try:
-            computed = _evaluate(str(rule["messageExpression"]), value)
+            computed = _evaluate(str(rule["messageExpression"]), value, old_self)
         except _NotEvaluated:
             computed = None
         if isinstance(computed, str) and computed.strip():
@@ -111,14 +110,31 @@ class _NotEvaluated(Exception):
     pass
 
 
-def _evaluate(expression: str, value: Any) -> Any:
+class _NoValue:
+    """`oldSelf` on create under optionalOldSelf: an optional without a value."""
+
+
+def _has_value(optional: Any) -> Any:
     import celpy
 
-    program = _program(expression)
+    return celpy.celtypes.BoolType(not isinstance(optional, _NoValue))
+
+
+def _or_value(optional: Any, default: Any) -> Any:
+    return default if isinstance(optional, _NoValue) else optional
+
+
+def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
+    import celpy
+
+    program = _program(expression, old_self)
     if isinstance(program, str):
         raise _NotEvaluated(program)
+    activation = {"self": celpy.json_to_cel(value)}
+    if old_self:
+        activation["oldSelf"] = _NoValue()
     try:
-        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        result = program.evaluate(activation)
     except Exception as exc:  # noqa: BLE001 - any failure of the engine is reported as such
         raise _NotEvaluated(f"cannot be evaluated ({type(exc).__name__}: {exc})") from None
     if isinstance(result, celpy.CELEvalError):
@@ -139,10 +155,11 @@ def _environment() -> Any:
 
 
 @cache
-def _program(expression: str) -> Any:
+def _program(expression: str, optional_old_self: bool = False) -> Any:
     """A compiled program, or why there is none (a string)."""
     environment = _environment()
+    functions = {"hasValue": _has_value, "orValue": _or_value} if optional_old_self else None
     try:
-        return environment.program(environment.compile(expression))
+        return environment.program(environment.compile(expression), functions=functions)
     except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
         return f"cannot be compiled ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
