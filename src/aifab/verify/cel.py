@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
+MAX_EXPRESSION = 10_000  # characters; a --crds file is untrusted (the API server bounds cost)
 
 
 def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
@@ -85,17 +86,18 @@ def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
     old_self = bool(_OLD_SELF.search(text))
     if old_self and rule.get("optionalOldSelf") is not True:
         return  # a transition rule: it applies to updates only
+    shown = repr(text if len(text) <= 200 else text[:200] + "...")
     try:
         result = _evaluate(text, value, old_self)
     except _NotEvaluated as exc:
-        yield path, False, f"rule {text!r}: {exc}"
+        yield path, False, f"rule {shown} {exc}"
         return
     if result is True:
         return
     if result is not False:
-        yield path, False, f"rule {text!r} gave {result!r}, not a boolean"
+        yield path, False, f"rule {shown} gave {str(result)[:100]!r}, not a boolean"
         return
-    message = rule.get("message") or f"failed rule: {text}"
+    message = rule.get("message") or f"failed rule: {shown}"
     if rule.get("messageExpression"):
         try:
             computed = _evaluate(str(rule["messageExpression"]), value, old_self)
@@ -136,14 +138,21 @@ def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
     try:
         result = program.evaluate(activation)
     except Exception as exc:  # noqa: BLE001 - any failure of the engine is reported as such
-        raise _NotEvaluated(f"cannot be evaluated ({type(exc).__name__}: {exc})") from None
+        raise _NotEvaluated(f"cannot be evaluated ({_short(exc)})") from None
     if isinstance(result, celpy.CELEvalError):
-        raise _NotEvaluated(f"cannot be evaluated ({result})")
+        raise _NotEvaluated(f"cannot be evaluated ({_short(result)})")
     if isinstance(result, celpy.celtypes.BoolType):
         return bool(result)
     if isinstance(result, celpy.celtypes.StringType):
         return str(result)
     return result
+
+
+def _short(error: Any) -> str:
+    """The gist of an engine error (celpy's repr holds the whole activation)."""
+    args = getattr(error, "args", ())
+    text = (str(args[0]) if args else str(error)).split(" (in activation")[0]
+    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
 @cache
@@ -157,9 +166,11 @@ def _environment() -> Any:
 @cache
 def _program(expression: str, optional_old_self: bool = False) -> Any:
     """A compiled program, or why there is none (a string)."""
+    if len(expression) > MAX_EXPRESSION:
+        return f"is longer than {MAX_EXPRESSION} characters"
     environment = _environment()
     functions = {"hasValue": _has_value, "orValue": _or_value} if optional_old_self else None
     try:
         return environment.program(environment.compile(expression), functions=functions)
     except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
-        return f"cannot be compiled ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        return f"cannot be compiled ({_short(exc)})"
