@@ -9,7 +9,6 @@ import jsonschema
 import pytest
 import yaml
 
-from aifab.catalog import load_catalog
 from aifab.expand import gpu_operator
 from aifab.expand.common import LABEL_POOL, NS_GPU_OPERATOR
 from bundled import REFERENCE, cluster_of, reference, variant
@@ -157,11 +156,6 @@ def test_every_chart_image_of_the_release_goes_through_the_mirror(version, tmp_p
     assert set(emitted) == set(upstream)
     for path, repo in emitted.items():
         assert repo == f"{MIRROR}/{upstream[path]}", path
-
-
-def test_the_catalog_names_each_release_s_nfd_subchart():
-    subcharts = load_catalog().charts["gpu-operator"]["subcharts"]
-    assert {v: s["node-feature-discovery"] for v, s in subcharts.items()} == NFD_CHART
 
 
 def test_no_mirror_keeps_chart_repositories(tmp_path):

@@ -384,14 +384,17 @@ def test_a_failure_after_staging_leaves_each_folder_old_and_no_staging(tmp_path,
     assert {p.name: read_tree(p) for p in tmp_path.iterdir()} == {"x": old, "y": old}
 
 
-def test_an_unreadable_input_is_a_usage_error_not_a_write_error(tmp_path, capsys):
+def test_an_unreadable_input_is_a_finding_not_a_write_error(tmp_path, capsys):
+    """A dangling link under --crds: a finding naming the file (issue 19.8), nothing written."""
     from aifab.cli import main
 
     crds = tmp_path / "crds"
     crds.mkdir()
-    (crds / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (crds / "gone.yaml").symlink_to(crds / "nowhere.yaml")
     code = main(["generate", "--out", str(tmp_path / "out"), "--crds", str(crds),
                  str(BLUEPRINTS / "seoul-rtxpro.yaml")])
-    err = capsys.readouterr().err
-    assert code == 2 and "cannot read" in err and "gone.yaml" in err, err
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert code == 1 and "AF101" in text and "cannot read" in text and "gone.yaml:1:1" in text
+    assert "write" not in text.lower().replace("nothing written", ""), text
     assert not (tmp_path / "out").exists()

@@ -105,12 +105,17 @@ def _parser() -> argparse.ArgumentParser:
         "and power per pool; or every upstream image and chart an air-gapped site must mirror.")
     plan.add_argument("paths", nargs="*", metavar="BLUEPRINT",
                       help="blueprint files or folders (default: blueprints/)")
-    plan.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    plan.add_argument("--format", choices=("text", "json", "skopeo"), default="text",
+                      help="output format (skopeo: the mirror list as `skopeo sync --src yaml` "
+                      "reads it)")
     plan.add_argument("--mirror-list", action="store_true",
-                      help="print every upstream image and chart reference to mirror, one per line")
+                      help="print every chart and image the clusters pull, one per line")
     plan.add_argument("--chart-values", metavar="DIR", type=_folder,
-                      help="charts' default values (<chart>-<version>.values.yaml): fill in image "
-                      "names and tags the outputs leave to the charts")
+                      help="default values (<chart>-<version>.values.yaml) of chart versions "
+                      "aifab ships no data for")
+    plan.add_argument("--node-os", action="append", metavar="OS",
+                      help="the nodes' OS, for the driver images tagged per OS (default "
+                      "ubuntu24.04; repeat for several)")
 
     catalog = commands.add_parser(
         "catalog",
@@ -439,7 +444,8 @@ def _plan(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty()
     text, code = run(args.paths, fmt=args.format, mirror_list=args.mirror_list,
                      chart_values=args.chart_values, color=tty and not os.environ.get("NO_COLOR"),
-                     width=shutil.get_terminal_size((120, 24)).columns if tty else 120)
+                     width=shutil.get_terminal_size((120, 24)).columns if tty else 120,
+                     node_os=args.node_os or ())
     print(text, file=sys.stderr if code == EXIT_USAGE else sys.stdout)
     return code
 

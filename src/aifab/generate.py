@@ -172,11 +172,6 @@ def plan(blueprints: Sequence[FsPath], out: FsPath, sources: Sources, jobs: int 
         raise
     _check_stack_configs(result)
     result.findings = sorted_unique(result.findings)
-    if sources.crds is None:
-        result.notes.append("custom resources were not verified: pass --crds DIR (README, "
-                            "'Verification')")
-    if sources.chart_values is None:
-        result.notes.append("Helm values keys were not checked: pass --chart-values DIR")
     return result
 
 

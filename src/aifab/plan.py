@@ -2,23 +2,23 @@
 
 Planners and reviewers want the numbers (GPUs, racks, NICs and rails, NVLink domains, scalable
 units, fabric switches, power) and an air-gapped site needs the exact upstream images and charts
-before its first install. Both come from the resolved model and the expanded outputs that
-`generate` uses, so they cannot disagree with what is deployed. Switch counts are the rows of
-the DGX SuperPOD RAs' tables (catalog `fabricDesigns`), never "per SU x SUs" across tiers, since
-a core tier changes the spine count (DGX B200: 8 SU have 32 spines, 16 SU 128 and 64 core
-switches): a row of the table, between two rows of one shape their per-SU counts scaled, else
-the next larger row. Where the catalog has none, the plan says so instead of guessing.
+before its first install (aifab.mirror). Both come from the resolved model and the expanded
+outputs that `generate` uses, so they cannot disagree with what is deployed. Switch counts are
+the rows of the DGX SuperPOD RAs' tables (catalog `fabricDesigns`), never "per SU x SUs" across
+tiers, since a core tier changes the spine count (DGX B200: 8 SU have 32 spines, 16 SU 128 and
+64 core switches): a row of the table, between two rows of one shape their per-SU counts
+scaled, else the next larger row. Where the catalog has none, the plan says so instead of
+guessing.
 
 `run()` returns (text, exit code): 0 planned, 1 a blueprint has errors, 2 a path is missing.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -27,15 +27,6 @@ from aifab.catalog import FabricDesign, System
 from aifab.model import Cluster, NodePool
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-
-# Images whose tag the operator completes with the node's OS, so the mirror needs one tag per
-# OS in use: the GPU driver (`<version>-<os>`, R1 "Precompiled and custom driver containers")
-# and the DOCA-OFED driver (`<version>-<os>-<arch>`, R5 NicClusterPolicy ofedDriver).
-OS_SUFFIXED = {
-    "driver": "the GPU Operator pulls <tag>-<os> (e.g. -ubuntu24.04): mirror it for each node OS",
-    "doca-driver": "the Network Operator pulls <tag>-<os>-<arch>: mirror it for each node OS",
-}
-
 
 # -- capacity and bill of materials -----------------------------------------------------------
 
@@ -337,178 +328,29 @@ def render(plans: Sequence[ClusterPlan], console: Any) -> None:
         console.print(total_table(grand_total(plans)))
 
 
-# -- mirror list --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Artifact:
-    """An upstream chart or image an air-gapped site copies into its mirror."""
-
-    kind: str  # "chart" | "image"
-    reference: str  # chart: repository and chart; image: repository[:tag]
-    version: str | None  # chart version or image tag; None: from the chart's defaults
-    note: str = ""
-
-    def line(self) -> str:
-        if self.kind == "chart":
-            text = f"chart {self.reference} {self.version}"
-        else:
-            text = f"image {self.reference}" + (f":{self.version}" if self.version else "")
-        return f"{text}  # {self.note}" if self.note else text
-
-    def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reference": self.reference, "version": self.version,
-                "note": self.note}
-
-
-def mirror_artifacts(cluster: Cluster, chart_values: FsPath | None = None) -> set[Artifact]:
-    """Every chart and image reference the cluster's outputs name, upstream (unmirrored).
-
-    `chart_values`: a folder of `<chart>-<version>.values.yaml`; a release whose exact chart
-    version is there gets the image names and tags its values leave to the chart.
-    """
-    from aifab.expand import expand
-
-    found: set[Artifact] = set()
-    for out in expand(cluster):
-        if out.kind == "release":
-            found |= _release_artifacts(cluster, out.data, chart_values)
-        elif out.kind == "object":
-            found |= set(_images(cluster, out.data, (), None, "", {}))
-    return found
-
-
-def chart_defaults(folder: FsPath | None, chart: str, version: str) -> Mapping[str, Any]:
-    """The default values of exactly this chart version ({} when not given): a nearer version's
-    tags would be wrong tags to mirror."""
-    if folder is None:
-        return {}
-    bare = version.lstrip("v")
-    for name in (f"{chart}-{version}", f"{chart}-v{bare}", f"{chart}-{bare}"):
-        for suffix in (".values.yaml", ".values.yml"):
-            path = folder / (name + suffix)
-            if path.is_file():
-                return _read_values(path)
-    return {}
-
-
-@functools.cache
-def _read_values(path: FsPath) -> Mapping[str, Any]:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loader
-    return data if isinstance(data, Mapping) else {}
-
-
-def _release_artifacts(cluster: Cluster, data: Mapping[str, Any],
-                       chart_values: FsPath | None) -> set[Artifact]:
-    key, chart, version = data["metadata"]["name"], str(data["chart"]), str(data["version"])
-    entry = cluster.catalog.charts.get(key, {})
-    repository = str(data["repository"])
-    if cluster.sovereignty.chart_mirror and repository == cluster.sovereignty.chart_mirror:
-        repository = str(entry.get("repo", repository))
-    found = {Artifact("chart", f"{repository.rstrip('/')}/{chart}", version)}
-    defaults = chart_defaults(chart_values, chart, version)
-    found |= set(_images(cluster, data.get("values", {}), (), entry, f"chart {chart} {version}",
-                         defaults))
-    return found
-
-
-def _images(cluster: Cluster, node: Any, path: tuple[str, ...], chart: Mapping[str, Any] | None,
-            label: str, defaults: Mapping[str, Any]) -> Iterator[Artifact]:
-    if isinstance(node, list):
-        for item in node:
-            yield from _images(cluster, item, path, chart, label, defaults)
-        return
-    if not isinstance(node, Mapping):
-        return
-    repository = node.get("repository")
-    if isinstance(repository, str) and repository:
-        yield _image(cluster, node, path, chart, label, defaults)
-    for key in sorted(node):
-        if isinstance(node[key], (Mapping, list)):
-            yield from _images(cluster, node[key], path + (str(key),), chart, label, defaults)
-
-
-def _image(cluster: Cluster, node: Mapping[str, Any], path: tuple[str, ...],
-           chart: Mapping[str, Any] | None, label: str, defaults: Mapping[str, Any]) -> Artifact:
-    """One image: NVIDIA style (repository + image + version) or Helm style (`image.repository`
-    is the whole name, `image.tag` the tag). What the outputs leave to the chart is filled from
-    the chart's default values when given, else shown as a <placeholder> with a note."""
-    upstream = _upstream(cluster, str(node["repository"]))
-    where = ".".join(path) or "spec"
-    helm_style = bool(path) and path[-1] == "image"
-    default = _at(defaults, path)
-    name = None if helm_style else node.get("image")
-    if not helm_style and not isinstance(name, str) and chart is not None:
-        # values that only move the repository: the image name may be a catalog fact
-        name = chart.get("images", {}).get(_camel_path(path), {}).get("image")
-    if not helm_style and not isinstance(name, str):
-        name = default.get("image")
-    tag_key = "tag" if helm_style else "version"
-    tag = node.get(tag_key)
-    from_defaults = False
-    if tag in (None, "") and default.get(tag_key) not in (None, ""):
-        tag, from_defaults = default[tag_key], True
-    missing = []
-    if helm_style:
-        reference = upstream
-    elif isinstance(name, str) and name:
-        reference = f"{upstream}/{name}"
-    else:
-        reference, missing = f"{upstream}/<{where}.image>", ["image name"]
-    if tag in (None, ""):
-        tag = f"<{where}.{tag_key}>"
-        missing.append("tag")
-    notes = [OS_SUFFIXED[name]] if isinstance(name, str) and name in OS_SUFFIXED else []
-    if missing:
-        notes.insert(0, f"{' and '.join(missing)} from {label or 'the operator'} defaults"
-                     + (" (an empty tag is the chart's appVersion)" if "tag" in missing
-                        and defaults else ""))
-    elif from_defaults:
-        notes.insert(0, f"tag from {label} default values")
-    return Artifact("image", reference, str(tag), "; ".join(notes))
-
-
-def _at(tree: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
-    for key in path:
-        tree = tree.get(key) if isinstance(tree, Mapping) else None
-        if not isinstance(tree, Mapping):
-            return {}
-    return tree
-
-
-def _camel_path(path: tuple[str, ...]) -> str:
-    """("driver", "manager") -> "driverManager": the key of catalog charts.<chart>.images."""
-    return path[0] + "".join(part[:1].upper() + part[1:] for part in path[1:])
-
-
-def _upstream(cluster: Cluster, repository: str) -> str:
-    """The upstream repository of a mirrored one: the mirror keeps the upstream host as its
-    first path segment (expand.common.image_registry)."""
-    mirror = cluster.sovereignty.registry_mirror
-    if mirror and repository.startswith(mirror.rstrip("/") + "/"):
-        return repository[len(mirror.rstrip("/")) + 1:]
-    return repository
-
-
-def mirror_lines(artifacts: set[Artifact]) -> list[str]:
-    """Sorted, unique lines: `chart REPO/CHART VERSION` and `image REF[:TAG]`, notes after `#`."""
-    return sorted({a.line() for a in artifacts})
-
-
 # -- the command --------------------------------------------------------------------------------
 
 
 def run(paths: Sequence[str] = (), *, fmt: str = "text", mirror_list: bool = False,
         chart_values: FsPath | None = None, color: bool = False,
-        width: int | None = None) -> tuple[str, int]:
+        width: int | None = None, node_os: Sequence[str] = ()) -> tuple[str, int]:
     """`aifab plan`: text (rich tables; ANSI colours only with `color`), json, or the mirror list
-    (`chart_values` fills in image names and tags the outputs leave to the charts)."""
+    (aifab.mirror; as text, json or skopeo YAML; `chart_values` serves chart versions aifab
+    ships no data for, `node_os` the OS of the nodes for OS-specific driver tags)."""
     from aifab.diagnostics import sorted_unique
+    from aifab.mirror import (
+        DEFAULT_NODE_OS,
+        architectures,
+        mirror_artifacts,
+        mirror_lines,
+        skopeo_yaml,
+    )
     from aifab.pipeline import blueprint_files, run_all
     from aifab.reporters import FORMATS
+
+    if fmt == "skopeo" and not mirror_list:
+        return "aifab plan: --format skopeo is a form of the mirror list: add --mirror-list", \
+            EXIT_USAGE
 
     files, usage = blueprint_files(list(paths) or ["blueprints"])
     if usage:
@@ -525,9 +367,16 @@ def run(paths: Sequence[str] = (), *, fmt: str = "text", mirror_list: bool = Fal
     errors = sorted_unique(errors)
     code = EXIT_FINDINGS if errors else EXIT_OK
     if mirror_list:
-        artifacts: set[Artifact] = set()
+        artifacts = set()
         for cluster in clusters:
-            artifacts |= mirror_artifacts(cluster, chart_values)
+            artifacts |= mirror_artifacts(cluster, chart_values, node_os or DEFAULT_NODE_OS)
+        if fmt == "skopeo":
+            archs = sorted({a for cluster in clusters for a in architectures(cluster)})
+            text = skopeo_yaml(artifacts, archs)
+            if errors:
+                report = FORMATS["text"](errors, sources, len(files))
+                text += "".join(f"# {line}\n" for line in report.splitlines())
+            return text.rstrip("\n"), code
         if fmt == "json":
             items = [a.as_json() for a in sorted(artifacts)]
             return json.dumps({"artifacts": items, "findings": _findings_json(errors)},

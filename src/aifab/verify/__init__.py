@@ -2,8 +2,10 @@
 
 - core Kubernetes objects against the strict schemas of the blueprint's Kubernetes version
   (kubernetes_schemas.py),
-- custom resources against the openAPIV3Schema of their CRD (crds.py),
+- custom resources against the openAPIV3Schema of their CRD (crds.py) and its CEL rules (cel.py),
 - Helm values against the chart's default values: an unknown key is an error (helm_values.py),
+both from the data aifab ships for the exact chart versions a cluster installs (chart_data.py);
+--crds and --chart-values add what that data lacks, and what neither has is a warning,
 - aifab NodePool files: node names, label keys and values, taints (nodes.py).
 Findings name the generated file and the JSON path inside the object.
 """
@@ -30,13 +32,17 @@ CODES = {
     "AF403": "no CRD serves this custom resource",
     "AF404": "Helm values key unknown to the chart",
     "AF406": "node label or taint not valid",
-    "AF407": "custom resources not verified (no CRD given)",
+    "AF407": "custom resources not verified (no CRD shipped or given)",
+    "AF408": "Helm values not verified (no data for this chart version)",
+    "AF409": "a file of --crds or --chart-values cannot be used",
+    "AF410": "custom resource breaks a CEL rule of its CRD",
+    "AF411": "a CEL rule of a CRD was not evaluated",
 }
 
 
 @dataclass(frozen=True)
 class Sources:
-    """Where CRDs and chart default values come from (None: that check is skipped)."""
+    """Folders of CRDs and chart default values for versions aifab ships no data for."""
 
     crds: FsPath | None = None
     chart_values: FsPath | None = None
@@ -51,10 +57,13 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
     byte one verified in the previous run of this process is not verified again."""
     from aifab.verify import crds, helm_values, kubernetes_schemas
 
+    outputs = list(outputs)
+    releases = tuple(sorted({(str(out.data["chart"]), str(out.data["version"]))
+                             for out in outputs if out.kind == "release"}))
     checks = _Checks(kubernetes_schemas.Validators(kubernetes_version),
-                     crds.load(sources.crds) if sources.crds else None,
-                     helm_values.Defaults(sources.chart_values) if sources.chart_values else None)
-    findings: list[Finding] = []
+                     crds.load(releases, sources.crds),
+                     helm_values.Defaults(sources.chart_values))
+    findings: list[Finding] = list(checks.custom.problems)
     notes: list[str] = []
     unverified: set[str] = set()  # AF407 is said once per kind and cluster
     for out in outputs:
@@ -62,7 +71,7 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
         if memo is None or rendered is None:
             found, said = checks.one(out, file)
         else:
-            key = ("verified", kubernetes_version, sources, file, rendered[out.path])
+            key = ("verified", kubernetes_version, sources, releases, file, rendered[out.path])
             found, said = memo.get(key, lambda out=out, file=file: checks.one(out, file))
         notes += said
         for f in found:
@@ -79,8 +88,8 @@ class _Checks:
     """What verifies one cluster's outputs, each kind of output by its own check."""
 
     core: Validators
-    custom: CRDs | None  # None: no CRDs given
-    values: Defaults | None  # None: no chart values given
+    custom: CRDs
+    values: Defaults
 
     def one(self, out: Output, file: str) -> tuple[list[Finding], list[str]]:
         """The findings about one output, and notes on what could not be checked."""
@@ -88,7 +97,7 @@ class _Checks:
 
         notes: list[str] = []
         if out.kind == "release":
-            found = list(self.values.check(out.data, file, notes)) if self.values else []
+            found = list(self.values.check(out.data, file, notes))
         elif out.kind == "nodes":
             found = list(nodes.check(out.data, file))
         elif out.kind == "document":
@@ -96,5 +105,5 @@ class _Checks:
         elif self.core.knows(out.data):
             found = list(self.core.check(out.data, file))
         else:
-            found = list(self.custom.check(out.data, file)) if self.custom else []
+            found = list(self.custom.check(out.data, file))
         return found, notes

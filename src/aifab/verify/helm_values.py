@@ -2,9 +2,9 @@
 
 Helm ignores unknown keys silently, so a misspelt key is a setting that never takes effect.
 Where the default is an empty map or not a map at all (nodeSelector: {}, env: []), anything
-below it is the user's to fill and is not checked. A subchart's values sit under its name: the
-catalog names the subchart versions of each release (charts.<chart>.subcharts), and their default
-values, when given, are merged under the parent's section for that subchart, as Helm does.
+below it is the user's to fill and is not checked. The shipped data of a chart version
+(data/charts, tools/chart_data.py) has its subcharts' values merged under their names, as Helm
+does, so `node-feature-discovery.image` is a key of the GPU Operator's values.
 """
 
 from __future__ import annotations
@@ -15,66 +15,76 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
-import yaml
-
 from aifab.catalog import version_tuple
 from aifab.diagnostics import Finding, Severity, did_you_mean, format_path
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME = re.compile(r"^(?P<chart>.+)-(?P<version>v?\d+\.\d+\.\d+)\.values\.ya?ml$")
 
 
 class Defaults:
-    """Chart default values files named `<chart>-<version>.values.yaml` in a folder."""
+    """Default values of the exact chart version of a release: the data aifab ships, else a file
+    `<chart>-<version>.values.yaml` of the --chart-values folder. No nearer version stands in:
+    its keys are not this version's (v26.7.0 has keys v26.3.0 lacks)."""
 
-    def __init__(self, folder: FsPath) -> None:
+    def __init__(self, folder: FsPath | None = None) -> None:
+        self._folder = folder
         self._files: dict[str, dict[tuple[int, ...], FsPath]] = {}
-        for path in sorted(folder.glob("*.values.y*ml")):
+        for path in sorted(folder.glob("*.values.y*ml")) if folder else ():
             if m := _NAME.match(path.name):
                 self._files.setdefault(m["chart"], {})[version_tuple(m["version"])] = path
 
     def check(self, release: Mapping[str, Any], file: str, notes: list[str]) -> Iterator[Finding]:
+        from aifab.verify import chart_data
+
         chart, version = str(release["chart"]), str(release["version"])
-        versions = self._files.get(chart)
-        if not versions:
-            notes.append(f"{file}: no default values of chart {chart} given; keys not checked")
+        shipped = chart_data.find(chart, version)
+        if shipped is not None and shipped.values is not None:
+            defaults = shipped.values
+        elif (path := self._files.get(chart, {}).get(_version_or_none(version))) is not None:
+            defaults, problem = read(path, self._folder)
+            if problem is not None:
+                yield problem
+                return
+            if unchecked := sorted(chart_data.subchart_names(chart) & set(defaults or {})):
+                # a chart's own values.yaml lacks its subcharts' keys: below them, nothing is
+                # checked (an empty default is the user's to fill, see _unknown)
+                defaults = {**defaults, **{name: {} for name in unchecked}}
+                notes.append(f"{file}: values below {', '.join(unchecked)} (subcharts of "
+                             f"{chart} {version}) not checked: {path.name} holds the parent's "
+                             "keys only")
+        else:
+            given = f" nor in {self._folder}" if self._folder else ""
+            yield Finding(file, 1, 1, "AF408", Severity.WARNING,
+                          f"Helm values of chart {chart} {version} are not verified: aifab "
+                          f"ships no data for this version{given}", ("version",),
+                          f"pass --chart-values DIR holding {chart}-{version}.values.yaml (the "
+                          "chart's values.yaml) to check its keys")
             return
-        want = version_tuple(version)
-        chosen = want if want in versions else min(versions, key=lambda v: _distance(v, want))
-        if chosen != want:
-            notes.append(f"{file}: values keys of {chart} {version} checked against "
-                         f"{versions[chosen].name} (the nearest version given)")
-        defaults = dict(_read(versions[chosen]))
-        for subchart, sub_version in _subcharts(chart, version).items():
-            path = self._files.get(subchart, {}).get(version_tuple(sub_version))
-            if path is None:
-                notes.append(f"{file}: no default values of subchart {subchart} {sub_version} "
-                             "given; its keys are checked against the parent chart's only")
-                continue
-            defaults[subchart] = _merged(_read(path), defaults.get(subchart) or {})
         yield from _unknown(release.get("values", {}), defaults, ("values",), file, chart)
 
 
-def _subcharts(chart: str, version: str) -> Mapping[str, str]:
-    from aifab.catalog import load_catalog
-
-    return load_catalog().charts.get(chart, {}).get("subcharts", {}).get(version, {})
-
-
-def _merged(base: Any, over: Any) -> Any:
-    """`over` deep-merged onto `base` (maps only; anything else in `over` wins)."""
-    if not isinstance(base, Mapping) or not isinstance(over, Mapping):
-        return over
-    return {**base, **{key: _merged(base.get(key), value) for key, value in over.items()}}
-
-
-def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(abs(x - y) for x, y in zip(a, b, strict=False))
+def _version_or_none(version: str) -> tuple[int, ...] | None:
+    try:
+        return version_tuple(version)
+    except ValueError:
+        return None
 
 
 @cache
-def _read(path: FsPath) -> Any:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+def read(path: FsPath, folder: FsPath | None) -> tuple[Any, Finding | None]:
+    """A default values file as untrusted input (files.py): its data, or a finding."""
+    from aifab.verify import files
+
+    try:
+        docs = files.documents(path, folder)
+    except files.Refused as refused:
+        return None, refused.finding
+    data = docs[0][1] if docs else None
+    if len(docs) > 1 or not isinstance(data, (Mapping, type(None))):
+        return None, Finding(str(path), docs[1][0] if len(docs) > 1 else 1, 1, "AF409",
+                             Severity.ERROR, "a chart values file aifab cannot use: it is not "
+                             "one YAML mapping", (), "use the chart's values.yaml as it ships")
+    return data or {}, None
 
 
 def _unknown(values: Any, defaults: Any, path: tuple[str, ...], file: str,

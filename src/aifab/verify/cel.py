@@ -1,0 +1,176 @@
+"""The CEL rules of a CRD (`x-kubernetes-validations`), run as the API server runs them on create.
+
+Each rule is evaluated at its schema node with `self` bound to the value there, after the
+schema's defaults are applied (the API server defaults before it validates), for values that
+are present only. Transition rules (those naming `oldSelf`) do not apply on create and are
+skipped, except with `optionalOldSelf: true`, where the API server runs them with `oldSelf` an
+empty optional: so does this engine (`hasValue()` false, `orValue(x)` x). A failed
+rule gives its `messageExpression` (evaluated), else its `message`. The engine is cel-python
+(`celpy`), which has CEL's standard functions and macros (has, size, all, exists, exists_one,
+filter, map, matches, ...) but not the Kubernetes libraries (quantity, url, ip, cidr, sets,
+lists, optionals): a rule it cannot compile or evaluate is reported (AF411), never passed.
+See https://kubernetes.io/docs/reference/using-api/cel/ and the CRD docs ("Validation rules").
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
+
+_OLD_SELF = re.compile(r"\boldSelf\b")
+MAX_EXPRESSION = 10_000  # characters; a --crds file is untrusted (the API server bounds cost)
+
+
+def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
+    """`value` with the schema's `default`s filled in where a property is absent."""
+    if isinstance(value, Mapping):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        out = dict(value)
+        for key, sub in properties.items():
+            if key not in out and isinstance(sub, Mapping) and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+        for key, item in out.items():
+            sub = properties.get(key) if properties else extra
+            if isinstance(sub, Mapping):
+                out[key] = with_defaults(sub, item)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [with_defaults(schema["items"], item) for item in value]
+    return value
+
+
+def violations(schema: Mapping[str, Any], value: Any, path: tuple[Any, ...] = ()
+               ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    """(path, evaluated, message) of each rule that fails (evaluated) or that the engine could
+    not evaluate (not evaluated), walking `value` along `schema`."""
+    if value is None or not _has_rules(schema):
+        return
+    for rule in schema.get("x-kubernetes-validations") or ():
+        yield from _rule(rule, value, path)
+    if isinstance(value, Mapping):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key in sorted(value, key=str):
+            sub = properties.get(key) if properties else extra
+            if isinstance(sub, Mapping):
+                yield from violations(sub, value[key], path + (key,))
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            yield from violations(schema["items"], item, path + (index,))
+
+
+_RULED: dict[int, tuple[Mapping[str, Any], bool]] = {}  # id(schema) -> (schema, has rules)
+
+
+def _has_rules(schema: Mapping[str, Any]) -> bool:
+    """Whether the schema or a schema below it has rules (so a walk can skip the rest); kept
+    per schema object, with the object, so an id is never reused while its entry lives."""
+    known = _RULED.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    below = [*(schema.get("properties") or {}).values(), schema.get("items"),
+             schema.get("additionalProperties")]
+    found = bool(schema.get("x-kubernetes-validations")) or any(
+        _has_rules(sub) for sub in below if isinstance(sub, Mapping))
+    _RULED[id(schema)] = (schema, found)
+    return found
+
+
+def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
+          ) -> Iterator[tuple[tuple[Any, ...], bool, str]]:
+    text = str(rule.get("rule", ""))
+    old_self = bool(_OLD_SELF.search(text))
+    if old_self and rule.get("optionalOldSelf") is not True:
+        return  # a transition rule: it applies to updates only
+    shown = repr(text if len(text) <= 200 else text[:200] + "...")
+    try:
+        result = _evaluate(text, value, old_self)
+    except _NotEvaluated as exc:
+        yield path, False, f"rule {shown} {exc}"
+        return
+    if result is True:
+        return
+    if result is not False:
+        yield path, False, f"rule {shown} gave {str(result)[:100]!r}, not a boolean"
+        return
+    message = rule.get("message") or f"failed rule: {shown}"
+    if rule.get("messageExpression"):
+        try:
+            computed = _evaluate(str(rule["messageExpression"]), value, old_self)
+        except _NotEvaluated:
+            computed = None
+        if isinstance(computed, str) and computed.strip():
+            message = computed
+    yield path, True, str(message)
+
+
+class _NotEvaluated(Exception):
+    pass
+
+
+class _NoValue:
+    """`oldSelf` on create under optionalOldSelf: an optional without a value."""
+
+
+def _has_value(optional: Any) -> Any:
+    import celpy
+
+    return celpy.celtypes.BoolType(not isinstance(optional, _NoValue))
+
+
+def _or_value(optional: Any, default: Any) -> Any:
+    return default if isinstance(optional, _NoValue) else optional
+
+
+def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
+    import celpy
+
+    program = _program(expression, old_self)
+    if isinstance(program, str):
+        raise _NotEvaluated(program)
+    activation = {"self": celpy.json_to_cel(value)}
+    if old_self:
+        activation["oldSelf"] = _NoValue()
+    try:
+        result = program.evaluate(activation)
+    except Exception as exc:  # noqa: BLE001 - any failure of the engine is reported as such
+        raise _NotEvaluated(f"cannot be evaluated ({_short(exc)})") from None
+    if isinstance(result, celpy.CELEvalError):
+        raise _NotEvaluated(f"cannot be evaluated ({_short(result)})")
+    if isinstance(result, celpy.celtypes.BoolType):
+        return bool(result)
+    if isinstance(result, celpy.celtypes.StringType):
+        return str(result)
+    return result
+
+
+def _short(error: Any) -> str:
+    """The gist of an engine error (celpy's repr holds the whole activation)."""
+    args = getattr(error, "args", ())
+    text = (str(args[0]) if args else str(error)).split(" (in activation")[0]
+    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
+@cache
+def _environment() -> Any:
+    """One CEL environment: building its parser takes a good part of a second."""
+    import celpy
+
+    return celpy.Environment()
+
+
+@cache
+def _program(expression: str, optional_old_self: bool = False) -> Any:
+    """A compiled program, or why there is none (a string)."""
+    if len(expression) > MAX_EXPRESSION:
+        return f"is longer than {MAX_EXPRESSION} characters"
+    environment = _environment()
+    functions = {"hasValue": _has_value, "orValue": _or_value} if optional_old_self else None
+    try:
+        return environment.program(environment.compile(expression), functions=functions)
+    except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
+        return f"cannot be compiled ({_short(exc)})"
