@@ -29,8 +29,8 @@ def _by_name(cluster):
 def test_reference_namespaces(cluster):
     outputs = _by_name(cluster)
     assert sorted(outputs) == sorted([
-        "gpu-operator", "nvidia-network-operator", "kueue-system", "nvidia-dra-driver-gpu",
-        "foundation-models", "public-research"])
+        "gpu-operator", "nvidia-network-operator", "kueue-system", "jobset-system",
+        "nvidia-dra-driver-gpu", "foundation-models", "public-research"])
     for output in outputs.values():
         assert output.kind == "object"
         assert output.data["apiVersion"] == "v1" and output.data["kind"] == "Namespace"
