@@ -408,7 +408,8 @@ def test_tree_groups_in_path_order() -> None:
     for group in (tree.objects, tree.releases, tree.node_pools):
         assert [e.path for e in group] == sorted(e.path for e in group)
     assert {e.name for e in tree.releases} == {
-        "gpu-operator", "network-operator", "kueue", "jobset", "nvidia-dra-driver-gpu"}
+        "gpu-operator", "network-operator", "kueue", "jobset", "kube-prometheus-stack",
+        "nvidia-dra-driver-gpu"}
     assert [p.name for p in tree.node_pools] == ["b200-infer", "gb200"]
     assert summary(tree)["resources"]["NodePatch"] == 319
 

@@ -24,8 +24,8 @@ DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 
 # Namespaces that exist in every cluster, and the ones aifab's components install operators into.
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-OPERATOR_NAMESPACES = ("gpu-operator", "jobset-system", "kueue-system", "nvidia-dra-driver-gpu",
-                       "nvidia-network-operator")
+OPERATOR_NAMESPACES = ("gpu-operator", "jobset-system", "kueue-system", "monitoring",
+                       "nvidia-dra-driver-gpu", "nvidia-network-operator")
 RESERVED_PREFIXES = ("kube-", "openshift-")
 
 _PLACEHOLDER = re.compile(r"\{([a-z]+)(?::0([1-9])d)?\}")

@@ -58,6 +58,8 @@ def resolve(data: Mapping[str, Any], source: str, catalog: Catalog | None = None
             cdi=operator.get("cdi", True),
             dcgm_exporter=operator.get("dcgmExporter", {}).get("enabled", True),
             service_monitor=operator.get("dcgmExporter", {}).get("serviceMonitor", False),
+            prometheus_operator=operator.get("dcgmExporter", {}).get("prometheusOperator",
+                                                                     "deploy"),
             mig_strategy=operator.get("mig", {}).get("strategy"),
         ),
         network_operator=_network_operator(spec.get("networkOperator")),

@@ -28,11 +28,13 @@ from aifab.expand.common import (
     NS_GPU_OPERATOR,
     NS_JOBSET,
     NS_KUEUE,
+    NS_MONITORING,
     NS_NETWORK_OPERATOR,
     Output,
     metadata,
     obj,
 )
+from aifab.expand.monitoring import deploys_operator
 from aifab.model import Cluster
 from aifab.naming import tenant_namespace
 
@@ -51,6 +53,8 @@ def operator_namespaces(cluster: Cluster) -> list[str]:
         names |= {NS_KUEUE, NS_JOBSET}  # multi-node jobs are JobSets (expand/jobset.py)
     if any(pool.compute_domains for pool in cluster.node_pools):
         names.add(NS_DRA_DRIVER)
+    if deploys_operator(cluster):
+        names.add(NS_MONITORING)
     return sorted(names)
 
 
