@@ -56,8 +56,7 @@ def test_jobset_template(tmp_path):
         "kueue.x-k8s.io/podset-required-topology": LABEL_NVLINK_DOMAIN}
     spec = pod["spec"]
     assert spec["nodeSelector"] == {LABEL_POOL: "gb200"}
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
-        spec["tolerations"])
+    assert spec["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
     # one pod per node: all four GPUs of a GB200 compute tray
     (container,) = spec["containers"]
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "4"}

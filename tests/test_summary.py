@@ -78,6 +78,8 @@ def test_summary_names_every_pool_tenant_and_the_totals(blueprint):
         assert f"\n| {storage.name} | {storage.backend} | " in text
     if cluster.name == "gwangju-gb200":  # the reference: an air gap without package repositories
         assert "| AF382 |" in text
+    if cluster.name in ("gwangju-gb200", "daejeon-b200"):  # Lustre over IB, DOCA container
+        assert "| AF389 |" in text
     else:
         assert "reports no warnings for this cluster" in text  # the other bundled ones are clean
     _tables_are_well_formed(text)

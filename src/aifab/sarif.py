@@ -48,7 +48,8 @@ STAGES: tuple[tuple[str, str], ...] = (
 
 WARNING_CODES = frozenset({
     "AF320", "AF332", "AF333", "AF334", "AF335", "AF342", "AF352", "AF354", "AF355", "AF357",
-    "AF358", "AF360", "AF361", "AF378", "AF379", "AF382", "AF385", "AF387", "AF407", "AF616",
+    "AF358", "AF360", "AF361", "AF378", "AF379", "AF382", "AF385", "AF387", "AF389", "AF407",
+    "AF616",
 })
 """Codes reported as warnings (their rule's default level). A code that can be either is an
 error here; each result still carries its own level, which is what `--strict` changes."""

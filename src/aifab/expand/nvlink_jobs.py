@@ -1,4 +1,4 @@
-"""Examples: a ready multi-node NVLink job per tenant and ComputeDomain pool, reviewed, not deployed.
+"""Examples: a ready multi-node NVLink job per tenant and ComputeDomain pool, not deployed.
 
 Folder `examples/<namespace>/` (the Pulumi program skips `examples/`; the lock covers it). For
 each pool with `computeDomains: true` and each tenant with at least one node of quota on it:
@@ -58,7 +58,7 @@ IMAGE_UPSTREAM = "docker.io/library/ubuntu"
 IMAGE_TAG = "24.04"
 COMMAND = ["bash", "-c", "nvidia-smi -L && ls -la /dev/nvidia-caps-imex-channels"]
 NON_ROOT_UID = 1000
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists"}
 
 
 def pods_of(tenant: Tenant, pool: NodePool) -> int:
@@ -84,11 +84,12 @@ def compute_domain(cluster: Cluster, pool: NodePool, namespace: str) -> Output:
 
 
 def tolerations(pool: NodePool) -> list[dict[str, str]]:
-    """The pool's taints, tolerated, and the GPU taint the GPU pools carry."""
-    found = {(t.key, t.value, t.effect) for t in pool.taints}
-    out = [{"key": key, "operator": "Equal", "value": value, "effect": effect}
-           for key, value, effect in sorted(found)]
-    return out if any(t["key"] == GPU_RESOURCE for t in out) else out + [dict(GPU_TOLERATION)]
+    """The GPU taint every GPU pool carries (whatever its value and effect), then the pool's
+    other taints."""
+    found = {(t.key, t.value, t.effect) for t in pool.taints if t.key != GPU_RESOURCE}
+    return [dict(GPU_TOLERATION)] + [
+        {"key": key, "operator": "Equal", "value": value, "effect": effect}
+        for key, value, effect in sorted(found)]
 
 
 def pod_template(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
