@@ -9,10 +9,10 @@ import yaml
 
 from aifab.expand import expand, network_operator, node_pools
 from aifab.pipeline import run
-from bundled import CLUSTER_FILES, ROOT, cluster_of
+from bundled import CLUSTER_FILES, REFERENCE, ROOT, cluster_of, reference
 
 BLUEPRINTS = ROOT / "blueprints"
-GPU_TAINT = {"key": "nvidia.com/gpu", "effect": "NoSchedule"}
+GPU_OPERATOR_VALUES = REFERENCE / "chart-values" / "gpu-operator-v26.3.0.values.yaml"
 
 
 def _variant(tmp_path, edit) -> object:
@@ -48,9 +48,11 @@ def test_the_gpu_taint_is_tolerated_where_it_must_be():
     nic = out["network-operator/nicclusterpolicy-nic-cluster-policy.yaml"]["spec"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
         nic["tolerations"])
-    daemonsets = out["gpu-operator/helmrelease-gpu-operator.yaml"]["values"]["daemonsets"]
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
-        daemonsets["tolerations"])
+    # the GPU Operator's operands: the chart's default tolerations, which aifab leaves alone
+    values = out["gpu-operator/helmrelease-gpu-operator.yaml"]["values"]
+    chart = yaml.safe_load(reference(GPU_OPERATOR_VALUES).read_text(encoding="utf-8"))
+    tolerations = values.get("daemonsets", chart["daemonsets"])["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
 
 
 def test_a_blueprint_gpu_taint_replaces_the_default():
