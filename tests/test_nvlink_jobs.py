@@ -104,3 +104,16 @@ def test_every_output_is_an_object_in_examples():
     cluster = cluster_of(BLUEPRINTS / "gwangju-gb200.yaml")
     kinds = {o.data["kind"] for o in expand(cluster) if o.path.startswith("examples/")}
     assert kinds == {"ComputeDomain", "JobSet"}
+
+
+def test_the_tenant_role_may_create_what_the_examples_hold():
+    """The tenant-admin Role of each namespace with examples can create their kinds there."""
+    cluster = cluster_of(BLUEPRINTS / "gwangju-gb200.yaml")
+    out = {o.path: o.data for o in expand(cluster)}
+    for path, data in out.items():
+        if not path.startswith("examples/"):
+            continue
+        role = out[f"tenants/{data['metadata']['namespace']}/role-tenant-admin.yaml"]
+        group, plural = data["apiVersion"].split("/")[0], data["kind"].lower() + "s"
+        assert any(group in rule["apiGroups"] and plural in rule["resources"]
+                   and "create" in rule["verbs"] for rule in role["rules"]), path
