@@ -17,6 +17,8 @@ JOBSET_CRD = REFERENCE / "crds" / "jobset.x-k8s.io_jobsets.yaml"
 # the CRD of the DRA driver the bundled GPU Operator releases pair with (catalog)
 CD_CRD = (REFERENCE / "versioned" / "nvidia-dra-driver-gpu-25.12.0"
           / "resource.nvidia.com_computedomains.yaml")
+CD_CRD_0_4 = (REFERENCE / "versioned" / "dra-driver-nvidia-gpu-0.4.1"
+              / "resource.nvidia.com_computedomains.yaml")
 
 
 def _validator(path: Path, version: str) -> jsonschema.Draft202012Validator:
@@ -117,3 +119,15 @@ def test_the_tenant_role_may_create_what_the_examples_hold():
         group, plural = data["apiVersion"].split("/")[0], data["kind"].lower() + "s"
         assert any(group in rule["apiGroups"] and plural in rule["resources"]
                    and "create" in rule["verbs"] for rule in role["rules"]), path
+
+
+def test_numnodes_follows_the_paired_crd(monkeypatch):
+    """DRA driver 0.4.x defaults numNodes to 0 and no longer requires it: the field is left out,
+    and the ComputeDomain is valid for that CRD too."""
+    cluster = cluster_of(BLUEPRINTS / "gwangju-gb200.yaml")
+    monkeypatch.setattr(nvlink_jobs, "dra_driver", lambda _: {"numNodesRequired": False})
+    domain = nvlink_jobs.compute_domain(cluster, cluster.pool("gb200"), "public-research").data
+    assert "numNodes" not in domain["spec"]
+    validator = _validator(CD_CRD_0_4, "v1beta1")
+    assert [e.message for e in validator.iter_errors(domain)] == []
+    assert [e.message for e in _validator(CD_CRD, "v1beta1").iter_errors(domain)] != []
