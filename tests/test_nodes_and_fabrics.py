@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,7 +16,7 @@ BLUEPRINTS = ROOT / "blueprints"
 GPU_OPERATOR_VALUES = REFERENCE / "chart-values" / "gpu-operator-v26.3.0.values.yaml"
 
 
-def _variant(tmp_path, edit) -> object:
+def _variant(tmp_path: Path, edit) -> Path:
     data = yaml.safe_load((BLUEPRINTS / "gwangju-gb200.yaml").read_text(encoding="utf-8"))
     edit(data)
     path = tmp_path / "variant.yaml"

@@ -48,7 +48,7 @@ def test_one_job_per_tenant_and_pool(blueprint, expected):
         assert spec["completionMode"] == "Indexed"
 
 
-def test_jobset_template(tmp_path):
+def test_jobset_template():
     out = examples("gwangju-gb200.yaml")
     cd = out["examples/public-research/computedomain-gb200-nvlink.yaml"]
     js = out["examples/public-research/jobset-gb200-nvlink.yaml"]

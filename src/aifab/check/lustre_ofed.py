@@ -12,6 +12,8 @@ driver container cannot start under a mounted Lustre file system, or Lustre cann
 it. A warning, as for AF382: the blueprint stays valid, the operator is told what will not run.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 
 from aifab.diagnostics import Finding, warning
