@@ -26,6 +26,12 @@ def _verify(*objects: dict[str, Any], crds: Path | None = None,
     return [(f.code, f.message) for f in findings]
 
 
+# The JobSet controller's release, which brings the JobSet CRD (expand/jobset.py deploys it
+# beside Kueue); its values are the chart's defaults.
+JOBSET = Output("jobset/helmrelease-jobset.yaml", "release",
+                {"chart": "jobset", "version": "0.12.0", "values": {}})
+
+
 def _jobset(**spec: Any) -> dict[str, Any]:
     pod = {"spec": {"containers": [{"name": "main", "image": "registry.example/train:1"}],
                     "restartPolicy": "Never"}}
@@ -37,14 +43,16 @@ def _jobset(**spec: Any) -> dict[str, Any]:
 
 
 def test_a_valid_jobset_passes() -> None:
-    assert _verify(_jobset()) == []
-    assert _verify(_jobset(workers={"dependsOn": [{"name": "leader", "status": "Ready"}]})) == []
+    assert _verify(_jobset(), releases=(JOBSET,)) == []
+    assert _verify(_jobset(workers={"dependsOn": [{"name": "leader", "status": "Ready"}]}),
+                   releases=(JOBSET,)) == []
 
 
 def test_jobset_in_order_startup_with_depends_on_is_refused() -> None:
     """JobSet v0.12.0 CRD: "StartupPolicy and DependsOn APIs are mutually exclusive"."""
     found = _verify(_jobset(startupPolicy={"startupPolicyOrder": "InOrder"},
-                            workers={"dependsOn": [{"name": "leader", "status": "Ready"}]}))
+                            workers={"dependsOn": [{"name": "leader", "status": "Ready"}]}),
+                    releases=(JOBSET,))
     assert [code for code, _ in found] == ["AF410"]
     assert "StartupPolicy and DependsOn APIs are mutually exclusive" in found[0][1]
     assert "at spec" in found[0][1] and "jobset v0.12.0" in found[0][1]

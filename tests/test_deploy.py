@@ -144,7 +144,9 @@ def tree_files(cluster: str, folder: Path = GENERATED) -> dict[str, dict[str, An
 
 def by_kind(cluster: str) -> tuple[list[dict], list[dict], list[dict]]:
     objects, releases, pools = [], [], []
-    for data in tree_files(cluster).values():
+    for path, data in tree_files(cluster).items():
+        if path.startswith("examples/"):  # templates for tenants: locked, never deployed
+            continue
         if data["apiVersion"] == "aifab.dev/v1alpha1":
             (releases if data["kind"] == "HelmRelease" else pools).append(data)
         else:
@@ -281,8 +283,9 @@ def test_dependencies(deployed: tuple[str, Run]) -> None:
     if cluster == "gwangju-gb200":
         gpu_operator = outcome.dependencies["release/gpu-operator"]
         assert "ConfigMap/gpu-operator/aifab-mig-config" in gpu_operator
-        assert outcome.dependencies["ComputeDomain/public-research/gb200-nvl001"] == {
-            "Namespace/public-research", "release/nvidia-dra-driver-gpu"}
+        # ComputeDomains are per workload: the examples/ templates are never declared
+        assert not [name for name in outcome.dependencies if name.startswith("ComputeDomain/")]
+        assert not [name for name in outcome.dependencies if name.startswith("JobSet/")]
 
 
 # --- what is refused --------------------------------------------------------------------
@@ -399,7 +402,8 @@ def test_review_documents_are_verified_but_not_deployed(tmp_path: Path) -> None:
     relock(folder)
     tree = load_cluster_tree(generated, "gwangju-gb200")
     assert "NOTES.md" in tree.documents
-    assert not any(d.endswith((".yaml", ".yml")) for d in tree.documents)
+    # YAML documents: only the examples/ templates, never deployed
+    assert all(d.startswith("examples/") for d in tree.documents if d.endswith((".yaml", ".yml")))
     assert all(e.path != "NOTES.md" for e in tree.objects + tree.releases + tree.node_pools)
     (folder / "NOTES.md").write_text("# gwangju-gb200, edited\n")
     with pytest.raises(TreeError, match="NOTES.md"):
@@ -418,7 +422,8 @@ def test_tree_groups_in_path_order() -> None:
     for group in (tree.objects, tree.releases, tree.node_pools):
         assert [e.path for e in group] == sorted(e.path for e in group)
     assert {e.name for e in tree.releases} == {
-        "gpu-operator", "network-operator", "kueue", "nvidia-dra-driver-gpu"}
+        "gpu-operator", "network-operator", "kueue", "jobset", "kube-prometheus-stack",
+        "nvidia-dra-driver-gpu"}
     assert [p.name for p in tree.node_pools] == ["b200-infer", "gb200"]
     assert summary(tree)["resources"]["NodePatch"] == 319
 

@@ -65,7 +65,8 @@ def test_two_more_gb200_racks_in_every_format(repo):
     assert "| GPUs | 1400 | 1544 | +144 |" in md
     assert "| power kW | 2555.3 | 2819.3 | +264 |" in md
     assert "| gb200: racks | 16 | 18 | +2 |" in md
-    assert "- added `compute-domains/foundation-models/computedomain-gb200-nvl018.yaml`" in md
+    assert "- changed `node-pools/gb200.yaml`" in md
+    assert "computedomain-" not in md  # ComputeDomains are per workload, none per rack
     assert "Tenants" not in md  # quotas stay
 
     text, code = diff(repo, "text")
@@ -73,7 +74,7 @@ def test_two_more_gb200_racks_in_every_format(repo):
     lines = [line.split() for line in text.splitlines()]
     assert ["GPUs", "1400", "->", "1544", "+144"] in lines
     assert ["power", "kW", "2555.3", "->", "2819.3", "+264"] in lines
-    assert "      + compute-domains/public-research/computedomain-gb200-nvl017.yaml" in text
+    assert "      ~ node-pools/gb200.yaml" in text
 
     report, code = diff(repo, "json")
     assert code == EXIT_OK
@@ -84,8 +85,7 @@ def test_two_more_gb200_racks_in_every_format(repo):
                                          "after": 324, "delta": 36}
     cluster = json.loads(report)["clusters"][0]
     assert cluster["tenants"] == [] and cluster["versions"] == []
-    domains = cluster["objects"]["ComputeDomain"]
-    assert len(domains["added"]) == 4 and not domains["removed"] and not domains["changed"]
+    assert "ComputeDomain" not in cluster["objects"]
     assert cluster["objects"]["NodePool"]["changed"] == ["node-pools/gb200.yaml"]
 
 

@@ -111,8 +111,10 @@ def test_topologies_and_flavors(gwangju):
         "dgx-b200": ["aifab.dev/scalable-unit", HOSTNAME_LABEL],
     }
     flavors = by_kind(gwangju, "ResourceFlavor")
-    assert flavors["gb200"]["spec"] == {"nodeLabels": {LABEL_POOL: "gb200"},
-                                        "topologyName": "gb200-nvl72"}
+    assert flavors["gb200"]["spec"] == {
+        "nodeLabels": {LABEL_POOL: "gb200"}, "topologyName": "gb200-nvl72",
+        # admitted pods tolerate the GPU taint of every pool
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
     assert flavors["b200-infer"]["spec"]["topologyName"] == "dgx-b200"
 
 

@@ -29,8 +29,8 @@ def _by_name(cluster):
 def test_reference_namespaces(cluster):
     outputs = _by_name(cluster)
     assert sorted(outputs) == sorted([
-        "gpu-operator", "nvidia-network-operator", "kueue-system", "nvidia-dra-driver-gpu",
-        "foundation-models", "public-research"])
+        "gpu-operator", "nvidia-network-operator", "kueue-system", "jobset-system",
+        "monitoring", "nvidia-dra-driver-gpu", "foundation-models", "public-research"])
     for output in outputs.values():
         assert output.kind == "object"
         assert output.data["apiVersion"] == "v1" and output.data["kind"] == "Namespace"
@@ -63,5 +63,6 @@ def test_tenant_namespaces_are_restricted_and_pinned(cluster):
 def test_optional_operators_only_when_used(cluster):
     bare = dataclasses.replace(
         cluster, network_operator=None, kueue=None, tenants=(),
+        gpu_operator=dataclasses.replace(cluster.gpu_operator, service_monitor=False),
         node_pools=tuple(dataclasses.replace(p, compute_domains=False) for p in cluster.node_pools))
     assert sorted(_by_name(bare)) == ["gpu-operator"]

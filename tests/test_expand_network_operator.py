@@ -136,7 +136,7 @@ def test_spectrum_x():
     sriov = json.loads(spec["sriovDevicePlugin"]["config"])
     assert [r["resourceName"] for r in sriov["resourceList"]] == [
         f"hostdev_rail{i}" for i in range(4)]
-    assert spec["rdmaSharedDevicePlugin"]["repository"] == "nvcr.io/nvidia/mellanox"  # no mirror
+    assert spec["sriovDevicePlugin"]["repository"] == "nvcr.io/nvidia/mellanox"  # no mirror
     assert [p["spec"]["subnet"] for p in of_kind(cluster, "IPPool")][0] == "10.220.0.0/18"
 
 

@@ -66,7 +66,9 @@ def test_reference_labels(gwangju):
     assert LABEL_RACK not in b200 and LABEL_NVLINK_DOMAIN not in b200  # 8-GPU server
     assert b200["nvidia.com/mig.config"] == "all-balanced"  # from gpu_operator.mig_config_label
     assert b200["aifab.dev/workload"] == "inference"
-    assert all(n["taints"] == [] for n in nodes.values())
+    # every GPU node carries the GPU taint (resolve.GPU_TAINT), CPU pods stay off
+    assert all(n["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+               for n in nodes.values())
     for data in (o.data for o in out.values()):
         spec = data["spec"]
         assert list(spec["labels"]) == sorted(spec["labels"])
@@ -98,7 +100,8 @@ def test_selector_pool_and_sharing_label():
     assert shared["selector"] == {"aifab.dev/pool": "rtx-shared"}
     assert "groups" not in shared and list(nodes_of({"spec": shared})) == []
     assert shared["labels"]["nvidia.com/device-plugin.config"] == "rtx-shared"
-    assert shared["labels"][LABEL_POOL] == "rtx-shared" and shared["taints"] == []
+    assert shared["labels"][LABEL_POOL] == "rtx-shared"
+    assert shared["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
     assert len(list(nodes_of(out["node-pools/rtx-mig.yaml"].data))) == 12
 
 

@@ -51,18 +51,19 @@ def test_dns_label_problem_refuses_a_final_newline():
 def test_composed_names_give_the_longest_name_per_pool_and_namespaces():
     names = [(c.name, c.path, c.what) for c in composed_names(_cluster("gb200", "research", 16))]
     assert names == [
-        ("gb200-nvl016-channel", ("spec", "nodePools", 0, "name"),
-         "ComputeDomain channel (ResourceClaimTemplate)"),
+        # the pods of the example JobSet over one NVLink domain (18 trays: indices 0 to 17)
+        ("gb200-nvlink-workers-0-17-abcde", ("spec", "nodePools", 0, "name"),
+         "example JobSet pod"),
         ("research", ("spec", "tenants", 0, "name"), "Namespace"),
     ]
 
 
 def test_rule_reports_a_composed_name_that_is_too_long():
-    pool = "p" * 60  # a valid label; "-nvl001-channel" makes it 75
+    pool = "p" * 38  # a valid label; "-nvlink-workers-0-17-abcde" makes it 64
     found = list(kubernetes_names.check(_cluster(pool, "research", racks=1)))
     assert [(f.code, f.path) for f in found] == [("AF374", ("spec", "nodePools", 0, "name"))]
-    assert "ComputeDomain channel" in found[0].message and "75 characters" in found[0].message
+    assert "example JobSet pod" in found[0].message and "64 characters" in found[0].message
 
 
 def test_rule_is_quiet_when_composed_names_just_fit():
-    assert list(kubernetes_names.check(_cluster("p" * 48, "t" * 63, racks=999))) == []
+    assert list(kubernetes_names.check(_cluster("p" * 37, "t" * 63, racks=999))) == []

@@ -79,6 +79,8 @@ def test_summary_names_every_pool_tenant_and_the_totals(blueprint):
     if cluster.name == "gwangju-gb200":  # the reference: an air gap without package
         assert "| AF382 |" in text  # repositories, and 31 DGX B200 of a 32-node SU (issue 16)
         assert "| AF334 | spec.nodePools[1].nodes | pool 'b200-infer' has 31" in text
+    if cluster.name in ("gwangju-gb200", "daejeon-b200"):  # Lustre over IB, DOCA container
+        assert "| AF389 |" in text
     else:
         assert "reports no warnings for this cluster" in text  # the others are clean
     _tables_are_well_formed(text)

@@ -127,6 +127,16 @@ def from_recorded(recorded: Mapping[str, Any], read: Callable[[str], bytes | Non
 # -- deriving -----------------------------------------------------------------------------------
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader without YAML 1.1's `=` value key, which Kubernetes' YAML (1.2)
+    reads as the string "=" (a CEL rule's enum in kube-prometheus-stack's CRDs has one)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def derive(entry: Mapping[str, Any], files: list[SourceFile]) -> bytes:
     """The data file of one chart version, from its upstream files."""
     chart_dirs = {s["repository"]: s.get("chart") for s in entry["sources"]}
@@ -136,13 +146,13 @@ def derive(entry: Mapping[str, Any], files: list[SourceFile]) -> bytes:
     for f in files:
         role, sub = _role(f.path, chart_dirs.get(f.repository))
         if role == "values":
-            loaded = yaml.safe_load(f.data.decode("utf-8")) or {}
+            loaded = yaml.load(f.data.decode("utf-8"), Loader=_Loader) or {}
             if sub:
                 subvalues[sub] = loaded
             else:
                 values = loaded
         else:
-            for doc in yaml.safe_load_all(f.data.decode("utf-8")):
+            for doc in yaml.load_all(f.data.decode("utf-8"), Loader=_Loader):
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                     crds.append(compact_crd(doc))
     subcharts = entry.get("subcharts", {})
@@ -228,7 +238,7 @@ def compact_schema(node: Any) -> Any:
 def _images(entry: Mapping[str, Any], values: Any, subcharts: Mapping[str, Any]
             ) -> Iterator[dict[str, Any]]:
     """Every values node naming an image, in one of three forms: "nvidia" (repository, image,
-    version or tag), "helm" (image: {repository, tag[, name]}) or "reference" (a string
+    version or tag), "helm" (image: {[registry,] repository, tag[, name]}) or "reference" (a string
     "repository[:tag]" in an `images` map, as the SR-IOV subchart has). An empty tag is the
     owning chart's appVersion where the chart's template says so (manifest `appVersionTags`),
     else left to the user (None)."""
@@ -253,11 +263,14 @@ def _images(entry: Mapping[str, Any], values: Any, subcharts: Mapping[str, Any]
         if tag in (None, "") and ".".join(path) in entry.get("appVersionTags", []):
             owner = sub if sub is not None else entry
             tag = owner.get("defaultTag") or owner.get("appVersion")
-        yield {"path": ".".join(path), "form": "helm" if helm_style else "nvidia",
-               "repository": repository,
-               "image": name if isinstance(name, str) and name else None,
-               "tag": None if tag in (None, "") else str(tag),
-               "when": _conditions(entry, values, path, sub)}
+        found = {"path": ".".join(path), "form": "helm" if helm_style else "nvidia",
+                 "repository": repository,
+                 "image": name if isinstance(name, str) and name else None,
+                 "tag": None if tag in (None, "") else str(tag),
+                 "when": _conditions(entry, values, path, sub)}
+        if helm_style and isinstance(node.get("registry"), str) and node["registry"]:
+            found["registry"] = node["registry"]  # image: {registry, repository, tag}
+        yield found
 
 
 def _split_reference(reference: str) -> tuple[str, str | None]:

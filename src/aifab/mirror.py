@@ -135,6 +135,8 @@ def _inventory_image(cluster: Cluster, image: Mapping[str, Any], override: Any,
             if isinstance(override, str) and override else {}
     override = override if isinstance(override, Mapping) else {}
     repository = _upstream(cluster, str(override.get("repository") or image["repository"]))
+    if registry := override.get("registry") or image.get("registry"):  # {registry, repository}
+        repository = f"{_upstream(cluster, str(registry))}/{repository}"
     name = None if form == "reference" else \
         override.get("name" if form == "helm" else "image") or image["image"]
     tag = override.get("version" if form == "nvidia" else "tag") or image["tag"]

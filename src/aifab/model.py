@@ -48,6 +48,7 @@ class GpuOperator:
     cdi: bool
     dcgm_exporter: bool
     service_monitor: bool
+    prometheus_operator: str  # "deploy" | "site": who runs the operator a ServiceMonitor needs
     mig_strategy: str | None  # as written; None means "derive it"
 
 

@@ -24,7 +24,8 @@ DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 
 # Namespaces that exist in every cluster, and the ones aifab's components install operators into.
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-OPERATOR_NAMESPACES = ("gpu-operator", "kueue-system", "nvidia-dra-driver-gpu", "nvidia-network-operator")
+OPERATOR_NAMESPACES = ("gpu-operator", "jobset-system", "kueue-system", "monitoring",
+                       "nvidia-dra-driver-gpu", "nvidia-network-operator")
 RESERVED_PREFIXES = ("kube-", "openshift-")
 
 # RBAC names Kubernetes gives itself ("Referring to subjects",
@@ -167,13 +168,30 @@ def tenant_namespace(tenant_name: str) -> str:
     return tenant_name
 
 
-def compute_domain_name(pool: NodePool, rack: int) -> str:
-    return f"{pool.name}-nvl{rack:03d}"
+# The example multi-node NVLink job of a pool (expand/nvlink_jobs.py): a JobSet and its own
+# ComputeDomain share the name; the JobSet's one replicated job runs the workers.
+NVLINK_JOB_SUFFIX = "nvlink"
+NVLINK_JOB_WORKERS = "workers"
+# JobSet names a pod <jobset>-<replicatedJob>-<jobIndex>-<podIndex>-<5 random characters> and
+# refuses a JobSet whose longest pod name is not a DNS-1035 label (kubernetes-sigs/jobset v0.12.0
+# pkg/util/placement/placement.go GenPodName, pkg/webhooks/jobset_webhook.go).
+POD_NAME_RANDOM_SUFFIX = "-abcde"
 
 
-def compute_domain_channel(pool: NodePool, rack: int) -> str:
+def nvlink_job_name(pool: NodePool) -> str:
+    """The example JobSet of a ComputeDomain pool, and the name of its ComputeDomain."""
+    return f"{pool.name}-{NVLINK_JOB_SUFFIX}"
+
+
+def compute_domain_channel(domain: str) -> str:
     """The ResourceClaimTemplate the DRA driver creates for a ComputeDomain's IMEX channel."""
-    return f"{compute_domain_name(pool, rack)}-channel"
+    return f"{domain}-channel"
+
+
+def nvlink_job_longest_pod_name(pool: NodePool, pods: int) -> str:
+    """The longest pod name of the pool's example JobSet with `pods` workers."""
+    return (f"{nvlink_job_name(pool)}-{NVLINK_JOB_WORKERS}-0-{max(pods, 1) - 1}"
+            f"{POD_NAME_RANDOM_SUFFIX}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +207,10 @@ def composed_names(cluster: Cluster) -> Iterator[ComposedName]:
     """Every object name composed from blueprint names (plain copies are checked by the schema)."""
     for pool in cluster.node_pools:
         if pool.compute_domains and pool.rack_count:
-            # the longest name built from the pool: the last rack's ComputeDomain channel
-            yield ComposedName(compute_domain_channel(pool, pool.rack_count), pool.path + ("name",),
-                               "ComputeDomain channel (ResourceClaimTemplate)")
+            # the longest name built from the pool: a pod of its example NVLink job over a
+            # whole NVLink domain (longer than the job's ComputeDomain and its channel)
+            yield ComposedName(nvlink_job_longest_pod_name(
+                pool, pool.system.nodes_per_nvlink_domain), pool.path + ("name",),
+                "example JobSet pod")
     for tenant in cluster.tenants:
         yield ComposedName(tenant_namespace(tenant.name), tenant.path + ("name",), "Namespace")

@@ -58,6 +58,8 @@ def resolve(data: Mapping[str, Any], source: str, catalog: Catalog | None = None
             cdi=operator.get("cdi", True),
             dcgm_exporter=operator.get("dcgmExporter", {}).get("enabled", True),
             service_monitor=operator.get("dcgmExporter", {}).get("serviceMonitor", False),
+            prometheus_operator=operator.get("dcgmExporter", {}).get("prometheusOperator",
+                                                                     "deploy"),
             mig_strategy=operator.get("mig", {}).get("strategy"),
         ),
         network_operator=_network_operator(spec.get("networkOperator")),
@@ -157,10 +159,22 @@ def _pool(pool: Mapping[str, Any], index: int, catalog: Catalog, driver: str) ->
         driver_version=override or driver,
         driver_overridden=override is not None,
         labels=_frozen(pool.get("labels", {})),
-        taints=tuple(
-            Taint(t["key"], t.get("value", ""), t["effect"]) for t in pool.get("taints", [])
-        ),
+        taints=_taints(pool.get("taints", [])),
     )
+
+
+# Every GPU pool is tainted so that pods which ask for no GPU stay off GPU nodes; the GPU
+# Operator's operands tolerate it (blackwell-facts section 6), Kueue's ResourceFlavors add the
+# toleration to admitted pods. A blueprint taint with this key replaces it (e.g. a value or
+# PreferNoSchedule).
+GPU_TAINT = Taint("nvidia.com/gpu", "", "NoSchedule")
+
+
+def _taints(written: list[Mapping[str, Any]]) -> tuple[Taint, ...]:
+    taints = tuple(Taint(t["key"], t.get("value", ""), t["effect"]) for t in written)
+    if any(t.key == GPU_TAINT.key for t in taints):
+        return taints
+    return (*taints, GPU_TAINT)  # after the blueprint's: their indices are their JSON paths
 
 
 def _storage(entry: Mapping[str, Any], index: int) -> StorageClass:

@@ -52,7 +52,7 @@ packages."""
 WARNING_CODES = frozenset({
     "AF320", "AF332", "AF333", "AF334", "AF335", "AF342", "AF345", "AF352", "AF354", "AF355",
     "AF357", "AF358", "AF360", "AF361", "AF365", "AF378", "AF379", "AF382", "AF385", "AF387",
-    "AF407", "AF408", "AF411", "AF616",
+    "AF389", "AF407", "AF408", "AF411", "AF616",
 })
 """Codes reported as warnings (their rule's default level). A code that can be either is an
 error here; each result still carries its own level, which is what `--strict` changes."""

@@ -32,6 +32,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 YAML_SUFFIXES = (".yaml", ".yml")
 RELEASE_KIND = "HelmRelease"
 NODE_POOL_KIND = "NodePool"
+# Templates for tenants (expand/nvlink_jobs.py): reviewed and locked, never deployed.
+EXAMPLES = "examples/"
 
 
 class TreeError(Exception):
@@ -67,8 +69,9 @@ class ClusterTree:
     """A verified generated/<cluster>/: its lock, and its files grouped by what is done with them.
 
     `objects` are Kubernetes objects applied as they are; `releases` aifab HelmReleases;
-    `node_pools` aifab NodePools; `documents` are review files (SUMMARY.md, SVG) that are
-    verified like the rest but never deployed. Every list is in path order.
+    `node_pools` aifab NodePools; `documents` are review files (SUMMARY.md, SVG, the
+    `examples/` templates) that are verified like the rest but never deployed. Every list is
+    in path order.
     """
 
     cluster: str
@@ -118,7 +121,7 @@ def load_cluster_tree(generated_dir: Path, cluster: str) -> ClusterTree:
 
     tree = ClusterTree(cluster, folder, lock, digest(files[LOCK]))
     for path in sorted(recorded):
-        if not path.endswith(YAML_SUFFIXES):
+        if not path.endswith(YAML_SUFFIXES) or path.startswith(EXAMPLES):
             tree.documents.append(path)
             continue
         entry = Entry(path, _parse(folder, path, files[path]))

@@ -113,6 +113,8 @@ NS_GPU_OPERATOR = "gpu-operator"
 NS_NETWORK_OPERATOR = "nvidia-network-operator"
 NS_KUEUE = "kueue-system"
 NS_DRA_DRIVER = "nvidia-dra-driver-gpu"
+NS_MONITORING = "monitoring"  # the Prometheus Operator (expand/monitoring.py)
+NS_JOBSET = "jobset-system"  # the JobSet installation docs' namespace
 
 GPU_RESOURCE = "nvidia.com/gpu"
 

@@ -151,8 +151,11 @@ def per_pool_drivers(cluster: Cluster) -> bool:
 
 
 def tolerations(cluster: Cluster, defaults: tuple[dict[str, str], ...]) -> list[dict[str, str]]:
-    """`defaults` plus one toleration per distinct pool taint, sorted."""
-    taints = sorted({(t.key, t.value, t.effect) for p in cluster.node_pools for t in p.taints})
+    """`defaults` plus one toleration per distinct pool taint that no default (an Exists on
+    its key and effect, like the chart's nvidia.com/gpu) tolerates already, sorted."""
+    covered = {(d["key"], d["effect"]) for d in defaults if d["operator"] == "Exists"}
+    taints = sorted({(t.key, t.value, t.effect) for p in cluster.node_pools for t in p.taints
+                     if (t.key, t.effect) not in covered})
     return [dict(t) for t in defaults] + [
         {"key": key, "operator": "Equal", "value": value, "effect": effect}
         for key, value, effect in taints
@@ -195,10 +198,12 @@ def values(cluster: Cluster) -> dict[str, Any]:
     if sharing_pools(cluster):
         out["devicePlugin"] = {"config": {"name": SHARING_CONFIGMAP,
                                           "default": SHARING_DEFAULT_KEY}}
-    if any(pool.taints for pool in cluster.node_pools):
-        out["daemonsets"] = {"tolerations": tolerations(cluster, DAEMONSET_TOLERATIONS)}
-        _section(out, (NFD_SUBCHART, "worker"))["tolerations"] = tolerations(
-            cluster, NFD_WORKER_TOLERATIONS)
+    # the chart's defaults already tolerate the GPU taint every pool carries; other taints
+    # are added to them
+    if (daemonsets := tolerations(cluster, DAEMONSET_TOLERATIONS)) != list(DAEMONSET_TOLERATIONS):
+        out["daemonsets"] = {"tolerations": daemonsets}
+    if (nfd := tolerations(cluster, NFD_WORKER_TOLERATIONS)) != list(NFD_WORKER_TOLERATIONS):
+        _section(out, (NFD_SUBCHART, "worker"))["tolerations"] = nfd
     if cluster.sovereignty.registry_mirror:
         for path, upstream in chart_image_repositories(cluster):
             _section(out, path)["repository"] = image_registry(cluster, upstream)

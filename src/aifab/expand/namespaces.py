@@ -3,10 +3,10 @@
 Pod Security Admission enforces a namespace's level from its `pod-security.kubernetes.io/*`
 labels (https://kubernetes.io/docs/concepts/security/pod-security-admission/).
 
-- Operator namespaces (GPU Operator always; Network Operator, Kueue and the DRA driver when the
-  cluster uses them) are `privileged`: the driver containers load kernel modules, and the
-  device plugin, DCGM, OFED and the IMEX daemons need hostPath, host networking and privileged
-  containers, which only the Privileged profile allows.
+- Operator namespaces (GPU Operator always; Network Operator, Kueue with JobSet and the DRA
+  driver when the cluster uses them) are `privileged`: the driver containers load kernel
+  modules, and the device plugin, DCGM, OFED and the IMEX daemons need hostPath, host
+  networking and privileged containers, which only the Privileged profile allows.
 - Tenant namespaces are `restricted`, the strictest profile of the Pod Security Standards
   (https://kubernetes.io/docs/concepts/security/pod-security-standards/). GPU workloads pass
   it: the device plugin and the DRA driver hand devices to a container through CDI
@@ -26,12 +26,15 @@ from collections.abc import Iterator
 from aifab.expand.common import (
     NS_DRA_DRIVER,
     NS_GPU_OPERATOR,
+    NS_JOBSET,
     NS_KUEUE,
+    NS_MONITORING,
     NS_NETWORK_OPERATOR,
     Output,
     metadata,
     obj,
 )
+from aifab.expand.monitoring import deploys_operator
 from aifab.model import Cluster
 from aifab.naming import tenant_namespace
 
@@ -47,9 +50,11 @@ def operator_namespaces(cluster: Cluster) -> list[str]:
     if cluster.network_operator is not None:
         names.add(NS_NETWORK_OPERATOR)
     if cluster.kueue is not None:
-        names.add(NS_KUEUE)
+        names |= {NS_KUEUE, NS_JOBSET}  # multi-node jobs are JobSets (expand/jobset.py)
     if any(pool.compute_domains for pool in cluster.node_pools):
         names.add(NS_DRA_DRIVER)
+    if deploys_operator(cluster):
+        names.add(NS_MONITORING)
     return sorted(names)
 
 

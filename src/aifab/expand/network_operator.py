@@ -11,13 +11,17 @@ Only with `spec.networkOperator` and `spec.fabric`. What it produces (folder `ne
 - NicClusterPolicy `nic-cluster-policy` (mellanox.com/v1alpha1, reference CRD): `ofedDriver` only
   with `networkOperator.ofedDriver.deploy` (and `repoConfig`, the ConfigMap of the site's
   package repositories `sovereignty.packageRepositories`, written in the operator namespace,
-  so the DOCA driver container installs kernel headers in an air gap); `rdmaSharedDevicePlugin` with ONE resource per compute
-  rail (`rdma/rdma_shared_rail<n>`, rdmaHcaMax 63, selected by `ifNames`, as the Network Operator
-  quick start "IP over InfiniBand with RDMA Shared Device" does); `secondaryNetwork` (multus, CNI
-  plugins, and ipoib-cni on InfiniBand: the CRD's secondaryNetwork has no ipamPlugin, so IPAM is
-  `nvIpam`); on Spectrum-X also `sriovDevicePlugin`, one `nvidia.com/hostdev_rail<n>` resource
-  per rail, because host-device networks take a whole PCI function and need a device plugin that
-  hands out its PCI address (Network Operator docs, "Host Device Network"); tolerations for
+  so the DOCA driver container installs kernel headers in an air gap); on InfiniBand
+  `rdmaSharedDevicePlugin` with ONE resource per compute rail (`rdma/rdma_shared_rail<n>`,
+  rdmaHcaMax 63, selected by `ifNames`, as the Network Operator quick start "IP over InfiniBand
+  with RDMA Shared Device" does); on Spectrum-X instead `sriovDevicePlugin`, one
+  `nvidia.com/hostdev_rail<n>` resource per rail with `isRdma`, because host-device networks take
+  a whole PCI function (its RDMA device included) and need a device plugin that hands out its PCI
+  address (Network Operator quick start "Host Device Network with RDMA", which runs no shared
+  RDMA plugin): offering the same PF as a shared RDMA device too would hand one pod's RDMA
+  device to others while the host-device CNI moves it into that pod; `secondaryNetwork` (multus,
+  CNI plugins, and ipoib-cni on InfiniBand: the CRD's secondaryNetwork has no ipamPlugin, so
+  IPAM is `nvIpam`); tolerations for
   every pool taint so the DaemonSets reach tainted GPU nodes. Images: `nvcr.io/nvidia/mellanox`
   (through the mirror) with tag `network-operator-<version>`, and the DOCA driver version of the
   release, as in the Network Operator v26.4.1 docs "NicClusterPolicy Custom Resource Example";
@@ -181,11 +185,12 @@ def nic_cluster_policy(cluster: Cluster) -> dict[str, Any]:
         }
         if cluster.sovereignty.package_repositories:  # air gaps: the site's package mirror
             spec["ofedDriver"]["repoConfig"] = {"name": REPO_CONFIGMAP}
-    spec["rdmaSharedDevicePlugin"] = {**_image(cluster, "k8s-rdma-shared-dev-plugin"),
-                                      "config": rdma_shared_config(cluster)}
-    if cluster.fabric.technology == "spectrum-x":
+    if cluster.fabric.technology == "spectrum-x":  # each PF is a host device, never shared
         spec["sriovDevicePlugin"] = {**_image(cluster, "sriov-network-device-plugin"),
                                      "config": sriov_config(cluster)}
+    else:
+        spec["rdmaSharedDevicePlugin"] = {**_image(cluster, "k8s-rdma-shared-dev-plugin"),
+                                          "config": rdma_shared_config(cluster)}
     secondary: dict[str, Any] = {"cniPlugins": _image(cluster, "plugins"),
                                  "multus": _image(cluster, "multus-cni")}
     if cluster.fabric.technology == "infiniband":

@@ -14,10 +14,14 @@ Labels per node, broadest first:
   config) from `aifab.expand.gpu_operator`, so one place decides their keys and values.
 Numbers are zero-padded strings ("01") so they sort as text and stay valid label values.
 
-Taints: exactly the pool's taints. aifab adds no `nvidia.com/gpu=present:NoSchedule` of its own:
-the GPU Operator tolerates it (facts section 6), but so must every other DaemonSet (CNI, DNS,
-monitoring) and workload, so tainting is left to the blueprint (daejeon-b200 does it); Kueue
-ResourceFlavors add tolerations for whatever taints a pool has.
+Taints: the pool's taints, which always include the GPU taint `nvidia.com/gpu:NoSchedule`
+(resolve.GPU_TAINT; a blueprint taint with that key, such as daejeon-b200's
+`nvidia.com/gpu=present:NoSchedule`, replaces it), so CPU-only pods stay off GPU trays. Who must
+run there tolerates it: the GPU Operator's operands and NFD worker (chart defaults, facts
+section 6), the Network Operator's DaemonSets and the DRA kubelet plugin (their components),
+and tenant pods through the toleration Kueue's ResourceFlavors add for every pool taint (the
+examples/ templates tolerate it themselves). A cluster-wide DaemonSet of the site (CNI, log
+shipping, node monitoring) needs the toleration too.
 
 The file is compact enough to review at national scale: `spec.labels` and `spec.taints` are
 what every node gets; `spec.groups` lists the nodes in order, grouped by the placement labels

@@ -29,7 +29,7 @@ LimitRange `defaults`
 Role / RoleBinding `tenant-admin`
   Explicit resources and verbs, no wildcards, no Secrets (credentials reach pods through
   ServiceAccounts and CSI, not through tenant users reading them): workloads, jobs, pods
-  (+log, +exec), services, configmaps, PVCs, events (read); Kueue Workloads and LocalQueues
+  (+log, +exec), services, configmaps, PVCs, events (read); JobSets; Kueue Workloads and LocalQueues
   (read: admission is Kueue's); ComputeDomains (resource.nvidia.com, create/read/delete: the
   spec is immutable); ResourceClaims and ResourceClaimTemplates (resource.k8s.io). Bound to the
   tenant's identity-provider groups; no binding without groups.
@@ -72,6 +72,8 @@ ROLE_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"],
      "verbs": WRITE},
     {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": WRITE},
+    # multi-node jobs (the JobSet controller runs with Kueue; examples/ holds templates)
+    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": WRITE},
     {"apiGroups": ["kueue.x-k8s.io"], "resources": ["localqueues", "workloads"], "verbs": READ},
     {"apiGroups": ["resource.nvidia.com"], "resources": ["computedomains"],
      "verbs": ["get", "list", "watch", "create", "delete"]},

@@ -9,6 +9,7 @@ from typing import Any
 import jinja2
 
 from aifab.diagnostics import format_path
+from aifab.expand.compute_domains import dra_driver
 from aifab.expand.summary.facts import (
     generated_comment,
     kw,
@@ -22,7 +23,6 @@ from aifab.expand.summary.facts import (
 from aifab.model import Cluster, NodePool
 from aifab.naming import tenant_namespace
 
-DRA_CHART = "nvidia-dra-driver-gpu"
 SHARING_NAMES = {"timeSlicing": "time-slicing", "mps": "MPS"}
 # Markdown: `\` first, so the escapes added after it are not escaped again.
 # "](" and "][" would close a link text; "<" also stops autolinks and HTML.
@@ -182,7 +182,7 @@ def _software(cluster: Cluster) -> list[tuple[str, str, str]]:
                                              f"{'on' if kueue.fair_sharing else 'off'}"))
     domains = [p.name for p in cluster.node_pools if p.compute_domains and p.rack_count]
     if domains:
-        rows.append(("NVIDIA DRA driver", str(cluster.catalog.charts[DRA_CHART]["version"]),
+        rows.append(("NVIDIA DRA driver", str(dra_driver(cluster)["version"]),
                      "ComputeDomains for " + ", ".join(domains)))
     return rows
 
