@@ -71,6 +71,27 @@ def _parser() -> argparse.ArgumentParser:
                           help="rebuild every cluster, also those whose lock says they are current")
     _findings_options(generate, strict=True)
 
+    deploy = commands.add_parser(
+        "deploy", help="deploy clusters' reviewed trees with Pulumi, one stack per cluster",
+        description="Deploy generated/<cluster>/ of each cluster through Pulumi's Automation "
+        "API, one stack per cluster: a canary first (the fewest GPUs, then by name), then the "
+        "rest --parallel N at a time; a failed stack stops the waves. Needs the Pulumi CLI and "
+        "aifab's deploy extra (not for --dry-run).")
+    deploy.add_argument("paths", nargs="*", metavar="BLUEPRINT|DIR|NAME",
+                        help="blueprint files or folders (default: blueprints/); with --destroy, "
+                        "cluster names")
+    deploy.add_argument("--out", default="generated", metavar="DIR",
+                        help="the generated trees (default: generated/, beside Pulumi.yaml)")
+    deploy.add_argument("--parallel", type=_positive, default=1, metavar="N",
+                        help="stacks deployed at once after the canary (default: 1)")
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="print every stack, its wave and the lock it would deploy; no Pulumi")
+    action = deploy.add_mutually_exclusive_group()
+    action.add_argument("--preview", action="store_true", help="`pulumi preview`, not `up`")
+    action.add_argument("--destroy", action="store_true",
+                        help="destroy the named clusters' stacks (needs --yes)")
+    deploy.add_argument("--yes", action="store_true", help="confirm --destroy")
+
     verify = commands.add_parser(
         "verify",
         help="compare a live cluster's nodes with its blueprint (needs a real cluster)",
@@ -128,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return int(value)
+
+
 def _folder(value: str) -> Path:
     path = Path(value)
     if not path.is_dir():
@@ -144,7 +171,8 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
-                "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema}
+                "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema,
+                "deploy": _deploy}
     try:
         args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
@@ -342,6 +370,17 @@ def _verify(args: argparse.Namespace) -> int:
     sources = {r.document.file: r.document.text.splitlines() for r in results}
     print(FORMATS[args.format](findings, sources, 1))
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from aifab.rollout import Request, deploy
+
+    if args.destroy != args.yes:
+        print("aifab deploy: --destroy needs --yes (and --yes is only for --destroy): "
+              "destroying a stack deletes the cluster's deployed objects", file=sys.stderr)
+        return EXIT_USAGE
+    operation = "destroy" if args.destroy else "preview" if args.preview else "up"
+    return deploy(Request(args.paths, Path(args.out), operation, args.parallel, args.dry_run))
 
 
 def _diff(args: argparse.Namespace) -> int:
