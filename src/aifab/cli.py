@@ -271,6 +271,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     from aifab.generate import check, discard, write, write_stack_configs
     from aifab.render import remove_replaced
     from aifab.reporters import FORMATS
+    from aifab.retire import orphans, retire
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
     if any(f.is_error for f in findings):
@@ -286,8 +287,12 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         print(f"note: {note}", file=sys.stderr)
     # in json and sarif, standard output is the document alone, for the tool that reads it
     listing = sys.stderr if args.format in MACHINE_READABLE else sys.stdout
+    # a plain run (all of blueprints/) removes what no blueprint makes any more; --check says
+    found = None if args.paths else orphans(result.out, result.files,
+                                            (r.document.file for r in result.results))
     if args.check:
-        return _report_drift(check(result, all_clusters=not args.paths), args.diff, listing)
+        drifts = check(result, all_clusters=not args.paths) + (found.drifts() if found else [])
+        return _report_drift(drifts, args.diff, listing)
     out = result.out
     try:
         replaced: list[Path] | None = None if memo is None else []
@@ -297,6 +302,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])
+        retired = retire(found) if found else []
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
         return _cannot_write(e.filename or str(out), e.strerror or str(e))
     for name, was_changed in changed.items():
@@ -305,6 +311,8 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
               file=listing)
     for path in created:
         print(f"{path}: new Pulumi stack configuration", file=listing)
+    for path in retired:
+        print(f"{path}: removed (no blueprint generates its cluster any more)", file=listing)
     return EXIT_OK
 
 
