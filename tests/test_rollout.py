@@ -8,6 +8,8 @@ _stack.py): `version`, `stack select` / `stack init`, `up`, `preview` (with its 
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import json
 import os
 import shutil
@@ -18,7 +20,7 @@ import pytest
 
 from aifab.cli import main
 from aifab.pipeline import run_all
-from aifab.rollout import INSTALL_CLI, Target, waves
+from aifab.rollout import INSTALL_CLI, Console, Target, roll_out, waves
 from bundled import BLUEPRINTS, CLUSTER_FILES, FLEET_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +125,7 @@ def test_the_canary_goes_first_then_waves_of_at_most_parallel_stacks(
     assert len(plan) == 3 and len(plan[1]) == 2  # the fixture needs a full concurrent wave
     assert [{c["stack"] for c in ups[:1]}, {c["stack"] for c in ups[1:3]},
             {c["stack"] for c in ups[3:]}] == [set(w) for w in plan]
-    for before, after in zip(plan, plan[1:]):  # a wave starts when the one before has ended
+    for before, after in itertools.pairwise(plan):  # a wave starts when the one before has ended
         ended = max(c["end"] for c in ups if c["stack"] in before)
         assert all(c["start"] >= ended for c in ups if c["stack"] in after)
     overlap = max(sum(o["start"] < c["end"] and c["start"] < o["end"] for o in ups)
@@ -139,6 +141,8 @@ def test_the_canary_goes_first_then_waves_of_at_most_parallel_stacks(
     assert f"canary: {plan[0][0]}" in out
     assert f"{plan[0][0]} | up {plan[0][0]}: 3 resources" in out  # engine output, prefixed
     assert f"{plan[0][0]}: done in " in out
+    lock = (project / "generated" / plan[0][0] / "aifab.lock.json").read_bytes()
+    assert f"{plan[0][0]}: tree verified, lock sha256:{hashlib.sha256(lock).hexdigest()}" in out
 
 
 def test_a_failed_stack_stops_the_waves_and_the_report_says_where(
@@ -258,3 +262,30 @@ def test_a_blueprint_with_errors_deploys_nothing(
     assert calls(project) == []
     captured = capsys.readouterr()
     assert "seoul-rtxpro.yaml" in captured.out and "nothing deployed" in captured.err
+
+
+def test_progress_is_coloured_on_a_terminal_and_plain_elsewhere() -> None:
+    def run(name: str) -> None:
+        return None
+
+    for colour in (True, False):
+        stream = io.StringIO()
+        outcome = roll_out(waves([Target("a", 8), Target("b", 16)], 1), run,
+                           Console(stream, colour), 1)
+        assert outcome.done == ["a", "b"] and outcome.ok
+        lines = stream.getvalue().splitlines()
+        assert lines[0] == "canary: a" and lines[3] == "wave 2: b"
+        started = "a: \033[1mstarted\033[0m (up)" if colour else "a: started (up)"
+        assert lines[1] == started
+        assert lines[2].startswith("a: \033[32mdone\033[0m in " if colour else "a: done in ")
+        assert lines[2].endswith(" s")
+        assert ("\033[" in stream.getvalue()) is colour
+
+
+def test_an_sdk_error_fails_its_stack_without_a_traceback(
+        project: Path, capsys: pytest.CaptureFixture) -> None:
+    fake = project.parent / "bin" / "pulumi"
+    fake.write_text(fake.read_text().replace('out = "v3.150.0"', 'out = "v3.0.9"'))  # too old
+    assert main(["deploy", "blueprints/seoul-rtxpro.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: seoul-rtxpro: pulumi.automation: InvalidVersionError" in out

@@ -73,8 +73,9 @@ def orphans(out: Path, known: Iterable[str], read: Iterable[str]) -> Orphans:
 
 
 def retire(found: Orphans) -> list[str]:
-    """Remove the orphans; what was removed (a folder with a trailing /). A tree is first renamed to a hidden name, so an
-    interrupted removal leaves no half tree that still looks like a cluster."""
+    """Remove the orphans; what was removed (a folder with a trailing /). A tree is first
+    renamed to a hidden name, so an interrupted removal leaves no half tree that still looks
+    like a cluster."""
     removed = []
     for folder in found.trees:
         aside = folder.with_name(f".{folder.name}.aifab-retired")

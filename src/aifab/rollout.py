@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 INSTALL_CLI = "https://www.pulumi.com/docs/iac/download-install/"
-OPERATIONS = ("up", "preview", "destroy")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # as aifab.cli
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Console:
     """Progress lines, whole and one at a time (stacks of a wave print concurrently). On a
     terminal the state words are coloured; elsewhere the same lines are plain."""
 
-    COLOURS = {"started": "1", "done": "32", "failed": "31"}
+    COLOURS: ClassVar[dict[str, str]] = {"started": "1", "done": "32", "failed": "31"}
 
     def __init__(self, stream: TextIO, colour: bool) -> None:
         self.colour, self._stream, self._lock = colour, stream, threading.Lock()
@@ -154,9 +154,10 @@ def pulumi_stack_run(project: Path, out: Path, operation: str, console: Console)
             if not config.is_file():
                 raise StackFailed(f"no stack configuration {config}: run `aifab generate`")
             try:
-                load_cluster_tree(out, name)
+                tree = load_cluster_tree(out, name)
             except TreeError as e:
                 raise StackFailed(str(e)) from None
+            console.line(f"{name}: tree verified, lock {tree.lock_digest}")
         on_output = console.engine(name)
         options = {"on_output": on_output, "on_error": on_output,
                    "color": "always" if console.colour else "never"}
@@ -170,6 +171,9 @@ def pulumi_stack_run(project: Path, out: Path, operation: str, console: Console)
             raise StackFailed(f"no stack named {name} in this Pulumi backend") from None
         except CommandError as e:
             raise StackFailed(_last_error(e)) from None
+        except Exception as e:  # noqa: BLE001 - the SDK's others (a CLI too old, no summary
+            # event, `pulumi version` failing): one stack's failure, reported, never a traceback
+            raise StackFailed(f"pulumi.automation: {type(e).__name__}: {e}") from None
 
     return run
 
@@ -189,9 +193,6 @@ def console() -> Console:
     from aifab.progress import shown
 
     return Console(sys.stdout, shown(sys.stdout))
-
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
