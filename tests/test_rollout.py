@@ -289,3 +289,22 @@ def test_an_sdk_error_fails_its_stack_without_a_traceback(
     assert main(["deploy", "blueprints/seoul-rtxpro.yaml"]) == 1
     out = capsys.readouterr().out
     assert "failed: seoul-rtxpro: pulumi.automation: InvalidVersionError" in out
+
+
+def test_dry_run_refuses_a_tampered_tree_and_calls_no_pulumi(
+        project: Path, capsys: pytest.CaptureFixture) -> None:
+    lock = project / "generated" / "busan-gb300" / "aifab.lock.json"
+    (lock.parent / "extra.yaml").write_text("kind: ConfigMap\n")
+    assert main(["deploy", "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    assert "busan-gb300 REFUSED" in captured.out
+    assert "extra (on disk, not in the lock)" in captured.err and "extra.yaml" in captured.err
+    assert calls(project) == []
+
+
+def test_outside_a_pulumi_project_it_says_where_to_run(
+        project: Path, capsys: pytest.CaptureFixture) -> None:
+    (project / "Pulumi.yaml").unlink()
+    assert main(["deploy"]) == 2
+    assert "no Pulumi project at" in capsys.readouterr().err
+    assert calls(project) == []

@@ -9,7 +9,8 @@ Before any Pulumi call for a stack, its tree generated/<cluster>/ is checked aga
 by the function the Pulumi program itself uses (aifab.deploy.tree.load_cluster_tree), so a
 tampered tree is refused here already. The stacks run the project's program (Pulumi.yaml at
 the repository root, `main: stacks/`) in a LocalWorkspace; `pulumi.automation` drives the
-Pulumi CLI, which must be on PATH (pulumi v3.x, sdk/python/lib/pulumi/automation/_cmd.py).
+Pulumi CLI, which must be on PATH (PulumiCommand runs `pulumi` from PATH: pulumi/pulumi
+v3.272.0, sdk/python/lib/pulumi/automation/_cmd.py; the SDK version aifab's extra installs).
 """
 
 from __future__ import annotations
