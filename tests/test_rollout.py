@@ -118,7 +118,7 @@ def expected_waves(parallel: int) -> list[list[str]]:
 
 def test_the_canary_goes_first_then_waves_of_at_most_parallel_stacks(
         project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.setenv("FAKE_PULUMI_SLEEP", "0.6")
+    monkeypatch.setenv("FAKE_PULUMI_SLEEP", "1.0")  # wave 2 overlaps for sure
     assert main(["deploy", "--parallel", "2"]) == 0
     ups = operations(project, "up")
     plan = expected_waves(2)

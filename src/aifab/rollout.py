@@ -223,12 +223,12 @@ def deploy(request: Request) -> int:
                       EXIT_USAGE)
     if (why := missing_pulumi()) is not None:
         return _error(why, EXIT_USAGE)
-    shown = console()
+    lines = console()
     start = time.monotonic()
-    run = pulumi_stack_run(project, request.out, request.operation, shown)
-    outcome = roll_out(plan, run, shown, request.parallel, request.operation)
-    report(outcome, shown)
-    shown.line(f"{len(outcome.done)} of {len(targets)} stack(s) {request.operation} in "
+    run = pulumi_stack_run(project, request.out, request.operation, lines)
+    outcome = roll_out(plan, run, lines, request.parallel, request.operation)
+    report(outcome, lines)
+    lines.line(f"{len(outcome.done)} of {len(targets)} stack(s) {request.operation} in "
                f"{time.monotonic() - start:.1f} s")
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
