@@ -110,3 +110,11 @@ def test_a_cluster_renamed_inside_its_fleet_retires_the_old_one(
     assert sorted(p.name for p in (repo / "stacks").iterdir()) == [
         "Pulumi.a-b201.yaml", "Pulumi.a-gb200.yaml"]
     assert main(["generate", "--check"]) == 0
+
+
+def test_a_blueprint_with_errors_retires_nothing(repo: Path) -> None:
+    """A broken blueprint makes no cluster: its tree must not look retired."""
+    edit(repo / "blueprints" / f"{RETIRED}.yaml", "kind: Cluster", "kind: Clustr")
+    assert main(["generate"]) == 1
+    assert (repo / "generated" / RETIRED / "aifab.lock.json").exists()
+    assert (repo / "stacks" / f"Pulumi.{RETIRED}.yaml").exists()
