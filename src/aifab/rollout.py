@@ -184,7 +184,7 @@ def _last_error(error: Exception) -> str:
     only in its text (pulumi.automation._cmd.CommandResult.__str__: code, stdout, stderr)."""
     text = str(error)
     code, _, rest = text.partition(" code: ")[2].partition("\n")
-    stderr = rest.partition(" stderr: ")[2]
+    stderr = rest.partition("\n stderr: ")[2]
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     return "; ".join(lines[-3:]) if lines else f"pulumi exited with code {code.strip() or '?'}"
 
