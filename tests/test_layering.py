@@ -36,7 +36,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipeline", ("aifab.pipeline",)),
     ("report", ("aifab.reporters", "aifab.sarif")),
     ("deploy", ("aifab.deploy",)),
-    ("commands", ("aifab.generate", "aifab.plan", "aifab.mirror", "aifab.diff", "aifab.live")),
+    ("commands", ("aifab.generate", "aifab.plan", "aifab.mirror", "aifab.diff", "aifab.live",
+                  "aifab.rollout", "aifab.retire")),
     ("watch", ("aifab.watch",)),
     ("cli", ("aifab.cli", "aifab.__main__")),
 )

@@ -72,6 +72,27 @@ def _parser() -> argparse.ArgumentParser:
                           help="rebuild every cluster, also those whose lock says they are current")
     _findings_options(generate, strict=True)
 
+    deploy = commands.add_parser(
+        "deploy", help="deploy clusters' reviewed trees with Pulumi, one stack per cluster",
+        description="Deploy generated/<cluster>/ of each cluster through Pulumi's Automation "
+        "API, one stack per cluster: a canary first (the fewest GPUs, then by name), then the "
+        "rest --parallel N at a time; a failed stack stops the waves. Needs the Pulumi CLI and "
+        "aifab's deploy extra (not for --dry-run).")
+    deploy.add_argument("paths", nargs="*", metavar="BLUEPRINT|DIR|NAME",
+                        help="blueprint files or folders (default: blueprints/); with --destroy, "
+                        "cluster names")
+    deploy.add_argument("--out", default="generated", metavar="DIR",
+                        help="the generated trees (default: generated/, beside Pulumi.yaml)")
+    deploy.add_argument("--parallel", type=_positive, default=1, metavar="N",
+                        help="stacks deployed at once after the canary (default: 1)")
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="print every stack, its wave and the lock it would deploy; no Pulumi")
+    action = deploy.add_mutually_exclusive_group()
+    action.add_argument("--preview", action="store_true", help="`pulumi preview`, not `up`")
+    action.add_argument("--destroy", action="store_true",
+                        help="destroy the named clusters' stacks (needs --yes)")
+    deploy.add_argument("--yes", action="store_true", help="confirm --destroy")
+
     verify = commands.add_parser(
         "verify",
         help="compare a live cluster's nodes with its blueprint (needs a real cluster)",
@@ -136,6 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return int(value)
+
+
 def _folder(value: str) -> Path:
     path = Path(value)
     if not path.is_dir():
@@ -162,7 +189,8 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
-                "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema}
+                "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema,
+                "deploy": _deploy}
     try:
         args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
@@ -297,6 +325,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.generate import check, discard, write, write_stack_configs
     from aifab.reporters import FORMATS
+    from aifab.retire import orphans, retire
     from aifab.scan import odd_entries
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
@@ -314,8 +343,12 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         print(f"note: {note}", file=sys.stderr)
     # in json and sarif, standard output is the document alone, for the tool that reads it
     listing = sys.stderr if args.format in MACHINE_READABLE else sys.stdout
+    # a plain run (all of blueprints/) removes what no blueprint makes any more; --check says
+    found = None if args.paths else orphans(result.out, result.files,
+                                            (r.document.file for r in result.results))
     if args.check:
-        return _report_drift(check(result, all_clusters=not args.paths), args.diff, listing)
+        drifts = check(result, all_clusters=not args.paths) + (found.drifts() if found else [])
+        return _report_drift(drifts, args.diff, listing)
     out = result.out
     odd = {name: odd_entries(out / name) for name in result.files if name not in result.reused}
     try:
@@ -326,6 +359,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         project = out.resolve().parent  # stack files belong to the Pulumi project, if there is one
         created = (write_stack_configs(result, project / "stacks")
                    if (project / "Pulumi.yaml").is_file() else [])
+        retired = retire(found) if found else []
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
         return _cannot_write(e.filename or str(out), e.strerror or str(e))
     for name, was_changed in changed.items():
@@ -339,6 +373,8 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
             print(f"note: {out / name}/: replaced what was not a regular file (never read): "
                   + ", ".join(f"{path} ({what})" for path, what in entries.items()),
                   file=sys.stderr)
+    for path in retired:
+        print(f"{path}: removed (no blueprint generates its cluster any more)", file=listing)
     return EXIT_OK
 
 
@@ -426,6 +462,17 @@ def _verify(args: argparse.Namespace) -> int:
     sources = {r.document.file: r.document.text.splitlines() for r in results}
     print(FORMATS[args.format](findings, sources, 1))
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from aifab.rollout import Request, deploy
+
+    if args.destroy != args.yes:
+        print("aifab deploy: --destroy needs --yes (and --yes is only for --destroy): "
+              "destroying a stack deletes the cluster's deployed objects", file=sys.stderr)
+        return EXIT_USAGE
+    operation = "destroy" if args.destroy else "preview" if args.preview else "up"
+    return deploy(Request(args.paths, Path(args.out), operation, args.parallel, args.dry_run))
 
 
 def _diff(args: argparse.Namespace) -> int:
