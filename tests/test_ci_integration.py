@@ -347,6 +347,10 @@ def test_action_paths_reach_generate_check(tmp_path):
     status, outputs, _ = _run_action(workspace, tmp_path, paths="clusters/")
     assert status == 0, outputs
     assert outputs["generate"]["status"] == "0"
+    (workspace / "generated" / "stray").mkdir()  # a folder no blueprint makes
+    status, outputs, _ = _run_action(workspace, tmp_path, paths="clusters/")
+    assert status == 1 and outputs["generate"]["status"] == "1"
+    (workspace / "generated" / "stray").rmdir()
     next((workspace / "generated").rglob("resourcequota-*.yaml")).write_text("edited: true\n")
     status, outputs, _ = _run_action(workspace, tmp_path, paths="clusters/")
     assert status == 1 and outputs["generate"]["status"] == "1"

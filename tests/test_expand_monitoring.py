@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import yaml
+from test_expand_jobset import unknown_values_keys
 
 from aifab.expand import expand, monitoring, namespaces
 from aifab.expand.common import NS_MONITORING
 from bundled import CLUSTER_FILES, ROOT, cluster_of
-from test_expand_jobset import unknown_values_keys
 
 BLUEPRINTS = ROOT / "blueprints"
 RELEASE = "monitoring/helmrelease-kube-prometheus-stack.yaml"

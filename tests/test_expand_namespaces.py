@@ -1,4 +1,5 @@
-"""The namespaces component: privileged operator namespaces, restricted tenant namespaces."""
+"""The namespaces component: operator namespaces (privileged where pods reach into the node,
+else baseline), restricted tenant namespaces."""
 
 from __future__ import annotations
 
@@ -38,14 +39,15 @@ def test_reference_namespaces(cluster):
         assert "namespace" not in output.data["metadata"]
 
 
-def test_operator_namespaces_are_privileged(cluster):
+def test_only_the_namespaces_that_reach_into_the_node_are_privileged(cluster):
     outputs = _by_name(cluster)
-    operators = ("gpu-operator", "nvidia-network-operator", "kueue-system",
-                 "nvidia-dra-driver-gpu")
-    for name in operators:
+    levels = {"gpu-operator": "privileged", "nvidia-network-operator": "privileged",
+              "nvidia-dra-driver-gpu": "privileged", "kueue-system": "baseline",
+              "jobset-system": "baseline", "monitoring": "baseline"}
+    for name, level in levels.items():
         labels = outputs[name].data["metadata"]["labels"]
         for mode in ("enforce", "audit", "warn"):
-            assert labels[f"{PSA}/{mode}"] == "privileged"
+            assert labels[f"{PSA}/{mode}"] == level, name
         assert "aifab.dev/tenant" not in labels
         assert labels["aifab.dev/cluster"] == "gwangju-gb200"
 

@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("expand", ("aifab.expand",)),
     ("verify", ("aifab.verify",)),
     ("render", ("aifab.render",)),
-    ("pipeline", ("aifab.pipeline",)),
+    ("pipeline", ("aifab.pipeline", "aifab.suppress")),
     ("report", ("aifab.reporters", "aifab.sarif")),
     ("deploy", ("aifab.deploy",)),
     ("commands", ("aifab.generate", "aifab.plan", "aifab.mirror", "aifab.diff", "aifab.live",

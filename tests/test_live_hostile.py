@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from test_live import SEOUL, kubeconfig, node_object, resolved
 
 from aifab import live
 from aifab.cli import main
-from test_live import SEOUL, kubeconfig, node_object, resolved
 
 Answer = Callable[[BaseHTTPRequestHandler, dict[str, list[str]]], None]
 

@@ -7,7 +7,6 @@ the same finite (AF111) and size (AF112) checks as a plain scalar.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

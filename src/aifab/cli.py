@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -134,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--chart-values", metavar="DIR", type=_folder,
                       help="default values (<chart>-<version>.values.yaml) of chart versions "
                       "aifab ships no data for")
-    plan.add_argument("--node-os", action="append", metavar="OS",
+    plan.add_argument("--node-os", action="append", metavar="OS", type=_node_os,
                       help="the nodes' OS, for the driver images tagged per OS (default "
                       "ubuntu24.04; repeat for several)")
 
@@ -161,6 +162,14 @@ def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
     return int(value)
+
+
+def _node_os(value: str) -> str:
+    """An OS as driver image tags spell it (ubuntu24.04, rhel9.6)."""
+    if not re.fullmatch(r"[a-z][a-z0-9._-]{0,31}", value):
+        raise argparse.ArgumentTypeError(
+            "an OS as driver image tags spell it, e.g. ubuntu24.04 or rhel9.6")
+    return value
 
 
 def _folder(value: str) -> Path:
@@ -323,6 +332,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     """Print the findings, then write the planned clusters, or check them (--check). With a
     `memo` (--watch), the trees replaced are removed after the run is reported."""
     from aifab.diagnostics import sorted_unique, with_strict
+    from aifab.escape import printable
     from aifab.generate import check, discard, write, write_stack_configs
     from aifab.reporters import FORMATS
     from aifab.retire import orphans, retire
@@ -340,14 +350,22 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
             print("nothing written: fix the errors above", file=sys.stderr)
         return EXIT_FINDINGS
     for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(printable(f"note: {note}"), file=sys.stderr)
     # in json and sarif, standard output is the document alone, for the tool that reads it
     listing = sys.stderr if args.format in MACHINE_READABLE else sys.stdout
-    # a plain run (all of blueprints/) removes what no blueprint makes any more; --check says
-    found = None if args.paths else orphans(result.out, result.files,
-                                            (r.document.file for r in result.results))
+    # a run over whole folders (blueprints/ by default; the action's and pre-commit's paths)
+    # removes what no blueprint makes any more, and --check reports it; one over single files
+    # leaves the other clusters alone
+    whole = all(Path(p).is_dir() for p in args.paths)
+    try:
+        found = orphans(result.out, result.files, (r.document.file for r in result.results)) \
+            if whole else None
+    except OSError as e:  # an unreadable folder under the output folder
+        print(printable(f"aifab generate: cannot read {e.filename}: {e.strerror or e}"),
+              file=sys.stderr)
+        return EXIT_FINDINGS
     if args.check:
-        drifts = check(result, all_clusters=not args.paths) + (found.drifts() if found else [])
+        drifts = check(result, all_clusters=whole) + (found.drifts() if found else [])
         return _report_drift(drifts, args.diff, listing)
     out = result.out
     odd = {name: odd_entries(out / name) for name in result.files if name not in result.reused}
@@ -370,11 +388,13 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         print(f"{path}: new Pulumi stack configuration", file=listing)
     for name, entries in odd.items():
         if entries and changed.get(name):
-            print(f"note: {out / name}/: replaced what was not a regular file (never read): "
-                  + ", ".join(f"{path} ({what})" for path, what in entries.items()),
+            print(printable(f"note: {out / name}/: replaced what was not a regular file (never "
+                            "read): " + ", ".join(f"{path} ({what})"
+                                                  for path, what in entries.items())),
                   file=sys.stderr)
     for path in retired:
-        print(f"{path}: removed (no blueprint generates its cluster any more)", file=listing)
+        print(printable(f"{path}: removed (no blueprint generates its cluster any more)"),
+              file=listing)
     return EXIT_OK
 
 

@@ -31,6 +31,7 @@ class Finding:
     message: str
     path: Path = ()
     hint: str = ""
+    suppressed: str = ""  # why the team accepts it (`# aifab: ignore`, suppress.py); "" if not
 
     @property
     def json_path(self) -> str:
@@ -38,7 +39,8 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
-        return self.severity is Severity.ERROR
+        """An error that counts: not one the blueprint's authors silenced."""
+        return self.severity is Severity.ERROR and not self.suppressed
 
 
 def finding(

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING
 
-from aifab.diagnostics import Finding, finding, sorted_unique
+from aifab import suppress
+from aifab.diagnostics import Finding, Severity, finding, sorted_unique
 from aifab.load import Document, load_file
 from aifab.model import Cluster
 
@@ -153,8 +154,9 @@ def _cluster(doc: Document | MergedDocument) -> Result:
     if any(f.is_error for f in findings):
         return Result(doc, None, tuple(sorted_unique(findings)))
     cluster = resolve(doc.data, doc.file)
-    found = [doc.place(f) for f in check(cluster)]
-    cluster = replace(cluster, warnings=tuple(sorted_unique(f for f in found if not f.is_error)))
+    found = suppress.apply([doc.place(f) for f in check(cluster)], _texts(doc), own=doc.file)
+    cluster = replace(cluster, warnings=tuple(sorted_unique(
+        f for f in found if f.severity is Severity.WARNING and not f.suppressed)))
     return Result(doc, cluster, tuple(sorted_unique(findings + found)))
 
 
@@ -176,8 +178,13 @@ def _fleet(doc: Document, location: FsPath | None, memo: Memo | None) -> Result:
     if results and all(r.cluster is not None for _, r in results) and not any(
             f.is_error for f in findings):
         fleet = resolve_fleet(doc.data, [(i, r.cluster) for i, r in results if r.cluster])
-        findings += [doc.place(f) for f in check_fleet(fleet)]
+        findings += suppress.apply([doc.place(f) for f in check_fleet(fleet)], _texts(doc))
     return Result(doc, None, tuple(sorted_unique(findings)), tuple(r for _, r in results))
+
+
+def _texts(doc: Document | MergedDocument) -> dict[str, str]:
+    """The texts a document was read from, by the file names findings carry."""
+    return dict(getattr(doc, "texts", None) or {doc.file: doc.text})
 
 
 def run_all(paths: Iterable[FsPath]) -> Iterator[Result]:

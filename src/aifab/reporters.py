@@ -21,12 +21,15 @@ SourceLines = Mapping[str, Sequence[str]]
 
 
 def summary(findings: Sequence[Finding], files: int) -> str:
-    errors = sum(f.is_error for f in findings)
-    warnings = len(findings) - errors
+    shown = [f for f in findings if not f.suppressed]
+    errors = sum(f.is_error for f in shown)
+    warnings = len(shown) - errors
     noun = "blueprint" if files == 1 else "blueprints"
-    if not findings:
-        return f"{files} {noun} valid"
-    return f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {files} {noun}"
+    silenced = len(findings) - len(shown)
+    accepted = f" ({silenced} accepted by `# aifab: ignore`)" if silenced else ""
+    if not shown:
+        return f"{files} {noun} valid{accepted}"
+    return f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {files} {noun}{accepted}"
 
 
 def _count(n: int, word: str) -> str:
@@ -34,9 +37,10 @@ def _count(n: int, word: str) -> str:
 
 
 def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
-    """`file:line:col: error AF301 message`, the source line with a caret, then the hint."""
+    """`file:line:col: error AF301 message`, the source line with a caret, then the hint
+    (findings accepted by `# aifab: ignore` are counted in the summary only)."""
     out = []
-    for f in findings:
+    for f in (f for f in findings if not f.suppressed):
         out.append(printable(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} "
                              f"{f.message}"))
         if f.path:
@@ -82,13 +86,16 @@ def as_json(findings: Sequence[Finding], sources: SourceLines, files: int) -> st
                     "message": f.message,
                     "path": f.json_path,
                     "hint": f.hint,
+                    **({"suppressed": f.suppressed} if f.suppressed else {}),
                 }
                 for f in findings
             ],
             "summary": {
                 "files": files,
                 "errors": sum(f.is_error for f in findings),
-                "warnings": sum(not f.is_error for f in findings),
+                "warnings": sum(not f.is_error and not f.suppressed for f in findings),
+                **({"suppressed": sum(bool(f.suppressed) for f in findings)}
+                   if any(f.suppressed for f in findings) else {}),
             },
         },
         indent=2,
@@ -102,7 +109,7 @@ def github(findings: Sequence[Finding], sources: SourceLines, files: int) -> str
     property values also escape ':' and ','.
     """
     out = []
-    for f in findings:
+    for f in (f for f in findings if not f.suppressed):
         level = "error" if f.severity is Severity.ERROR else "warning"
         message = printable(f"{f.message} ({f.json_path})" +
                             (f". Hint: {f.hint}" if f.hint else ""))

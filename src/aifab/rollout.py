@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, TextIO
 
+from aifab.escape import printable
+
 INSTALL_CLI = "https://www.pulumi.com/docs/iac/download-install/"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # as aifab.cli
 
@@ -85,11 +87,11 @@ class Console:
 
     def state(self, name: str, state: str, detail: str = "") -> None:
         word = f"\033[{self.COLOURS[state]}m{state}\033[0m" if self.colour else state
-        self.line(f"{name}: {word}{detail}")
+        self.line(f"{printable(name)}: {word}{printable(detail)}")
 
     def engine(self, name: str) -> Callable[[str], None]:
         """A callback printing the engine's output, each line prefixed by the stack name."""
-        return lambda text: self.line(f"{name} | {text}")
+        return lambda text: self.line(printable(f"{name} | {text}"))
 
 
 StackRun = Callable[[str], None]  # deploys one stack; raises StackFailed
@@ -133,10 +135,10 @@ def _one(name: str, run: StackRun, console: Console, verb: str) -> str | None:
 
 def report(outcome: Outcome, console: Console) -> None:
     """The closing summary: every stack in one of done / failed / not started."""
-    console.line(f"done: {', '.join(outcome.done) or '(none)'}")
+    console.line(printable(f"done: {', '.join(outcome.done) or '(none)'}"))
     if outcome.failed:
         for name, reason in outcome.failed.items():
-            console.line(f"failed: {name}: {reason}")
+            console.line(printable(f"failed: {name}: {reason}"))
         console.line(f"not started: {', '.join(outcome.not_started) or '(none)'}")
 
 
@@ -291,7 +293,7 @@ def _dry_run(plan: list[list[Target]], request: Request) -> int:
             except TreeError as e:
                 failed += 1
                 print(f"{label}: {target.name} REFUSED", flush=True)
-                print(str(e), file=sys.stderr)
+                print(printable(str(e)), file=sys.stderr)
                 continue
             print(f"{label}: {target.name} {request.operation} lock {lock}")
     if failed:
@@ -300,5 +302,5 @@ def _dry_run(plan: list[list[Target]], request: Request) -> int:
 
 
 def _error(message: str, code: int) -> int:
-    print(f"aifab deploy: {message}", file=sys.stderr)
+    print(printable(f"aifab deploy: {message}"), file=sys.stderr)
     return code

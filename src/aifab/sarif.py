@@ -45,14 +45,15 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.deploy.stack_config", "generate"),
     ("aifab.live", "live"),
     ("aifab.fleet.compose", "fleet"),
+    ("aifab.suppress", "cli"),
 )
 """Modules whose `CODES` are findings of a stage; rule and policy modules are found by their
 packages."""
 
 WARNING_CODES = frozenset({
-    "AF320", "AF332", "AF333", "AF334", "AF335", "AF342", "AF345", "AF352", "AF354", "AF355",
-    "AF357", "AF358", "AF360", "AF361", "AF365", "AF378", "AF379", "AF382", "AF385", "AF387",
-    "AF389", "AF407", "AF408", "AF411", "AF616",
+    "AF010", "AF011", "AF320", "AF332", "AF333", "AF334", "AF335", "AF342", "AF345", "AF352",
+    "AF354", "AF355", "AF357", "AF358", "AF360", "AF361", "AF365", "AF378", "AF379", "AF382",
+    "AF385", "AF387", "AF389", "AF407", "AF408", "AF411", "AF616",
 })
 """Codes reported as warnings (their rule's default level). A code that can be either is an
 error here; each result still carries its own level, which is what `--strict` changes."""
@@ -197,7 +198,7 @@ def _result(f: Finding, base: FsPath, index: dict[str, int]) -> dict:
     physical: dict = {"artifactLocation": _artifact(f.file, base)}
     if f.line >= 1:
         physical["region"] = {"startLine": f.line, "startColumn": max(f.col, 1)}
-    return {
+    result = {
         "ruleId": f.code,
         "ruleIndex": index[f.code],
         "level": "error" if f.severity is Severity.ERROR else "warning",
@@ -206,6 +207,9 @@ def _result(f: Finding, base: FsPath, index: dict[str, int]) -> dict:
         "partialFingerprints": {},
         "properties": {"jsonPath": f.json_path},
     }
+    if f.suppressed:  # accepted in the blueprint (`# aifab: ignore`): SARIF 2.1.0 §3.35
+        result["suppressions"] = [{"kind": "inSource", "justification": f.suppressed}]
+    return result
 
 
 def _artifact(file: str, base: FsPath) -> dict:

@@ -16,8 +16,8 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from aifab.diagnostics import Finding, did_you_mean, finding, format_path, one_of
-from aifab.schema import document as schema_of
 from aifab.load import Document
+from aifab.schema import document as schema_of
 
 CODES = {
     "AF201": "unknown key",

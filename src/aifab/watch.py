@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from aifab.escape import printable
 from aifab.load import MAX_BYTES
 from aifab.memo import Memo
 from aifab.pipeline import BLUEPRINT_SUFFIXES, blueprint_files
@@ -169,4 +170,4 @@ def _collect_garbage() -> None:
 
 def _say(message: str) -> None:
     sys.stdout.flush()  # the run's report first, also when piped (to tee, to a log)
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(printable(f"[{time.strftime('%H:%M:%S')}] {message}"), file=sys.stderr, flush=True)

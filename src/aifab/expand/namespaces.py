@@ -3,10 +3,11 @@
 Pod Security Admission enforces a namespace's level from its `pod-security.kubernetes.io/*`
 labels (https://kubernetes.io/docs/concepts/security/pod-security-admission/).
 
-- Operator namespaces (GPU Operator always; Network Operator, Kueue with JobSet and the DRA
-  driver when the cluster uses them) are `privileged`: the driver containers load kernel
-  modules, and the device plugin, DCGM, OFED and the IMEX daemons need hostPath, host
-  networking and privileged containers, which only the Privileged profile allows.
+- The namespaces of the GPU Operator (always), the Network Operator and the DRA driver are
+  `privileged`: the driver containers load kernel modules, and the device plugin, DCGM, OFED
+  and the IMEX daemons need hostPath, host networking and privileged containers, which only
+  the Privileged profile allows. Those of Kueue, the JobSet controller and the Prometheus
+  Operator are `baseline`: their controllers need no host access.
 - Tenant namespaces are `restricted`, the strictest profile of the Pod Security Standards
   (https://kubernetes.io/docs/concepts/security/pod-security-standards/). GPU workloads pass
   it: the device plugin and the DRA driver hand devices to a container through CDI
@@ -79,10 +80,17 @@ def _namespace(cluster: Cluster, name: str, labels: dict[str, str]) -> Output:
     })
 
 
+# Where pods reach into the node (drivers, device plugins, DCGM, OFED, IMEX daemons): the
+# Privileged profile. The controllers of Kueue, JobSet and the Prometheus Operator (node exporter
+# stays off, monitoring.py) need no host access: Baseline.
+NODE_NAMESPACES = (NS_GPU_OPERATOR, NS_NETWORK_OPERATOR, NS_DRA_DRIVER)
+
+
 def expand(cluster: Cluster) -> Iterator[Output]:
-    for name in operator_namespaces(cluster):
-        yield _namespace(cluster, name, pod_security_labels("privileged"))
     version = pod_security_version(cluster)
+    for name in operator_namespaces(cluster):
+        yield _namespace(cluster, name, pod_security_labels("privileged")
+                         if name in NODE_NAMESPACES else pod_security_labels("baseline", version))
     for tenant in sorted(cluster.tenants, key=lambda t: t.name):
         labels = {TENANT_LABEL: tenant.name, **pod_security_labels("restricted", version)}
         yield _namespace(cluster, tenant_namespace(tenant.name), labels)
