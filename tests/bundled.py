@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,17 @@ def expected_findings(path: Path) -> set[tuple[int, str]]:
         if m := EXPECT.search(line):
             expected |= {(number, code) for code in re.findall(r"AF\d{3}", m[1])}
     return expected
+
+
+def assert_fixtures_cover(kind: str, name: str, folder: Path, codes: Iterable[str]) -> None:
+    """The meta-test of a family of rules (checks, policies): `folder` holds passing fixtures
+    and failing ones whose `# expect:` lines name every code of rule `name`."""
+    assert sorted(folder.glob("pass-*.yaml")), f"{kind} {name} has no passing fixture in {folder}"
+    failing = sorted(folder.glob("fail-*.yaml"))
+    assert failing, f"{kind} {name} has no failing fixture in {folder}"
+    expected = {code for f in failing for _, code in expected_findings(f)}
+    missing = set(codes) - expected
+    assert not missing, f"codes of {name} without a failing fixture: {missing}"
 
 
 def reference(path: Path = REFERENCE) -> Path:

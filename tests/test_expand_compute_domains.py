@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from aifab.expand import compute_domains, expand
-from aifab.expand.common import LABEL_POOL, NS_DRA_DRIVER
+from aifab.expand.common import NS_DRA_DRIVER
+from aifab.naming import LABEL_POOL
 from bundled import REFERENCE, cluster_of, reference
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from aifab.expand import gpu_operator
-from aifab.expand.common import LABEL_POOL, NS_GPU_OPERATOR
+from aifab.expand.common import NS_GPU_OPERATOR
+from aifab.naming import LABEL_POOL
 from bundled import REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from aifab.expand import kueue
-from aifab.expand.common import HOSTNAME_LABEL, LABEL_POOL, NS_KUEUE
+from aifab.expand.common import NS_KUEUE
+from aifab.naming import HOSTNAME_LABEL, LABEL_POOL
 from bundled import CLUSTER_FILES, REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from aifab.expand import network_operator
-from aifab.expand.common import LABEL_POOL, NS_NETWORK_OPERATOR
+from aifab.expand.common import NS_NETWORK_OPERATOR
+from aifab.naming import LABEL_POOL
 from bundled import REFERENCE, cluster_of, reference, variant
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 from aifab.expand import node_pools
-from aifab.expand.common import (
-    AIFAB_API,
+from aifab.expand.common import AIFAB_API
+from aifab.expand.node_pools import nodes_of
+from aifab.naming import (
     LABEL_NVLINK_DOMAIN,
     LABEL_POOL,
     LABEL_RACK,
     LABEL_SCALABLE_UNIT,
     LABEL_SYSTEM,
 )
-from aifab.expand.node_pools import nodes_of
 from bundled import cluster_of
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from aifab.expand import expand, nvlink_jobs
-from aifab.expand.common import LABEL_NVLINK_DOMAIN, LABEL_POOL
+from aifab.naming import LABEL_NVLINK_DOMAIN, LABEL_POOL
 from bundled import REFERENCE, ROOT, cluster_of, reference
 
 BLUEPRINTS = ROOT / "blueprints"

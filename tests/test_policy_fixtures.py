@@ -26,7 +26,7 @@ from aifab.expand.common import Output
 from aifab.model import Cluster
 from aifab.pipeline import run
 from aifab.verify.policies import CODES, check, policies
-from bundled import BLUEPRINTS, ROOT, expected_findings
+from bundled import BLUEPRINTS, ROOT, assert_fixtures_cover, expected_findings
 
 FIXTURES = ROOT / "tests" / "fixtures" / "policies"
 DOCS = ROOT / "docs" / "policies.md"
@@ -102,13 +102,8 @@ def _line(finding, lines: dict[str, Lines]) -> int:
 
 @pytest.mark.parametrize("policy", [p.name for p in policies()])
 def test_every_policy_has_passing_and_failing_fixtures(policy):
-    folder = FIXTURES / policy
-    assert sorted(folder.glob("pass-*.yaml")), f"policy {policy} has no passing fixture in {folder}"
-    failing = sorted(folder.glob("fail-*.yaml"))
-    assert failing, f"policy {policy} has no failing fixture in {folder}"
-    codes = {code for f in failing for _, code in expected_findings(f)}
-    mine = next(p.codes for p in policies() if p.name == policy)
-    assert set(mine) <= codes, f"codes of {policy} without a failing fixture: {set(mine) - codes}"
+    codes = next(p.codes for p in policies() if p.name == policy)
+    assert_fixtures_cover("policy", policy, FIXTURES / policy, codes)
 
 
 def test_every_fixture_folder_is_a_policy():

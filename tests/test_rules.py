@@ -15,7 +15,7 @@ import pytest
 
 from aifab.check import rules
 from aifab.pipeline import run
-from bundled import RULE_FIXTURES, expected_findings
+from bundled import RULE_FIXTURES, assert_fixtures_cover, expected_findings
 
 
 def _fixtures(prefix: str) -> list[Path]:
@@ -28,13 +28,8 @@ def _id(path: Path) -> str:
 
 @pytest.mark.parametrize("rule", [r.name for r in rules()])
 def test_every_rule_has_passing_and_failing_fixtures(rule):
-    folder = RULE_FIXTURES / rule
-    assert sorted(folder.glob("pass-*.yaml")), f"rule {rule} has no passing fixture in {folder}"
-    failing = sorted(folder.glob("fail-*.yaml"))
-    assert failing, f"rule {rule} has no failing fixture in {folder}"
-    codes = {code for f in failing for _, code in expected_findings(f)}
-    rule_codes = next(r.codes for r in rules() if r.name == rule)
-    assert set(rule_codes) <= codes, f"codes of {rule} without a failing fixture: {set(rule_codes) - codes}"
+    codes = next(r.codes for r in rules() if r.name == rule)
+    assert_fixtures_cover("rule", rule, RULE_FIXTURES / rule, codes)
 
 
 @pytest.mark.parametrize("path", _fixtures("pass"), ids=_id)

@@ -49,10 +49,9 @@ from typing import TYPE_CHECKING, Any
 
 from aifab.catalog import version_tuple
 from aifab.diagnostics import Finding, Severity, finding
-from aifab.expand.common import LABEL_POOL
 from aifab.expand.gpu_operator import MIG_CONFIG_LABEL, MIG_DISABLED
 from aifab.model import Cluster, NodePool
-from aifab.naming import hostnames
+from aifab.naming import LABEL_POOL, hostnames
 
 if TYPE_CHECKING:  # pragma: no cover
     from kubernetes.client import CoreV1Api

@@ -14,6 +14,7 @@ or written, trees are rebuilt, never trusted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -68,8 +69,12 @@ def remember(out: FsPath, locks: Mapping[str, str]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    except OSError:  # a read-only home: the trees are rebuilt next time, as on a new machine
+        return
+    try:
         with os.fdopen(fd, "w") as file:
             json.dump(data, file, indent=1)
         os.replace(temporary, path)
-    except OSError:  # a read-only home: the trees are rebuilt next time, as on a new machine
-        pass
+    except OSError:  # a full disk: as above, and no half-written record is left behind
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)

@@ -9,7 +9,6 @@ still hold open, and holding the output folder's lock (aifab.outlock).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -37,8 +36,9 @@ def start(parent: int) -> None:
 def _kill_on_parent_death() -> bool:
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
-    prctl = getattr(ctypes.CDLL(name, use_errno=True), "prctl", None) if name else None
+    # the process's own symbols (dlopen(NULL)) hold libc's prctl: no ctypes.util.find_library,
+    # which runs ldconfig in every worker
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
     return prctl is not None and prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -169,25 +170,49 @@ def origin(root: Path, cluster: str) -> Origin | str:
     """Where the project's blueprints/ folder makes `cluster` from, as `aifab generate` (its
     default: every blueprint of blueprints/) records it, or why it makes it from none;
     TreeError when there is no blueprints/ folder."""
-    from aifab.pipeline import blueprint_files, flatten, run
-
     folder = root / "blueprints"
     if folder.is_symlink() or not folder.is_dir():
         raise TreeError(f"{folder} is not a folder of the project, so nothing says which "
                         f"blueprint cluster {cluster} comes from; nothing was deployed. Deploy "
                         "from a checkout of the repository (blueprints/ and generated/)")
-    paths, _ = blueprint_files([str(folder)])
+    made = _origins(root, _state(folder)).get(cluster, [])
+    if len(made) != 1:
+        return f"{'no valid blueprint' if not made else 'more than one blueprint'} in " \
+               f"blueprints/ makes {cluster} now"
+    return made[0]
+
+
+def _state(folder: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """What the origins depend on, without reading a file: every entry under the folder as
+    lstat sees it (a fleet's member files are there too)."""
     found = []
+    for entry in sorted(folder.rglob("*")):  # rglob does not descend into linked folders
+        try:
+            st = entry.lstat()
+        except OSError:  # gone since it was listed: the pipeline will not see it either
+            continue
+        found.append((str(entry), st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(found)
+
+
+@lru_cache(maxsize=4)
+def _origins(root: Path, state: tuple[tuple[str, int, int, int], ...]) -> dict[str, list[Origin]]:
+    """Cluster -> where blueprints/ makes it from, for every cluster at once: the pipeline runs
+    once per blueprint, not once per blueprint and stack (`aifab deploy` checks every stack)."""
+    from aifab.pipeline import blueprint_files, flatten, run
+
+    paths, _ = blueprint_files([str(root / "blueprints")])
+    made: dict[str, list[Origin]] = {}
     for path in paths:
         results = list(flatten([run(path)]))  # a fleet with an error generates none of them
-        found += [(path, r) for r in results if r.cluster is not None and r.cluster.name ==
-                  cluster and not any(f.is_error for each in results for f in each.findings)]
-    if len(found) != 1:
-        return f"{'no valid blueprint' if not found else 'more than one blueprint'} in " \
-               f"blueprints/ makes {cluster} now"
-    path, result = found[0]
-    return Origin(repository_path(Path(result.document.file), root),
-                  repository_path(path, root), blueprint_digest(result.document.data))
+        if any(f.is_error for each in results for f in each.findings):
+            continue
+        for r in results:
+            if r.cluster is not None:
+                made.setdefault(r.cluster.name, []).append(Origin(
+                    repository_path(Path(r.document.file), root), repository_path(path, root),
+                    blueprint_digest(r.document.data)))
+    return made
 
 
 def _stale_blueprint(root: Path, cluster: str, lock: dict[str, Any]) -> list[str]:

@@ -7,14 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aifab.model import Cluster, NodePool
-from aifab.naming import (  # noqa: F401 - the node labels, re-exported for the components
-    HOSTNAME_LABEL,
-    LABEL_NVLINK_DOMAIN,
-    LABEL_POOL,
-    LABEL_RACK,
-    LABEL_SCALABLE_UNIT,
-    LABEL_SYSTEM,
-)
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "aifab"}
 AIFAB_API = "aifab.dev/v1alpha1"

@@ -26,8 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from aifab.expand.common import LABEL_POOL, NS_DRA_DRIVER, Output, image_registry, release
+from aifab.expand.common import NS_DRA_DRIVER, Output, image_registry, release
 from aifab.model import Cluster, NodePool
+from aifab.naming import LABEL_POOL
 
 COMPONENT = "compute-domains"
 CHART_KEY = "nvidia-dra-driver-gpu"

@@ -46,7 +46,6 @@ import yaml
 from aifab.catalog import version_tuple
 from aifab.expand.common import (
     GPU_RESOURCE,
-    LABEL_POOL,
     NS_GPU_OPERATOR,
     REPO_CONFIGMAP,
     Output,
@@ -58,7 +57,7 @@ from aifab.expand.common import (
     repo_configmap,
 )
 from aifab.model import Cluster, NodePool
-from aifab.naming import DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL
+from aifab.naming import DEVICE_PLUGIN_CONFIG_LABEL, LABEL_POOL, MIG_CONFIG_LABEL
 
 COMPONENT = "gpu-operator"
 CHART_KEY = "gpu-operator"

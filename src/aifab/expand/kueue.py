@@ -51,8 +51,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aifab.expand.common import (
-    HOSTNAME_LABEL,
-    LABEL_POOL,
     NS_KUEUE,
     Output,
     gpu_resources,
@@ -65,7 +63,7 @@ from aifab.expand.common import (
 from aifab.expand.namespaces import TENANT_LABEL
 from aifab.expand.node_pools import pool_topology_labels
 from aifab.model import Cluster, NodePool, Taint, Tenant
-from aifab.naming import tenant_namespace
+from aifab.naming import HOSTNAME_LABEL, LABEL_POOL, tenant_namespace
 
 COMPONENT = "kueue"
 CHART_KEY = "kueue"

@@ -51,7 +51,6 @@ from typing import Any
 
 from aifab.addressing import Rail, nic_pools, rail_count, rails
 from aifab.expand.common import (
-    LABEL_POOL,
     NS_NETWORK_OPERATOR,
     REPO_CONFIGMAP,
     Output,
@@ -62,6 +61,7 @@ from aifab.expand.common import (
     repo_configmap,
 )
 from aifab.model import Cluster
+from aifab.naming import LABEL_POOL
 
 COMPONENT = "network-operator"
 CHART_KEY = "network-operator"

@@ -38,17 +38,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aifab.catalog import System
-from aifab.expand.common import (
-    AIFAB_API,
+from aifab.expand.common import AIFAB_API, Output
+from aifab.model import Cluster, NodePool
+from aifab.naming import (
     LABEL_NVLINK_DOMAIN,
     LABEL_POOL,
     LABEL_RACK,
     LABEL_SCALABLE_UNIT,
     LABEL_SYSTEM,
-    Output,
+    NodeSlot,
+    hostnames,
+    node_slot,
 )
-from aifab.model import Cluster, NodePool
-from aifab.naming import NodeSlot, hostnames, node_slot
 
 FOLDER = "node-pools"
 

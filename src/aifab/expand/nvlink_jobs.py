@@ -27,21 +27,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aifab.expand.common import (
-    GPU_RESOURCE,
-    LABEL_NVLINK_DOMAIN,
-    LABEL_POOL,
-    Output,
-    image_registry,
-    metadata,
-    obj,
-    quantity,
-)
+from aifab.expand.common import GPU_RESOURCE, Output, image_registry, metadata, obj, quantity
 from aifab.expand.compute_domains import compute_domain_pools, dra_driver
 from aifab.expand.kueue import LOCAL_QUEUE
 from aifab.expand.node_pools import pool_topology_labels
 from aifab.model import Cluster, NodePool, Tenant
 from aifab.naming import (
+    LABEL_NVLINK_DOMAIN,
+    LABEL_POOL,
     NVLINK_JOB_WORKERS,
     compute_domain_channel,
     nvlink_job_name,
