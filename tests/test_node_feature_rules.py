@@ -22,6 +22,7 @@ Operator release aifab accepts):
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -350,3 +351,25 @@ def test_unprefixed_and_kubernetes_keys_are_renamed_or_dropped():
     assert applied == {("example.com/dedicated", "", "NoExecute")}
     off = NfdMaster([_rule({}, taints, **_nodename("In", "n1"))], enable_taints=False)
     assert off.node("n1") == ({}, set())
+
+
+def test_verify_checks_the_rules_against_the_crd_the_gpu_operator_release_ships():
+    """What `aifab generate` does: the CRD comes from the chart data of the cluster's GPU
+    Operator release (its NFD subchart's crds/), node syntax from verify/nodes.py."""
+    from aifab.expand import expand
+    from aifab.expand.common import Output
+    from aifab.verify import Sources, verify
+
+    cluster = next(c for c in CLUSTERS if c.name == "gwangju-gb200")
+    outputs = list(expand(cluster))
+    assert verify(outputs, cluster.kubernetes.version, Sources(), "g")[0] == []
+    rule = next(o for o in outputs if o.path == "node-pools/b200-infer.yaml")
+    broken = copy.deepcopy(dict(rule.data))
+    broken["spec"]["rules"][0]["taints"] = "nvidia.com/gpu:NoSchedule"  # not a list
+    bad_name = copy.deepcopy(dict(rule.data))
+    names = bad_name["spec"]["rules"][0]["matchFeatures"][0]["matchExpressions"]["nodename"]
+    names["value"][0] = "GJ1_B200_001"
+    for data, code in ((broken, "AF402"), (bad_name, "AF406")):
+        changed = [Output(o.path, o.kind, data) if o is rule else o for o in outputs]
+        found, _ = verify(changed, cluster.kubernetes.version, Sources(), "g")
+        assert [(f.code, f.file) for f in found] == [(code, "g/node-pools/b200-infer.yaml")]

@@ -99,8 +99,10 @@ class _Checks:
         notes: list[str] = []
         if out.kind == "release":
             found = list(self.values.check(out.data, file, notes))
-        elif out.kind == "nodes":
-            found = list(self.custom.check(out.data, file)) + list(nodes.check(out.data, file))
+        elif out.kind == "nodes":  # node syntax assumes the types the CRD promises
+            found = list(self.custom.check(out.data, file))
+            if not any(f.is_error for f in found):
+                found += nodes.check(out.data, file)
         elif out.kind == "document":
             found = []
         elif self.core.knows(out.data):
