@@ -86,7 +86,7 @@ def test_two_more_gb200_racks_in_every_format(repo):
     cluster = json.loads(report)["clusters"][0]
     assert cluster["tenants"] == [] and cluster["versions"] == []
     assert "ComputeDomain" not in cluster["objects"]
-    assert cluster["objects"]["NodePool"]["changed"] == ["node-pools/gb200.yaml"]
+    assert cluster["objects"]["NodeFeatureRule"]["changed"] == ["node-pools/gb200.yaml"]
 
 
 def test_removed_tenant_and_changed_version(repo):
@@ -249,7 +249,7 @@ def test_fleet_member_file_is_read_at_the_base(fleet_repo):
     assert total(changed, "GPUs") == {"scope": "total", "metric": "GPUs", "before": 576,
                                       "after": 648, "delta": 72}
     assert total(changed, "racks")["delta"] == 1
-    assert changed["objects"]["NodePool"]["changed"] == ["node-pools/gb200.yaml"]
+    assert changed["objects"]["NodeFeatureRule"]["changed"] == ["node-pools/gb200.yaml"]
     assert clusters["a-b200"]["status"] == "unchanged"
     assert json.loads(report)["summary"] == {"added": 0, "removed": 0, "changed": 1,
                                              "invalid": 0, "unchanged": 1}

@@ -88,9 +88,11 @@ def test_release(gwangju):
     assert values["migManager"]["enabled"] is True
     assert values["migManager"]["config"] == {"name": "aifab-mig-config", "default": "all-disabled"}
     assert "devicePlugin" not in values or "config" not in values["devicePlugin"]
-    # no pool taints: the NFD subchart keeps its tolerations; its image goes through the mirror
-    assert values["node-feature-discovery"] == {"image": {
-        "repository": f"{MIRROR}/registry.k8s.io/nfd/node-feature-discovery"}}
+    # no pool taints: the NFD subchart keeps its tolerations; its image goes through the mirror;
+    # nfd-master applies the taints of the pools' NodeFeatureRules (node_pools)
+    assert values["node-feature-discovery"] == {
+        "image": {"repository": f"{MIRROR}/registry.k8s.io/nfd/node-feature-discovery"},
+        "master": {"enableTaints": True}}
 
 
 # The chart releases whose values.yaml ../shared/reference holds (SOURCES.md).
@@ -111,6 +113,12 @@ def read(path: Path) -> Any:
     return yaml.safe_load(reference(path).read_text(encoding="utf-8"))
 
 
+def merged(base: Any, over: Any) -> Any:
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return over
+    return {**base, **{key: merged(base.get(key), value) for key, value in over.items()}}
+
+
 def at_release(tmp_path, version: str, edit=None):
     """The reference cluster at GPU Operator `version`, with `edit` applied."""
     tmp_path.mkdir(exist_ok=True)
@@ -125,9 +133,10 @@ def at_release(tmp_path, version: str, edit=None):
 @pytest.mark.parametrize("version", CHART_RELEASES)
 def test_values_use_only_chart_keys_of_the_exact_release(version, tmp_path):
     defaults = read(values_file(version))
-    # the subchart's own values sit under its name, beside what the parent sets for it
-    defaults["node-feature-discovery"] = {**read(nfd_values_file(version)),
-                                          **defaults["node-feature-discovery"]}
+    # the subchart's own values sit under its name, merged with what the parent sets for it
+    # (Helm merges maps key by key: the parent's `master.config` keeps `master.enableTaints`)
+    defaults["node-feature-discovery"] = merged(read(nfd_values_file(version)),
+                                                defaults["node-feature-discovery"])
 
     def everything(data):
         pools = data["spec"]["nodePools"]

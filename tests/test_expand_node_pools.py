@@ -1,4 +1,4 @@
-"""The node-pools component: one NodePool per pool, node names in order, labels and taints."""
+"""The node-pools component: one NodeFeatureRule per pool, node names in order, labels, taints."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from aifab.expand import node_pools
-from aifab.expand.common import AIFAB_API
-from aifab.expand.node_pools import nodes_of
+from aifab.expand.node_pools import NFD_API, nodes_of
 from aifab.naming import (
     LABEL_NVLINK_DOMAIN,
     LABEL_POOL,
@@ -36,15 +35,15 @@ def test_reference_paths_kinds_and_counts(gwangju):
     assert sorted(out) == ["node-pools/b200-infer.yaml", "node-pools/gb200.yaml"]
     assert {o.kind for o in out.values()} == {"nodes"}
     gb200 = out["node-pools/gb200.yaml"].data
-    assert gb200["apiVersion"] == AIFAB_API and gb200["kind"] == "NodePool"
-    assert gb200["metadata"] == {"name": "gb200"}
-    assert gb200["spec"]["system"] == "gb200-nvl72"
+    assert gb200["apiVersion"] == NFD_API and gb200["kind"] == "NodeFeatureRule"
+    assert gb200["metadata"]["name"] == "aifab-pool-gb200" and "namespace" not in gb200["metadata"]
+    assert gb200["metadata"]["labels"]["aifab.dev/pool"] == "gb200"
     names = [n["name"] for n in nodes_of(gb200)]
     assert len(names) == 288 and names[0] == "gj1-r01-t01" and names[-1] == "gj1-r16-t18"
     assert names[17] == "gj1-r01-t18" and names[18] == "gj1-r02-t01"  # node order
     b200 = [n["name"] for n in nodes_of(out["node-pools/b200-infer.yaml"].data)]
     assert b200 == [f"gj1-b200-{i:03d}" for i in range(1, 32)]
-    assert "selector" not in gb200["spec"]
+    assert set(gb200["spec"]) == {"rules"}
 
 
 def test_reference_labels(gwangju):
@@ -70,24 +69,33 @@ def test_reference_labels(gwangju):
     assert all(n["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
                for n in nodes.values())
     for data in (o.data for o in out.values()):
-        spec = data["spec"]
-        assert list(spec["labels"]) == sorted(spec["labels"])
-        assert all(list(g["labels"]) == sorted(g["labels"]) for g in spec["groups"])
+        assert all(list(r["labels"]) == sorted(r["labels"]) for r in data["spec"]["rules"])
 
 
-def test_groups_are_racks_for_nvl72_and_scalable_units_for_servers(gwangju):
-    gb200 = pools(gwangju)["node-pools/gb200.yaml"].data["spec"]
-    assert len(gb200["groups"]) == 16 and all(len(g["nodes"]) == 18 for g in gb200["groups"])
-    assert gb200["groups"][4]["labels"] == {
+def hostnames_of(rule):
+    (term,) = rule["matchFeatures"]
+    assert term["feature"] == "system.name" and list(term["matchExpressions"]) == ["nodename"]
+    expression = term["matchExpressions"]["nodename"]
+    assert expression["op"] == "In"
+    return expression["value"]
+
+
+def test_rules_are_racks_for_nvl72_and_scalable_units_for_servers(gwangju):
+    rules = pools(gwangju)["node-pools/gb200.yaml"].data["spec"]["rules"]
+    assert len(rules) == 16 and all(len(hostnames_of(r)) == 18 for r in rules)
+    assert hostnames_of(rules[4])[0] == "gj1-r05-t01"
+    assert rules[4]["name"] == "gb200 scalable-unit 01 rack 05 nvlink-domain 05"
+    assert {k: v for k, v in rules[4]["labels"].items() if k in (
+        LABEL_NVLINK_DOMAIN, LABEL_RACK, LABEL_SCALABLE_UNIT)} == {
         LABEL_NVLINK_DOMAIN: "05", LABEL_RACK: "05", LABEL_SCALABLE_UNIT: "01"}
-    assert gb200["labels"][LABEL_POOL] == "gb200"  # pool-wide labels are written once
+    assert all(r["labels"][LABEL_POOL] == "gb200" for r in rules)  # every rule is whole
 
 
 def test_taints_are_the_pools_only():
     cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")
     (out,) = pools(cluster).values()
     nodes = list(nodes_of(out.data))
-    assert len(nodes) == 128 and len(out.data["spec"]["groups"]) == 4  # one per 32-node SU
+    assert len(nodes) == 128 and len(out.data["spec"]["rules"]) == 4  # one per 32-node SU
     assert nodes[0]["taints"] == [
         {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
     assert nodes[-1]["labels"][LABEL_SCALABLE_UNIT] == "04"
@@ -96,12 +104,14 @@ def test_taints_are_the_pools_only():
 def test_selector_pool_and_sharing_label():
     cluster = cluster_of(BLUEPRINTS / "seoul-rtxpro.yaml")
     out = pools(cluster)
-    shared = out["node-pools/rtx-shared.yaml"].data["spec"]
-    assert shared["selector"] == {"aifab.dev/pool": "rtx-shared"}
-    assert "groups" not in shared and list(nodes_of({"spec": shared})) == []
-    assert shared["labels"]["nvidia.com/device-plugin.config"] == "rtx-shared"
-    assert shared["labels"][LABEL_POOL] == "rtx-shared"
-    assert shared["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+    # NFD cannot find a selector pool's nodes by name: a page for the provisioning tool
+    shared = out["node-pools/rtx-shared.md"]
+    assert shared.kind == "document" and "node-pools/rtx-shared.yaml" not in out
+    flags = shared.data["text"].split("```")[1].split()
+    assert flags == [
+        ("--node-labels=aifab.dev/pool=rtx-shared,aifab.dev/system=rtx-pro-6000-bse,"
+         "aifab.dev/workload=batch-inference,nvidia.com/device-plugin.config=rtx-shared"),
+        "--register-with-taints=nvidia.com/gpu:NoSchedule"]
     assert len(list(nodes_of(out["node-pools/rtx-mig.yaml"].data))) == 12
 
 

@@ -102,7 +102,7 @@ def test_every_generated_file_says_it_is_generated():
 def test_reference_blueprint_gives_288_gb200_trays_and_31_dgx_b200_nodes():
     pools = {p: yaml.safe_load((GENERATED / "gwangju-gb200" / "node-pools" / f"{p}.yaml").read_text())
              for p in ("gb200", "b200-infer")}
-    assert len(list(nodes_of(pools["gb200"]))) == 288 and len(pools["gb200"]["spec"]["groups"]) == 16
+    assert len(list(nodes_of(pools["gb200"]))) == 288 and len(pools["gb200"]["spec"]["rules"]) == 16
     assert len(list(nodes_of(pools["b200-infer"]))) == 31
 
 

@@ -2,8 +2,9 @@
 
 The server answers `GET /api/v1/nodes` the way the API server does: label selectors (equality
 and set-based), `limit` with `metadata.continue` tokens, a Status object for errors. Its nodes
-are generated from the bundled blueprints, with the labels aifab applies (node_pools.node_pool)
-and the ones GPU Feature Discovery and mig-manager would set.
+are generated from the bundled blueprints, with the labels NFD applies from the pools'
+NodeFeatureRules (node_pools.node_feature_rule) and the ones GPU Feature Discovery and
+mig-manager would set.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 
 from aifab import live
 from aifab.diagnostics import Severity
-from aifab.expand.node_pools import node_pool, nodes_of
+from aifab.expand.node_pools import node_feature_rule, nodes_of, pool_labels
 from aifab.model import Cluster
 from aifab.pipeline import Result, run
 
@@ -247,13 +248,13 @@ def node_object(name: str, labels: dict[str, str], ready: bool = True) -> dict[s
 def healthy_nodes(cluster: Cluster) -> list[dict[str, Any]]:
     nodes = []
     for pool in cluster.node_pools:
-        data = node_pool(pool)
-        spec, named = data["spec"], list(nodes_of(data))
         gfd = gfd_labels(cluster, pool)
-        if named:
+        if not pool.node_selector:
+            named = nodes_of(node_feature_rule(cluster, pool))
             nodes += [node_object(n["name"], {**n["labels"], **gfd}) for n in named]
-        else:  # a nodeSelector pool: existing nodes, labelled by whoever runs them
-            nodes += [node_object(f"{pool.name}-{i:02d}", {**spec["labels"], **gfd})
+        else:  # a nodeSelector pool: existing nodes, labelled when they join (kubelet flags)
+            labels = {**pool.node_selector, **pool_labels(pool), **gfd}
+            nodes += [node_object(f"{pool.name}-{i:02d}", labels)
                       for i in range(1, pool.node_count + 1)]
     # a CPU node that belongs to no pool
     nodes.append(node_object("control-plane-1", {"node-role.kubernetes.io/control-plane": ""}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,13 @@ def test_every_gpu_pool_is_tainted(blueprint):
     (or the blueprint's own taint with that key, daejeon's `present` value)."""
     cluster = cluster_of(blueprint)
     for out in node_pools.expand(cluster):
-        taints = out.data["spec"]["taints"]
-        assert [t for t in taints if t["key"] == "nvidia.com/gpu"
-                and t["effect"] == "NoSchedule"], out.path
+        if out.kind == "document":  # a selector pool: the kubelet flags its nodes join with
+            flag = next(w for w in out.data["text"].split() if w.startswith("--register-with"))
+            assert re.search(r"[=,]nvidia\.com/gpu(=[^:,]*)?:NoSchedule(,|$)", flag), out.path
+            continue
+        for rule in out.data["spec"]["rules"]:
+            assert [t for t in rule["taints"] if t["key"] == "nvidia.com/gpu"
+                    and t["effect"] == "NoSchedule"], (out.path, rule["name"])
 
 
 def test_the_gpu_taint_is_tolerated_where_it_must_be():

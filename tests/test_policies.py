@@ -483,7 +483,7 @@ def test_canary_private_key_in_a_storage_parameter_is_caught(tmp_path):
 
 def test_canary_token_in_a_pool_label_is_caught(tmp_path):
     def plant(spec):
-        spec["nodePools"][0].setdefault("labels", {})["owner"] = CANARY_TOKEN
+        spec["nodePools"][0].setdefault("labels", {})["example.com/owner"] = CANARY_TOKEN
 
     found = _planted(tmp_path, plant)
     assert {f.code for f in found} == {"AF440"}

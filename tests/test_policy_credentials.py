@@ -121,7 +121,7 @@ def test_password_in_a_priority_class_description(reference, clean, tmp_path):
 
 def test_gitlab_token_in_a_pool_label(reference, clean, tmp_path):
     def plant(spec):
-        spec["nodePools"][0].setdefault("labels", {})["ci"] = GITLAB
+        spec["nodePools"][0].setdefault("labels", {})["example.com/ci"] = GITLAB
 
     found = planted(reference, clean, tmp_path, plant)
     assert found and {f.code for f in found} == {"AF440"}

@@ -69,8 +69,9 @@ def _identity(data: Any) -> tuple[str, str, str]:
 
 def _output(i: int, data: dict[str, Any]) -> Output:
     aifab = str(data.get("apiVersion", "")).startswith("aifab.dev/")
-    kind = {"HelmRelease": "release", "NodePool": "nodes"}.get(data.get("kind", ""), "object")
-    return Output(f"fixture/{i}.yaml", kind if aifab else "object", data)
+    kind = "release" if aifab and data.get("kind") == "HelmRelease" else "object"
+    return Output(f"fixture/{i}.yaml", "nodes" if data.get("kind") == "NodeFeatureRule" else kind,
+                  data)
 
 
 def _judge(path: Path) -> tuple[list, dict[str, Lines]]:

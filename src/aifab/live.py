@@ -441,8 +441,7 @@ def _check_pool(cluster: Cluster, pool: NodePool, api: CoreV1Api,
             has = f"it has {LABEL_POOL}={other}" if other else f"it has no {LABEL_POOL} label"
             out.append(_f(pool, "AF502", f"node {name} is in the cluster but not labelled "
                           f"{LABEL_POOL}={pool.name} ({has})",
-                          f"apply generated/{cluster.name}/node-pools/{pool.name}.yaml: "
-                          "aifab labels the nodes it names"))
+                          _labels_hint(cluster, pool)))
         for name in sorted(labelled.keys() - wanted):
             out.append(_f(pool, "AF503", f"node {name} carries {LABEL_POOL}={pool.name} but the "
                           "blueprint does not name it",
@@ -502,6 +501,17 @@ def _check_node(cluster: Cluster, pool: NodePool, node: Node,
                  f"`kubectl describe node {name}` shows the conditions and the kubelet's events")
 
 
+def _labels_hint(cluster: Cluster, pool: NodePool) -> str:
+    """Where a node's aifab labels come from: the pool's NodeFeatureRule (node_pools), which
+    nfd-master applies to the nodes it names once their nfd-worker reports them; a selector
+    pool's from the kubelet flags the provisioning tool sets."""
+    if pool.node_selector:
+        return (f"join the node with the kubelet flags of generated/{cluster.name}/node-pools/"
+                f"{pool.name}.md")
+    return (f"apply generated/{cluster.name}/node-pools/{pool.name}.yaml (a NodeFeatureRule) "
+            "and check that the GPU Operator's nfd-master and the node's nfd-worker run")
+
+
 def _check_mig(cluster: Cluster, pool: NodePool, node: Node,
                want: Expected) -> Iterator[Finding]:
     config = node.labels.get(MIG_CONFIG_LABEL, "")
@@ -509,8 +519,8 @@ def _check_mig(cluster: Cluster, pool: NodePool, node: Node,
         shown = f"{MIG_CONFIG_LABEL}={config}" if config else f"no {MIG_CONFIG_LABEL} label"
         yield _f(pool, "AF508", f"node {node.name} has {shown}, expected "
                  f"{want.mig_configs[0]}",
-                 f"apply generated/{cluster.name}/node-pools/{pool.name}.yaml; mig-manager "
-                 "applies the config the label names")
+                 _labels_hint(cluster, pool) + "; mig-manager applies the config the label "
+                 "names")
         return
     state = node.labels.get(MIG_STATE_LABEL)
     if state is None or state == "success":

@@ -25,7 +25,7 @@ CODES = {
 
 IGNORE = re.compile(r"#\s*aifab:\s*ignore\s+(?P<codes>AF\d{3}(?:\s*,\s*AF\d{3})*)"
                     r"(?:\s+(?P<reason>\S.*?))?\s*$")
-SILENCEABLE = ("AF3", "AF6")  # rule findings; load and schema findings stop the pipeline
+SILENCEABLE = ("AF3", "AF45", "AF6")  # rule findings; load and schema findings stop the pipeline
 
 
 @dataclass(frozen=True, slots=True)

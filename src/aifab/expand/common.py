@@ -19,7 +19,8 @@ class Output:
     `kind` says what the Pulumi stack does with it:
     - "object":  a Kubernetes object (apiVersion, kind, metadata, ...), applied as is;
     - "release": an aifab HelmRelease (chart, repository, version, namespace, values);
-    - "nodes":   an aifab NodePool (node names with the labels and taints each gets);
+    - "nodes":   a node pool's NodeFeatureRule (an object like the others; verify also checks
+      its node names, labels and taints);
     - "document": a file for reviewers (SUMMARY.md, an SVG): `data["text"]` is written as is,
       with its own "generated" header; nothing is deployed from it.
     """

@@ -29,6 +29,12 @@ Operator does not deploy OFED); `dma-buf` needs no RDMA value, only the open ker
 registry mirror when one is set, the node-feature-discovery subchart's image included (without
 it NFD never starts in an air gap and the operator deploys nothing).
 
+Node labels and taints: nfd-master sets them from the pools' NodeFeatureRules
+(aifab.expand.node_pools); it applies a rule's taints only with `enableTaints`, which the NFD
+subchart's `master.enableTaints` value passes as `-enable-taints` (kubernetes-sigs/
+node-feature-discovery v0.17.2 to v0.19.0, deployment/helm/node-feature-discovery/values.yaml
+and templates/master.yaml; chart default false, left alone by the GPU Operator's values).
+
 Air gaps: the driver container installs kernel headers and OS packages from the Internet unless
 it is given a package repository (`driver.repoConfig`) or runs precompiled. With
 `sovereignty.packageRepositories` the ConfigMap `aifab-driver-repo-config` holds the site's
@@ -197,6 +203,8 @@ def values(cluster: Cluster) -> dict[str, Any]:
     if sharing_pools(cluster):
         out["devicePlugin"] = {"config": {"name": SHARING_CONFIGMAP,
                                           "default": SHARING_DEFAULT_KEY}}
+    # the pools' NodeFeatureRules taint the nodes (module docstring)
+    _section(out, (NFD_SUBCHART, "master"))["enableTaints"] = True
     # the chart's defaults already tolerate the GPU taint every pool carries; other taints
     # are added to them
     if (daemonsets := tolerations(cluster, DAEMONSET_TOLERATIONS)) != list(DAEMONSET_TOLERATIONS):

@@ -1,5 +1,7 @@
-"""Node pools: one aifab NodePool per pool (node-pools/<pool>.yaml), the labels and taints of
-every node, which the stack applies to the Node objects.
+"""Node pools: one NodeFeatureRule per pool (node-pools/<pool>.yaml) that Node Feature
+Discovery's nfd-master, which the GPU Operator deploys, turns into the labels and taints of
+every node of the pool. No deploy touches a Node: a node that is re-imaged, replaced or joins
+later gets its labels and taints from the rule as soon as its nfd-worker reports it.
 
 Labels per node, broadest first:
 - `aifab.dev/pool`, `aifab.dev/system` (catalog id): Kueue ResourceFlavors and nv-ipam pools
@@ -21,14 +23,27 @@ run there tolerates it: the GPU Operator's operands and NFD worker (chart defaul
 section 6), the Network Operator's DaemonSets and the DRA kubelet plugin (their components),
 and tenant pods through the toleration Kueue's ResourceFlavors add for every pool taint (the
 examples/ templates tolerate it themselves). A cluster-wide DaemonSet of the site (CNI, log
-shipping, node monitoring) needs the toleration too.
+shipping, node monitoring) needs the toleration too. nfd-master sets taints only with
+`enableTaints` (aifab.expand.gpu_operator turns it on).
 
-The file is compact enough to review at national scale: `spec.labels` and `spec.taints` are
-what every node gets; `spec.groups` lists the nodes in order, grouped by the placement labels
-they share (one group per NVL72 rack, per scalable unit of servers). `nodes_of()` turns a
-NodePool back into one entry per node; the stack and the verifier read it through that.
-Pools with a `nodeSelector` have no node names: their NodePool carries the selector and no
-groups; `labels` and `taints` are for the nodes the selector finds.
+The rule, as nfd-master runs it (kubernetes-sigs/node-feature-discovery v0.17.2 to v0.19.0,
+the NFD the accepted GPU Operator releases ship; pkg/apis/nfd/nodefeaturerule/rule.go Execute,
+expression.go evaluateMatchExpression, pkg/nfd-master/nfd-master.go processNodeFeatureRule):
+`spec.rules` holds one rule per run of nodes that share their placement labels (an NVL72 rack,
+a scalable unit of servers), in node order; each matches the `system.name` feature's
+`nodename` attribute (source/system/system.go: the Kubernetes node name) with `op: In` and the
+run's hostnames, and carries every label and taint its nodes get, so each node matches exactly
+one rule. `In` compares whole strings; no `InRegexp` is used (Go's regexp.MatchString is not
+anchored, and the hostnames are what reviewers read). A rule without matchFeatures would match
+every node: every rule here has one. Label keys carry a prefix (nfd-master would put an
+unprefixed one under feature.node.kubernetes.io/, and drops taints without one: rule
+nfd_keys) and no kubernetes.io namespace (pkg/apis/nfd/validate/validate.go; rule
+node_labels). `nodes_of()` turns a rule back into one entry per node.
+
+Pools with a `nodeSelector` have no node names, and NFD cannot match a node by its labels
+(features come from the node, not from the Node object), so no rule can find them: their
+labels and taints are set when the nodes join (kubelet `--node-labels` and
+`--register-with-taints` from the provisioning tool), and node-pools/<pool>.md says which.
 """
 
 from __future__ import annotations
@@ -38,8 +53,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aifab.catalog import System
-from aifab.expand.common import AIFAB_API, Output
-from aifab.model import Cluster, NodePool
+from aifab.expand.common import Output, metadata
+from aifab.expand.summary.facts import generated_comment
+from aifab.model import Cluster, NodePool, Taint
 from aifab.naming import (
     LABEL_NVLINK_DOMAIN,
     LABEL_POOL,
@@ -52,6 +68,11 @@ from aifab.naming import (
 )
 
 FOLDER = "node-pools"
+# kubernetes-sigs/node-feature-discovery api/nfd/v1alpha1 (the CRD the GPU Operator's NFD
+# subchart installs) and source/system/system.go (feature `system.name`, attribute `nodename`).
+NFD_API = "nfd.k8s-sigs.io/v1alpha1"
+NODE_NAME_FEATURE = "system.name"
+NODE_NAME_ATTRIBUTE = "nodename"
 
 
 def pool_topology_labels(system: System) -> list[str]:
@@ -69,42 +90,67 @@ def pool_topology_labels(system: System) -> list[str]:
 
 def expand(cluster: Cluster) -> Iterator[Output]:
     for pool in cluster.node_pools:
-        yield Output(f"{FOLDER}/{pool.name}.yaml", "nodes", node_pool(pool))
+        if pool.node_selector:
+            yield Output(f"{FOLDER}/{pool.name}.md", "document",
+                         {"text": selector_pool_text(cluster, pool)})
+        else:
+            yield Output(f"{FOLDER}/{pool.name}.yaml", "nodes", node_feature_rule(cluster, pool))
 
 
-def node_pool(pool: NodePool) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "system": pool.system.id,
-        "labels": _sorted(_pool_labels(pool)),
-        "taints": [_taint(t.key, t.value, t.effect) for t in pool.taints],
-    }
-    if pool.node_selector:
-        spec["selector"] = dict(sorted(pool.node_selector.items()))
+def rule_name(pool: NodePool) -> str:
+    """The NodeFeatureRule's name: cluster-scoped, beside the rules of other components."""
+    return f"aifab-pool-{pool.name}"
+
+
+def node_feature_rule(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
+    """The pool's NodeFeatureRule: one rule per run of nodes sharing their placement labels."""
+    common = pool_labels(pool)
     names = hostnames(pool)
-    groups: list[dict[str, Any]] = []
+    runs: list[tuple[dict[str, str], list[str]]] = []
     for start, end in itertools.pairwise(_label_changes(pool) + [len(names)]):
-        labels = _sorted(_slot_labels(pool, node_slot(start, pool.system.nodes_per_rack)))
-        if not groups or groups[-1]["labels"] != labels:
-            groups.append({"labels": labels, "nodes": []})
-        groups[-1]["nodes"].extend(names[start:end])
-    if groups:
-        spec["groups"] = groups
-    return {"apiVersion": AIFAB_API, "kind": "NodePool", "metadata": {"name": pool.name},
-            "spec": spec}
+        labels = _slot_labels(pool, node_slot(start, pool.system.nodes_per_rack))
+        if not runs or runs[-1][0] != labels:
+            runs.append((labels, []))
+        runs[-1][1].extend(names[start:end])
+    rules = [{
+        "name": " ".join([pool.name] + [f"{key.rpartition('/')[2]} {value}"
+                                        for key, value in placement.items()]),
+        "labels": _sorted({**placement, **common}),
+        "taints": [_taint(t) for t in pool.taints],
+        "matchFeatures": [{"feature": NODE_NAME_FEATURE, "matchExpressions": {
+            NODE_NAME_ATTRIBUTE: {"op": "In", "value": nodes}}}],
+    } for placement, nodes in runs]
+    return {"apiVersion": NFD_API, "kind": "NodeFeatureRule",
+            "metadata": metadata(cluster, rule_name(pool), labels={LABEL_POOL: pool.name}),
+            "spec": {"rules": rules}}
 
 
 def nodes_of(data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every named node of a NodePool document: {name, labels, taints}, in node order.
-    A node's own labels come first; the pool-wide ones win (they are aifab's and the pool's)."""
-    spec = data["spec"]
-    common, taints = spec.get("labels", {}), spec.get("taints", [])
-    for group in spec.get("groups", []):
-        labels = {**group.get("labels", {}), **common}
-        for name in group["nodes"]:
-            yield {"name": name, "labels": labels, "taints": taints}
+    """Every node a pool's NodeFeatureRule names: {name, labels, taints}, in node order."""
+    for rule in data["spec"]["rules"]:
+        for term in rule["matchFeatures"]:
+            for name in term["matchExpressions"][NODE_NAME_ATTRIBUTE]["value"]:
+                yield {"name": name, "labels": rule.get("labels", {}),
+                       "taints": rule.get("taints", [])}
 
 
-def _pool_labels(pool: NodePool) -> dict[str, str]:
+def selector_pool_text(cluster: Cluster, pool: NodePool) -> str:
+    """What the provisioning tool gives the nodes of a `nodeSelector` pool when they join."""
+    labels = {**pool.node_selector, **pool_labels(pool)}
+    shown = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    taints = ",".join(f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}"
+                      for t in pool.taints)
+    selector = ", ".join(f"`{k}={v}`" for k, v in sorted(pool.node_selector.items()))
+    return "\n".join([
+        generated_comment(cluster, f"node pool {pool.name}"), "",
+        f"# Node pool {pool.name}", "",
+        (f"The pool selects {pool.node_count} existing {pool.system.id} nodes by {selector}. "
+         "Node Feature Discovery cannot find them by name, so no NodeFeatureRule labels them: "
+         "the provisioning tool sets these labels and taints when a node joins (kubelet flags)."),
+        "", "```", f"--node-labels={shown}", f"--register-with-taints={taints}", "```", ""])
+
+
+def pool_labels(pool: NodePool) -> dict[str, str]:
     """Labels every node of the pool gets; aifab's own keys win over the pool's labels."""
     from aifab.expand.gpu_operator import device_plugin_label, mig_config_label
 
@@ -165,10 +211,10 @@ def _number(value: int, highest: int) -> str:
     return str(value).zfill(max(2, len(str(highest))))
 
 
-def _taint(key: str, value: str, effect: str) -> dict[str, str]:
-    if value:
-        return {"key": key, "value": value, "effect": effect}
-    return {"key": key, "effect": effect}
+def _taint(taint: Taint) -> dict[str, str]:
+    if taint.value:
+        return {"key": taint.key, "value": taint.value, "effect": taint.effect}
+    return {"key": taint.key, "effect": taint.effect}
 
 
 def _mapping(labels: Mapping[str, str] | None) -> Mapping[str, str]:

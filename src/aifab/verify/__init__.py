@@ -6,7 +6,8 @@
 - Helm values against the chart's default values: an unknown key is an error (helm_values.py),
 both from the data aifab ships for the exact chart versions a cluster installs (chart_data.py);
 --crds and --chart-values add what that data lacks, and what neither has is a warning,
-- aifab NodePool files: node names, label keys and values, taints (nodes.py).
+- the node pools' NodeFeatureRules: against their CRD like every custom resource, and their
+  node names, label keys and values, taints (nodes.py).
 Findings name the generated file and the JSON path inside the object.
 """
 
@@ -98,8 +99,10 @@ class _Checks:
         notes: list[str] = []
         if out.kind == "release":
             found = list(self.values.check(out.data, file, notes))
-        elif out.kind == "nodes":
-            found = list(nodes.check(out.data, file))
+        elif out.kind == "nodes":  # node syntax assumes the types the CRD promises
+            found = list(self.custom.check(out.data, file))
+            if not any(f.is_error for f in found):
+                found += nodes.check(out.data, file)
         elif out.kind == "document":
             found = []
         elif self.core.knows(out.data):

@@ -1,4 +1,6 @@
-"""aifab NodePool files: node names, labels and taints as the API server would accept them."""
+"""The node pools' NodeFeatureRules: node names, labels and taints as the API server (and
+nfd-master, which copies them onto the Nodes) would accept them. Their CRD checks the types;
+it says nothing about label syntax or node names."""
 
 from __future__ import annotations
 
@@ -22,19 +24,25 @@ def label_key_ok(key: str) -> bool:
 
 
 def check(data: Mapping[str, Any], file: str) -> Iterator[Finding]:
-    """Labels and taints once where they are written (pool-wide, per group); every node name."""
-    spec = data["spec"]
-    yield from _labels(spec.get("labels", {}), ("spec", "labels"), file)
-    for i, taint in enumerate(spec.get("taints", [])):
-        if taint.get("effect") not in _EFFECTS or not label_key_ok(str(taint.get("key"))):
-            yield _finding(file, ("spec", "taints", i),
-                           f"taint {taint.get('key')} has effect {taint.get('effect')}")
-    for g, group in enumerate(spec.get("groups", [])):
-        yield from _labels(group.get("labels", {}), ("spec", "groups", g, "labels"), file)
-        valid = DNS_SUBDOMAIN.match  # the fast path, for national pools of 20,000 names
-        for n, name in enumerate(group["nodes"]):
-            if not valid(name) and (problem := hostname_problem(name)):
-                yield _finding(file, ("spec", "groups", g, "nodes", n), problem)
+    """Labels, taints and node names of every rule (the CRD has checked their types)."""
+    for r, rule in enumerate(data.get("spec", {}).get("rules", [])):
+        at = ("spec", "rules", r)
+        yield from _labels(rule.get("labels", {}), at + ("labels",), file)
+        for i, taint in enumerate(rule.get("taints", [])):
+            if taint.get("effect") not in _EFFECTS or not label_key_ok(str(taint.get("key"))):
+                yield _finding(file, at + ("taints", i),
+                               f"taint {taint.get('key')} has effect {taint.get('effect')}")
+        for t, term in enumerate(rule.get("matchFeatures", [])):
+            for attribute, expression in term.get("matchExpressions", {}).items():
+                path = at + ("matchFeatures", t, "matchExpressions", attribute, "value")
+                yield from _names(expression.get("value", []), path, file)
+
+
+def _names(names: list[str], path: tuple[str | int, ...], file: str) -> Iterator[Finding]:
+    valid = DNS_SUBDOMAIN.match  # the fast path, for pools of 5,000 names
+    for n, name in enumerate(names):
+        if not valid(name) and (problem := hostname_problem(name)):
+            yield _finding(file, path + (n,), problem)
 
 
 def _labels(labels: Mapping[str, str], path: tuple[str | int, ...], file: str) -> Iterator[Finding]:
