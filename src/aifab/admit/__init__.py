@@ -20,7 +20,7 @@ from aifab.admit.objects import Submitted, read
 from aifab.diagnostics import Finding, sorted_unique
 
 CODES = {
-    "AF700": "admit cannot be run: a file, the cluster's tree or the blueprint cannot be used",
+    "AF700": "admit cannot judge: a file (unreadable, no object), the tree or the blueprint",
     "AF701": "object not valid for the Kubernetes schema of the cluster's version",
     "AF702": "custom resource not valid for its CRD",
     "AF703": "no chart the cluster installs serves this kind (or this apiVersion of it)",

@@ -70,4 +70,8 @@ def read(path: str) -> tuple[list[Submitted], list[Finding]]:
     problems = [f for d in documents for f in d.findings]
     if problems:
         return [], problems
-    return [Submitted(d, i) for i, d in enumerate(documents) if d.data is not None], []
+    found = [Submitted(d, i) for i, d in enumerate(documents) if d.data is not None]
+    if not found:
+        return [], [Finding(path, 1, 1, "AF700", Severity.ERROR, f"{path} holds no object", (),
+                            "pass files of Kubernetes objects (YAML documents)")]
+    return found, []

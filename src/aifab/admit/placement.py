@@ -71,9 +71,7 @@ def _place(pods: PodSet, options: list[tuple[Mapping[str, Any], list[Any]]],
         for labels_added, tolerations_added in options:
             wanted = {**selector, **{str(k): str(v) for k, v in labels_added.items()}}
             fits = [node for node in pool.nodes
-                    if all((labels := _node_labels(pool, node.labels, node.name)).get(k) == v
-                           for k, v in wanted.items())
-                    and selectors.node_affinity(pods.spec, labels)]
+                    if _fits(_node_labels(pool, node.labels, node.name), wanted, pods.spec)]
             if not fits:
                 continue
             blocking = selectors.untolerated(
@@ -109,6 +107,12 @@ def _place(pods: PodSet, options: list[tuple[Mapping[str, Any], list[Any]]],
                           "more pods" if most else f"no node it may use offers {resource}: "
                           "choose a pool that does (MIG slices need a pool with that MIG "
                           "layout)")
+
+
+def _fits(labels: Mapping[str, str], wanted: Mapping[str, str],
+          spec: Mapping[str, Any]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items()) and \
+        selectors.node_affinity(spec, labels)
 
 
 def _container_path(pods: PodSet, resource: str) -> tuple[Any, ...]:
