@@ -174,7 +174,7 @@ def test_pod_security_of_a_workload_names_the_pods(tmp_path: Path,
     assert reason.json_path == "spec.template.spec.containers[0].securityContext.privileged"
 
 
-def test_baseline_namespace_admits_ipc_lock_but_not_privileged(tmp_path: Path,
+def test_baseline_namespace_admits_root_but_not_sys_admin(tmp_path: Path,
                                                                 gwangju: ClusterView) -> None:
     def pod(context: dict[str, Any]) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Pod",
@@ -233,3 +233,11 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     [obj] = data["objects"]
     assert (obj["kind"], obj["namespace"], obj["admitted"]) == ("Job", "foundation-models", False)
     assert "AF711" in {r["code"] for r in obj["reasons"]}
+
+
+def test_kueue_leaves_namespaces_it_does_not_manage_alone(tmp_path: Path,
+                                                          gwangju: ClusterView) -> None:
+    job = _job(metadata__namespace="monitoring",
+               metadata__labels={"kueue.x-k8s.io/queue-name": "nowhere"})
+    [verdict] = admit([_write(tmp_path, [job])], gwangju).verdicts
+    assert verdict.admitted, verdict.reasons

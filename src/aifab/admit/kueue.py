@@ -39,19 +39,28 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def managed(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]) -> bool:
+    """Whether Kueue manages the workload: it has a queue-name label and its namespace is
+    selected by `managedJobsNamespaceSelector`, which v0.19 respects for every integration
+    (feature ManagedJobsNamespaceSelectorAlwaysRespected, GA and locked on in v0.19:
+    pkg/features/kube_features.go)."""
+    config = cluster.kueue_config
+    queue = _map(obj.metadata.get("labels")).get(QUEUE_LABEL)
+    if config is None or not isinstance(queue, str) or not pod_sets(obj.data):
+        return False
+    namespace = namespace_of(obj, cluster, batch)
+    selector = config.get("managedJobsNamespaceSelector")
+    labels = _map(_map(_map(namespace).get("metadata")).get("labels"))
+    return namespace is not None and (selector is None or label_selector(selector, labels))
+
+
 def cluster_queue(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
                   ) -> Mapping[str, Any] | None:
     """The ClusterQueue Kueue would put the workload in; None when Kueue leaves it alone or
     there is no such queue."""
-    config = cluster.kueue_config
-    queue = _map(obj.metadata.get("labels")).get(QUEUE_LABEL)
-    if config is None or not isinstance(queue, str) or not pod_sets(obj.data):
+    if not managed(obj, cluster, batch):
         return None
-    namespace = namespace_of(obj, cluster, batch)
-    selector = config.get("managedJobsNamespaceSelector")
-    labels = _map(_map(_map(namespace).get("metadata")).get("labels"))
-    if namespace is None or (selector is not None and not label_selector(selector, labels)):
-        return None
+    queue = str(_map(obj.metadata.get("labels")).get(QUEUE_LABEL))
     local = cluster.find("LocalQueue", queue, obj.namespace or "default")
     name = _map(_map(local).get("spec")).get("clusterQueue")
     return cluster.find("ClusterQueue", str(name)) if name else None
@@ -60,9 +69,9 @@ def cluster_queue(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitte
 def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
           ) -> Iterator[Finding]:
     config = cluster.kueue_config
-    queue = _map(obj.metadata.get("labels")).get(QUEUE_LABEL)
-    if config is None or queue is None or not pod_sets(obj.data):
+    if config is None or not managed(obj, cluster, batch):
         return
+    queue = _map(obj.metadata.get("labels")).get(QUEUE_LABEL)
     namespace = obj.namespace or "default"
     local = cluster.find("LocalQueue", str(queue), namespace)
     if local is None:
