@@ -130,6 +130,12 @@ REFUSED = {  # name: (objects, the refused object's index, the code it must carr
     "kind-nothing-installs": ([{"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
                                 "metadata": {"name": "p", "namespace": "foundation-models"},
                                 "spec": {}}], 0, "AF703"),
+    # verify knows Flux's CRD (a companion), but nothing installs Flux in the cluster
+    "kind-only-verify-knows": ([{"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                                 "metadata": {"name": "h", "namespace": "foundation-models"},
+                                 "spec": {"interval": "5m", "chart": {"spec": {
+                                     "chart": "x", "sourceRef": {"kind": "HelmRepository",
+                                                                 "name": "r"}}}}}], 0, "AF703"),
     "namespace-does-not-exist": ([_job(metadata__namespace="ghost")], 0, "AF710"),
     "unmapped-device-class": ([RCT_GPU, _job(**{
         f"{POD}__resourceClaims": [{"name": "g", "resourceClaimTemplateName": "whole-gpu"}],
@@ -138,6 +144,12 @@ REFUSED = {  # name: (objects, the refused object's index, the code it must carr
     "no-toleration-for-the-gpu-taint": ([_job(**{f"{POD}__tolerations": None,
                                                  "metadata__labels": None})], 0, "AF730"),
     "not-an-object": ([["a", "list"]], 0, "AF706"),
+    # outside Kueue (no queue label) only the ResourceQuota stands between it and the nodes
+    "over-the-resource-quota": ([_job(metadata__labels=None, spec__parallelism=300,
+                                      spec__completions=300)], 0, "AF724"),
+    "no-claim-template": ([_job(**{
+        f"{POD}__resourceClaims": [{"name": "g", "resourceClaimTemplateName": "missing"}],
+        f"{CONTAINER}__resources": {"claims": [{"name": "g"}]}})], 0, "AF725"),
 }
 
 

@@ -88,10 +88,9 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
     resources = _map(config.get("resources"))
     excluded = tuple(str(p) for p in _list(resources.get("excludeResourcePrefixes")))
     total, _ = totals(obj, cluster)
-    for resource, count, path in _claimed(obj, cluster, batch, resources):
-        if resource is None:
-            yield count
-            continue
+    devices, problems = _claimed(obj, cluster, batch, resources)
+    yield from problems
+    for resource, count in devices.items():
         total[resource] = total.get(resource, Fraction(0)) + count
     capacity = _capacity(queue_spec, cluster)
     queue_name = _map(queue_spec.get("metadata")).get("name")
@@ -123,13 +122,15 @@ def _requesting(obj: Submitted, resource: str) -> tuple[Any, ...]:
 
 
 def _claimed(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted],
-             resources: Mapping[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
-    """(resource, count, path) of each device the pods claim through a ResourceClaimTemplate;
-    (None, finding, None) for a template not found or a DeviceClass not mapped."""
+             resources: Mapping[str, Any]) -> tuple[dict[str, Fraction], list[Finding]]:
+    """What the pods claim through ResourceClaimTemplates, as the resources their DeviceClasses
+    are mapped to, and a finding for each template not found or DeviceClass not mapped."""
     mapped = {str(name): str(_map(m).get("name"))
               for m in _list(resources.get("deviceClassMappings"))
               for name in _list(_map(m).get("deviceClassNames"))}
     namespace = obj.namespace or "default"
+    devices: dict[str, Fraction] = {}
+    problems: list[Finding] = []
     for pods in pod_sets(obj.data):
         for index, claim in enumerate(_list(pods.spec.get("resourceClaims"))):
             template = _map(claim).get("resourceClaimTemplateName")
@@ -138,22 +139,23 @@ def _claimed(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted],
             path = pods.path + ("resourceClaims", index, "resourceClaimTemplateName")
             requests = _device_requests(template, namespace, cluster, batch)
             if requests is None:
-                yield None, finding(
+                problems.append(finding(
                     "AF725", f"ResourceClaimTemplate {template!r} is not in namespace "
                     f"{namespace} (nor made by a ComputeDomain there): the pods wait for it",
                     path, hint="create it (or the ComputeDomain whose channel names it) "
-                    "before the workload"), None
+                    "before the workload"))
                 continue
             for device_class, count in requests:
-                if device_class not in mapped:
-                    yield None, finding(
-                        "AF723", f"DeviceClass {device_class!r} of ResourceClaimTemplate "
-                        f"{template!r} is not mapped in Kueue's deviceClassMappings: Kueue "
-                        "never admits the workload", path,
-                        hint=f"use a mapped DeviceClass: {', '.join(sorted(mapped)) or 'none'}"
-                    ), None
-                else:
-                    yield mapped[device_class], Fraction(count * pods.count), path
+                if device_class in mapped:
+                    resource = mapped[device_class]
+                    devices[resource] = devices.get(resource, Fraction(0)) + count * pods.count
+                    continue
+                problems.append(finding(
+                    "AF723", f"DeviceClass {device_class!r} of ResourceClaimTemplate "
+                    f"{template!r} is not mapped in Kueue's deviceClassMappings: Kueue never "
+                    "admits the workload", path,
+                    hint=f"use a mapped DeviceClass: {', '.join(sorted(mapped)) or 'none'}"))
+    return devices, problems
 
 
 def _device_requests(template: str, namespace: str, cluster: ClusterView,
