@@ -1,12 +1,15 @@
 """`aifab admit`: seconds per file (target < 1 s), for the example templates of every bundled
 cluster with examples, judged against their reviewed trees; loading a tree (which checks its
-lock and the blueprint it came from) is timed apart.
+lock and the blueprint it came from) is timed apart, and so is one whole `aifab admit` run
+(process start included) per cluster.
 
     python bench/admit_speed.py
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +33,11 @@ def main() -> None:
             per_file = (time.perf_counter() - start) / len(files)
             print(f"{cluster}: tree {loaded:.2f} s; round {rounds}: {per_file:.3f} s per file "
                   f"({len(files)} files, {sum(v.admitted for v in report.verdicts)} admitted)")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "aifab", "admit", *files, "--cluster", cluster],
+                       cwd=ROOT, check=True, capture_output=True)
+        print(f"{cluster}: `aifab admit` of {len(files)} files: "
+              f"{time.perf_counter() - start:.2f} s in all")
 
 
 if __name__ == "__main__":
