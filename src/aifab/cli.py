@@ -109,6 +109,22 @@ def _parser() -> argparse.ArgumentParser:
                         help="give up reading the cluster after this long (default: 120)")
     _findings_options(verify, strict=False)
 
+    admit = commands.add_parser(
+        "admit", help="would the cluster accept and run these objects (Jobs, JobSets, Pods)?",
+        description="Judge every object of the files as the cluster aifab generates would: "
+        "schemas, CRDs and CEL, namespace and Pod Security, ResourceQuota, Kueue, placement. "
+        "Exit 0 all admitted, 1 any refused, 2 usage.")
+    admit.add_argument("files", nargs="+", metavar="FILE", help="YAML files of objects")
+    against = admit.add_mutually_exclusive_group(required=True)
+    against.add_argument("--blueprint", type=Path, metavar="BLUEPRINT",
+                         help="judge against the cluster this blueprint makes (in memory)")
+    against.add_argument("--cluster", metavar="NAME",
+                         help="judge against the reviewed tree generated/NAME/")
+    admit.add_argument("--generated", type=Path, default=Path("generated"), metavar="DIR",
+                       help="where the reviewed trees are (default: generated/)")
+    admit.add_argument("--format", choices=("text", "json"), default="text",
+                       help="output format (default: text)")
+
     diff = commands.add_parser(
         "diff", help="what a branch changes in the clusters (markdown for a pull-request comment)",
         description="Compare the blueprints at a git ref with the working tree: GPUs, racks, "
@@ -199,7 +215,7 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
                 "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema,
-                "deploy": _deploy}
+                "deploy": _deploy, "admit": _admit}
     try:
         args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
@@ -482,6 +498,25 @@ def _verify(args: argparse.Namespace) -> int:
     sources = {r.document.file: r.document.text.splitlines() for r in results}
     print(FORMATS[args.format](findings, sources, 1))
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
+
+
+def _admit(args: argparse.Namespace) -> int:
+    from aifab.admit import Report, admit
+    from aifab.admit.cluster import Unusable, from_blueprint, from_tree
+    from aifab.admit.report import as_json, text
+
+    show = as_json if args.format == "json" else text
+    try:
+        cluster = from_blueprint(args.blueprint) if args.blueprint else \
+            from_tree(args.generated, args.cluster)
+    except Unusable as e:
+        print(show(Report("", (), tuple(e.findings))), end="")
+        return EXIT_USAGE
+    report = admit(args.files, cluster)
+    print(show(report), end="")
+    if report.problems:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if any(not v.admitted for v in report.verdicts) else EXIT_OK
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
@@ -122,6 +122,36 @@ def load_file(path: str | FsPath, display: str | None = None, memo: Memo | None 
 
 
 def load_bytes(raw: bytes, name: str) -> Document:
+    text = _decoded(raw, name)
+    return text if isinstance(text, Document) else load_text(text, name)
+
+
+def load_stream(raw: bytes, name: str) -> list[Document]:
+    """Every document of a YAML stream (Kubernetes manifests: documents split by `---`), each
+    with its own positions; the byte, node and alias budgets hold for the whole stream. A
+    problem that stops reading ends the list with a Document whose data is None."""
+    text = _decoded(raw, name)
+    if isinstance(text, Document):
+        return [text]
+    composer = _Composer(text)
+    documents = []
+    try:
+        for data in composer.documents():
+            documents.append(Document(name, data, text, composer.positions,
+                                      composer.key_positions, tuple(composer.placed(name))))
+            composer.next_document()
+    except _Refused as exc:
+        problem = Finding(name, exc.line, exc.col, exc.code, Severity.ERROR, exc.message, (),
+                          exc.hint)
+        documents.append(Document(name, None, text, findings=(*composer.placed(name), problem)))
+    except yaml.YAMLError as exc:
+        problem = _syntax_finding(name, exc, text)
+        documents.append(Document(name, None, text, findings=(*composer.placed(name), problem)))
+    return documents
+
+
+def _decoded(raw: bytes, name: str) -> str | Document:
+    """The text of `raw`, or a Document that says why there is none."""
     if len(raw) > MAX_BYTES:
         return _refused(
             name,
@@ -143,7 +173,7 @@ def load_bytes(raw: bytes, name: str) -> Document:
             hint="save the file as UTF-8",
             line=line,
         )
-    return load_text(text, name)
+    return text
 
 
 def load_text(text: str, name: str) -> Document:
@@ -232,6 +262,27 @@ class _Composer:
             return data
         finally:
             self.parser.dispose()
+
+    def documents(self) -> Iterator[Any]:
+        """The data of each document of the stream in turn (None for an empty one)."""
+        try:
+            self._expect(yaml.StreamStartEvent)
+            while not isinstance(self.parser.peek_event(), yaml.StreamEndEvent):
+                self._expect(yaml.DocumentStartEvent)
+                if isinstance(self.parser.peek_event(), yaml.DocumentEndEvent):
+                    data = None
+                else:
+                    data, _ = self._node((), 0)
+                self._expect(yaml.DocumentEndEvent)
+                yield data
+        finally:
+            self.parser.dispose()
+
+    def next_document(self) -> None:
+        """Start the positions, findings and anchors of the next document afresh (the node and
+        alias budgets go on counting)."""
+        self.positions, self.key_positions = {}, {}
+        self.findings, self.anchors = [], {}
 
     def _expect(self, kind: type) -> Any:
         event = self.parser.get_event()

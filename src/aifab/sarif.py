@@ -46,6 +46,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.live", "live"),
     ("aifab.fleet.compose", "fleet"),
     ("aifab.suppress", "cli"),
+    ("aifab.admit", "admit"),
 )
 """Modules whose `CODES` are findings of a stage; rule and policy modules are found by their
 packages."""
@@ -53,7 +54,7 @@ packages."""
 WARNING_CODES = frozenset({
     "AF010", "AF011", "AF320", "AF332", "AF333", "AF334", "AF335", "AF342", "AF345", "AF352",
     "AF354", "AF355", "AF357", "AF358", "AF360", "AF361", "AF365", "AF378", "AF379", "AF382",
-    "AF385", "AF387", "AF389", "AF407", "AF408", "AF411", "AF616",
+    "AF385", "AF387", "AF389", "AF407", "AF408", "AF411", "AF616", "AF705",
 })
 """Codes reported as warnings (their rule's default level). A code that can be either is an
 error here; each result still carries its own level, which is what `--strict` changes."""

@@ -131,14 +131,16 @@ class CRDs:
                               "check this rule by hand (or with a dry run against the cluster)")
 
 
-def shipped(releases: Iterable[tuple[str, str]]) -> list[Definition]:
-    """The CRDs of exactly these (chart, version) releases, then of the CRD-only companions
-    (JobSet, ServiceMonitor, Flux), from the data aifab ships."""
+def shipped(releases: Iterable[tuple[str, str]], companions: bool = True) -> list[Definition]:
+    """The CRDs of exactly these (chart, version) releases, then (with `companions`) of the
+    CRD-only companions (JobSet, ServiceMonitor, Flux), from the data aifab ships."""
     from aifab.verify import chart_data
 
-    found = [chart_data.find(chart, version) for chart, version in releases]
+    found = [*filter(None, (chart_data.find(chart, version) for chart, version in releases))]
+    if companions:
+        found += chart_data.companions()
     return [Definition(data.label, crd["group"], crd["kind"], tuple(crd["versions"]))
-            for data in [*filter(None, found), *chart_data.companions()] for crd in data.crds]
+            for data in found for crd in data.crds]
 
 
 @cache
