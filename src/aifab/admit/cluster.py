@@ -17,6 +17,7 @@ import yaml
 
 from aifab.admit import pools as pool_records
 from aifab.diagnostics import Finding, Severity
+from aifab.naming import LABEL_POOL
 
 # What every cluster has before anything is applied (kube-apiserver's system namespaces).
 BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -94,8 +95,7 @@ def from_tree(generated: Path, cluster: str) -> ClusterView:
                                "pass --blueprint to judge against a blueprint instead")]) from None
     releases = tuple(_release(e.data) for e in tree.releases)
     objects = tuple(e.data for e in tree.objects)
-    return ClusterView(cluster, _minor(objects), objects, releases,
-                       tuple(e.data for e in tree.node_pools))
+    return ClusterView(cluster, _minor(objects), objects, releases, _node_rules(objects))
 
 
 def from_blueprint(path: Path) -> ClusterView:
@@ -116,11 +116,16 @@ def from_blueprint(path: Path) -> ClusterView:
                                "tree) or the blueprint of one cluster")])
     cluster = clusters[0]
     outputs = [o for o in expand(cluster) if not o.path.startswith(EXAMPLES)]
+    objects = tuple(o.data for o in outputs if o.kind in ("object", "nodes"))
     return ClusterView(
-        cluster.name, ".".join(cluster.kubernetes.version.split(".")[:2]),
-        tuple(o.data for o in outputs if o.kind == "object"),
-        tuple(_release(o.data) for o in outputs if o.kind == "release"),
-        tuple(o.data for o in outputs if o.kind == "nodes"))
+        cluster.name, ".".join(cluster.kubernetes.version.split(".")[:2]), objects,
+        tuple(_release(o.data) for o in outputs if o.kind == "release"), _node_rules(objects))
+
+
+def _node_rules(objects: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+    """The pools' NodeFeatureRules (expand/node_pools.py), which name and label the nodes."""
+    return tuple(o for o in objects if o.get("kind") == "NodeFeatureRule"
+                 and LABEL_POOL in ((o.get("metadata") or {}).get("labels") or {}))
 
 
 def _release(data: Mapping[str, Any]) -> Release:

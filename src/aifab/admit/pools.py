@@ -1,8 +1,9 @@
 """The cluster's node pools as admission sees them: nodes with their labels and taints.
 
-The one place that reads where pools are written down. Today that is aifab's NodePool files
-(generated/<cluster>/node-pools/<pool>.yaml, expand/node_pools.py): a pool's labels and taints,
-and groups of nodes each with labels of their own.
+The one place that reads where pools are written down: the pools' NodeFeatureRules
+(generated/<cluster>/node-pools/<pool>.yaml, expand/node_pools.py), whose rules name nodes by
+hostname and give them labels and taints, as nfd-master will. A pool selected by `nodeSelector`
+has no rule (its nodes are labelled when they join), so placement does not know its nodes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from aifab.expand.node_pools import nodes_of
+from aifab.naming import LABEL_POOL, LABEL_SYSTEM
 
 
 @dataclass(frozen=True)
@@ -34,16 +38,16 @@ class Pool:
         return {k: v for k, v in first.items() if all(n.labels.get(k) == v for n in self.nodes)}
 
 
-def read(node_pools: Iterable[Mapping[str, Any]]) -> list[Pool]:
-    """Pools from aifab NodePool objects (apiVersion aifab.dev/v1alpha1, kind NodePool)."""
+def read(rules: Iterable[Mapping[str, Any]]) -> list[Pool]:
+    """Pools from their NodeFeatureRules (one per pool, labelled with the pool's name)."""
     pools = []
-    for data in node_pools:
-        spec = data.get("spec") or {}
-        common = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
-        nodes = tuple(
-            Node(str(name), {**common, **{str(k): str(v) for k, v in
-                                          (group.get("labels") or {}).items()}})
-            for group in spec.get("groups") or () for name in group.get("nodes") or ())
-        pools.append(Pool(str(data["metadata"]["name"]), str(spec.get("system", "")),
-                          tuple(spec.get("taints") or ()), nodes))
+    for data in rules:
+        nodes = list(nodes_of(data))
+        if not nodes:
+            continue
+        labels = nodes[0]["labels"]
+        pools.append(Pool(str(labels.get(LABEL_POOL, data["metadata"]["name"])),
+                          str(labels.get(LABEL_SYSTEM, "")), tuple(nodes[0]["taints"]),
+                          tuple(Node(str(n["name"]), {str(k): str(v) for k, v in
+                                                      n["labels"].items()}) for n in nodes)))
     return pools
