@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -137,3 +138,41 @@ def test_durations(text: str, seconds: int) -> None:
 def test_durations_aifab_does_not_write_are_refused(text: str) -> None:
     with pytest.raises(FluxError):
         duration(text)
+
+
+def test_verify_refuses_a_helm_release_its_crd_refuses() -> None:
+    """generate verifies HelmReleases against the Flux CRD aifab ships, CEL rules included."""
+    from aifab.expand import expand
+    from aifab.expand.common import Output
+    from aifab.verify import Sources, verify
+    from bundled import cluster_of
+
+    cluster = cluster_of(ROOT / "blueprints" / "seoul-rtxpro.yaml")
+    outputs = list(expand(cluster))
+    assert verify(outputs, cluster.kubernetes.version, Sources(), "out")[0] == []
+    path = "kueue/helmrelease-kueue.yaml"
+    (good,) = [o for o in outputs if o.path == path]
+    both = copy.deepcopy(dict(good.data))  # chart and chartRef: the CRD allows one of them
+    both["spec"]["chart"] = {"spec": {"chart": "kueue", "sourceRef": {
+        "kind": "HelmRepository", "name": "kueue"}}}
+    typo = copy.deepcopy(dict(good.data))
+    typo["spec"]["intervall"] = "1h"
+    for data, code in ((both, "AF410"), (typo, "AF402")):
+        edited = [Output(o.path, o.kind, data) if o.path == path else o for o in outputs]
+        found = verify(edited, cluster.kubernetes.version, Sources(), "out")[0]
+        assert [(f.code, f.file) for f in found] == [(code, f"out/{path}")], found
+
+
+def test_a_tree_with_the_old_pseudo_kind_is_refused(tmp_path) -> None:
+    """A tree generated before releases were Flux objects says it needs regenerating."""
+    from test_deploy import copy_tree, relock
+
+    from aifab.deploy.tree import TreeError
+
+    generated = copy_tree(tmp_path, "seoul-rtxpro")
+    old = generated / "seoul-rtxpro" / "kueue" / "helmrelease-kueue.yaml"
+    old.write_text("apiVersion: aifab.dev/v1alpha1\nkind: HelmRelease\nmetadata:\n"
+                   "  name: kueue\n  namespace: kueue-system\nchart: kueue\nversion: 0.19.2\n")
+    relock(generated / "seoul-rtxpro")
+    with pytest.raises(TreeError, match="unknown aifab kind 'HelmRelease'.*older"):
+        load_cluster_tree(generated, "seoul-rtxpro")
