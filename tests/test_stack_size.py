@@ -8,12 +8,14 @@ and its parent)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 from test_deploy import (
+    GENERATED,
     PROVIDER_TYPE,
     Run,
     by_kind,
@@ -24,7 +26,13 @@ from test_deploy import (
 )
 
 from aifab.deploy import resources
-from aifab.deploy.resources import COMPONENT_TYPE, OPERATOR_RELEASES, object_name
+from aifab.deploy.resources import (
+    COMPONENT_TYPE,
+    OPERATOR_RELEASES,
+    _release_order,
+    object_name,
+)
+from aifab.deploy.tree import load_cluster_tree
 from aifab.pipeline import flatten, run
 from bundled import BLUEPRINTS
 
@@ -129,3 +137,14 @@ def test_node_feature_rules_wait_for_the_gpu_operator(tmp_path: Path,
     assert outcome.error is None, outcome.error
     assert "release/gpu-operator" in outcome.dependencies["NodeFeatureRule/gb200"]
     assert outcome.parents["NodeFeatureRule/gb200"] == (COMPONENT_TYPE, "node-pools")
+
+
+def test_release_order_follows_depends_on_and_survives_a_cycle() -> None:
+    entries = load_cluster_tree(GENERATED, REFERENCE_CLUSTER).releases
+    order = [e.name for e in _release_order(entries)]
+    assert order.index("gpu-operator") < order.index("nvidia-dra-driver-gpu")
+    assert sorted(order) == sorted(e.name for e in entries)
+    gpu = next(e for e in entries if e.name == "gpu-operator")
+    dra = next(e for e in entries if e.name == "nvidia-dra-driver-gpu")
+    looped = replace(gpu, helm=replace(gpu.helm, depends_on=((dra.name, dra.namespace),)))
+    assert sorted(e.name for e in _release_order([looped, dra])) == sorted([gpu.name, dra.name])

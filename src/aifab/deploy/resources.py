@@ -209,7 +209,8 @@ def declare(tree: ClusterTree, provider: k8s.Provider | None) -> dict[str, pulum
     by_key = {(r.name, r.namespace): r for r in tree.releases}
     for entry in _release_order(tree.releases):
         deps = namespace_of(entry) + core.get(entry.namespace, [])
-        deps += [releases[by_key[key].name] for key in entry.depends_on if key in by_key]
+        deps += [releases[by_key[key].name] for key in entry.depends_on
+                 if key in by_key and by_key[key].name in releases]  # (not in a cycle)
         releases[entry.name] = add(release_name(entry), _release(entry, options(entry, deps)))
 
     # Custom resources of the operators, after their release.
