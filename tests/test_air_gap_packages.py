@@ -29,11 +29,11 @@ def with_packages(data):
 
 def objects(expand, cluster) -> dict[tuple[str, str], dict]:
     return {(o.data.get("kind", ""), o.data.get("metadata", {}).get("name", "")): o.data
-            for o in expand(cluster) if o.kind != "release"}
+            for o in expand(cluster) if o.kind == "object"}
 
 
 def release(expand, cluster) -> dict:
-    return next(o.data for o in expand(cluster) if o.kind == "release")
+    return next(o.data["spec"] for o in expand(cluster) if o.kind == "release")
 
 
 def test_gpu_driver_containers_use_the_site_repositories(tmp_path):

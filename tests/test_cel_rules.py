@@ -13,6 +13,7 @@ import yaml
 
 from aifab.expand import expand
 from aifab.expand.common import Output
+from aifab.expand.flux import release_objects
 from aifab.pipeline import run
 from aifab.verify import Sources, verify
 from bundled import BLUEPRINTS
@@ -28,8 +29,10 @@ def _verify(*objects: dict[str, Any], crds: Path | None = None,
 
 # The JobSet controller's release, which brings the JobSet CRD (expand/jobset.py deploys it
 # beside Kueue); its values are the chart's defaults.
-JOBSET = Output("jobset/helmrelease-jobset.yaml", "release",
-                {"chart": "jobset", "version": "0.12.0", "values": {}})
+_SOURCE, _RELEASE = release_objects("jobset", "jobset-system", chart="jobset", version="0.12.0",
+                                    repository="oci://registry.k8s.io/jobset/charts", values={})
+JOBSET = (Output("jobset/ocirepository-jobset.yaml", "object", _SOURCE),
+          Output("jobset/helmrelease-jobset.yaml", "release", _RELEASE))
 
 
 def _jobset(**spec: Any) -> dict[str, Any]:
@@ -43,39 +46,40 @@ def _jobset(**spec: Any) -> dict[str, Any]:
 
 
 def test_a_valid_jobset_passes() -> None:
-    assert _verify(_jobset(), releases=(JOBSET,)) == []
+    assert _verify(_jobset(), releases=JOBSET) == []
     assert _verify(_jobset(workers={"dependsOn": [{"name": "leader", "status": "Ready"}]}),
-                   releases=(JOBSET,)) == []
+                   releases=JOBSET) == []
 
 
 def test_jobset_in_order_startup_with_depends_on_is_refused() -> None:
     """JobSet v0.12.0 CRD: "StartupPolicy and DependsOn APIs are mutually exclusive"."""
     found = _verify(_jobset(startupPolicy={"startupPolicyOrder": "InOrder"},
                             workers={"dependsOn": [{"name": "leader", "status": "Ready"}]}),
-                    releases=(JOBSET,))
+                    releases=JOBSET)
     assert [code for code, _ in found] == ["AF410"]
     assert "StartupPolicy and DependsOn APIs are mutually exclusive" in found[0][1]
     assert "at spec" in found[0][1] and "jobset v0.12.0" in found[0][1]
 
 
 @pytest.fixture(scope="module")
-def cluster_queue() -> tuple[dict[str, Any], Output]:
+def cluster_queue() -> tuple[dict[str, Any], tuple[Output, ...]]:
     """A ClusterQueue of the reference blueprint, and its Kueue release (kueue 0.19.2)."""
     cluster = run(BLUEPRINTS / "gwangju-gb200.yaml").cluster
     assert cluster is not None
     outputs = list(expand(cluster))
     queue = next(copy.deepcopy(dict(o.data)) for o in outputs
                  if o.kind == "object" and o.data.get("kind") == "ClusterQueue")
-    return queue, next(o for o in outputs if o.kind == "release" and o.data["chart"] == "kueue")
+    return queue, tuple(o for o in outputs if o.path.startswith("kueue/")
+                        and o.data["kind"] in ("HelmRelease", "OCIRepository"))
 
 
 def test_cluster_queue_flavors_with_fewer_resources_than_covered_are_refused(
         cluster_queue) -> None:
     queue, kueue = cluster_queue
-    assert _verify(queue, releases=(kueue,)) == []
+    assert _verify(queue, releases=kueue) == []
     broken = copy.deepcopy(queue)
     broken["spec"]["resourceGroups"][0]["coveredResources"].append("cpu")
-    found = _verify(broken, releases=(kueue,))
+    found = _verify(broken, releases=kueue)
     assert [code for code, _ in found] == ["AF410"]
     assert "flavors must have the same number of resources as the coveredResources" in found[0][1]
     assert "spec.resourceGroups[0]" in found[0][1]

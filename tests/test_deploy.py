@@ -25,6 +25,7 @@ from pulumi.runtime.stack import run_pulumi_func
 
 from aifab.deploy.program import run
 from aifab.deploy.resources import (
+    COMPONENT_TYPE,
     OPERATOR_RELEASES,
     TYPED_KINDS,
     DuplicateNameError,
@@ -34,14 +35,15 @@ from aifab.deploy.resources import (
 )
 from aifab.deploy.stack_config import stack_config
 from aifab.deploy.tree import TreeError, load_cluster_tree
+from aifab.expand.flux import chart_releases, is_release, is_source
 from aifab.expand.node_pools import nodes_of
 from aifab.render import LOCK, digest
 from bundled import CLUSTER_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
-# The standalone clusters and the smallest cluster of the national fleet (its 62,728 nodes in
-# all are too many NodePatches for mock runs; its clusters differ only in size).
+# The standalone clusters and the smallest cluster of the national fleet (its clusters differ
+# only in size; tests/test_stack_size.py runs the largest).
 CLUSTERS = sorted(p.stem for p in CLUSTER_FILES) + ["kr-gwangju-b300"]
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 
@@ -62,14 +64,19 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """MockMonitor that also keeps each registration's dependencies (as resource names)."""
+    """MockMonitor that also keeps each registration's dependencies and parent (as resource
+    names, the parent with its type)."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.dependencies: dict[str, set[str]] = {}
+        self.parents: dict[str, tuple[str, str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
         self.dependencies[request.name] = {urn.rpartition("::")[2] for urn in request.dependencies}
+        if request.parent:  # urn:pulumi:stack::project::<parent types$>type::name
+            types, _, name = request.parent.rpartition("::")
+            self.parents[request.name] = (types.rpartition("$")[2].rpartition("::")[2], name)
         return super().RegisterResource(request)
 
 
@@ -78,6 +85,7 @@ class Run:
     resources: dict[str, Any] = field(default_factory=dict)  # name -> MockResourceArgs
     count: int = 0
     dependencies: dict[str, set[str]] = field(default_factory=dict)
+    parents: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (type, name)
     warnings: list[str] = field(default_factory=list)
     error: BaseException | None = None
 
@@ -125,6 +133,7 @@ def _deploy(cluster: str, config: dict[str, str]) -> Run:
     result.count = len(mocks.resources)
     result.resources = {r.name: r for r in mocks.resources}
     result.dependencies = monitor.dependencies
+    result.parents = monitor.parents
     result.warnings = handler.messages
     return result
 
@@ -143,15 +152,24 @@ def tree_files(cluster: str, folder: Path = GENERATED) -> dict[str, dict[str, An
 
 
 def by_kind(cluster: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """The tree's objects (Flux sources aside: the program reads them, Flux would apply
+    them), its Flux HelmReleases and its pools' NodeFeatureRules (objects too)."""
     objects, releases, pools = [], [], []
     for path, data in tree_files(cluster).items():
-        if path.startswith("examples/"):  # templates for tenants: locked, never deployed
+        if path.startswith("examples/") or is_source(data):  # never declared
             continue
-        if data["apiVersion"] == "aifab.dev/v1alpha1":
-            (releases if data["kind"] == "HelmRelease" else pools).append(data)
+        if data["kind"] == "NodeFeatureRule":
+            pools.append(data)
+        if is_release(data):
+            releases.append(data)
         else:
             objects.append(data)
     return objects, releases, pools
+
+
+def helm_releases(cluster: str) -> list:
+    """Every HelmRelease of the tree read with its source (expand.flux.ChartRelease)."""
+    return chart_releases(d for p, d in tree_files(cluster).items() if not p.startswith("ex"))
 
 
 def type_token(data: dict) -> str:
@@ -169,12 +187,13 @@ def plain(value: Any) -> Any:
 
 def test_every_object_is_one_resource_with_the_file_content(deployed: tuple[str, Run]) -> None:
     cluster, outcome = deployed
-    objects, releases, pools = by_kind(cluster)
-    nodes = sum(len(list(nodes_of(p))) for p in pools)
+    objects, releases, _ = by_kind(cluster)
+    components = {n for n, r in outcome.resources.items() if r.typ == COMPONENT_TYPE}
     # every registration has its own name: nothing was declared twice under one name
-    assert outcome.count == len(outcome.resources) == 1 + len(objects) + len(releases) + nodes
-    declared = {n for n, r in outcome.resources.items()
-                if not n.startswith(("release/", "node/")) and r.typ != PROVIDER_TYPE}
+    assert outcome.count == len(outcome.resources) == \
+        1 + len(components) + len(objects) + len(releases)
+    declared = {n for n, r in outcome.resources.items() if not n.startswith("release/")
+                and r.typ not in (PROVIDER_TYPE, COMPONENT_TYPE)}
     assert declared == {object_name(o) for o in objects}
     for data in objects:
         recorded = outcome.resources[object_name(data)]
@@ -185,25 +204,30 @@ def test_every_object_is_one_resource_with_the_file_content(deployed: tuple[str,
 
 def test_releases_have_the_chart_version_repository_and_values(deployed: tuple[str, Run]) -> None:
     cluster, outcome = deployed
-    _, releases, _ = by_kind(cluster)
+    releases = helm_releases(cluster)
     assert releases
-    for data in releases:
-        name, repository = data["metadata"]["name"], data["repository"]
-        recorded = outcome.resources[f"release/{name}"]
+    for release in releases:
+        spec = release.release["spec"]
+        recorded = outcome.resources[f"release/{release.name}"]
         inputs = recorded.inputs
         assert recorded.typ == "kubernetes:helm.sh/v3:Release"
-        assert inputs["name"] == name  # no random suffix on the Helm release
-        assert inputs["namespace"] == data["metadata"]["namespace"]
-        assert inputs["version"] == data["version"]
-        assert plain(inputs["values"]) == plain(data["values"])
+        assert inputs["name"] == spec["releaseName"]  # no random suffix on the Helm release
+        assert inputs["namespace"] == spec["targetNamespace"]
+        assert plain(inputs["values"]) == plain(spec["values"])
         assert inputs["createNamespace"] is False
         assert inputs["skipAwait"] is False
-        if repository.startswith("oci://"):
-            assert inputs["chart"] == f"{repository}/{data['chart']}"
+        assert inputs["timeout"] == {"15m": 900, "30m": 1800}[spec["timeout"]]
+        source = release.source["spec"]
+        if "chartRef" in spec:  # an OCIRepository: the chart is its url, at its tag
+            assert release.source["kind"] == "OCIRepository"
+            assert inputs["chart"] == source["url"]
+            assert inputs["version"] == source["ref"]["tag"]
             assert "repositoryOpts" not in inputs
-        else:
-            assert inputs["chart"] == data["chart"]
-            assert inputs["repositoryOpts"] == {"repo": repository}
+        else:  # a HelmRepository: the chart by name in it
+            assert release.source["kind"] == "HelmRepository"
+            assert inputs["chart"] == spec["chart"]["spec"]["chart"]
+            assert inputs["version"] == spec["chart"]["spec"]["version"]
+            assert inputs["repositoryOpts"] == {"repo": source["url"]}
 
 
 @pytest.mark.parametrize(("cluster", "mirror"), [
@@ -219,44 +243,28 @@ def test_air_gapped_clusters_pull_every_chart_from_their_mirror(cluster: str, mi
     assert outcome.error is None
     for entry in tree.releases:
         chart = outcome.resources[f"release/{entry.name}"].inputs["chart"]
-        assert chart == f"{mirror}/{entry.data['chart']}"
+        assert chart == f"{mirror}/{entry.chart}"
 
 
-def test_one_node_patch_per_node_with_its_labels_and_taints(deployed: tuple[str, Run]) -> None:
+def test_no_resource_per_node(deployed: tuple[str, Run]) -> None:
+    """Nodes get their labels and taints from the pools' NodeFeatureRules (nfd-master), which
+    are declared as they are: one resource per pool, none per node."""
     cluster, outcome = deployed
     _, _, pools = by_kind(cluster)
-    nodes = [n for p in pools for n in nodes_of(p)]
-    patches = {n: r for n, r in outcome.resources.items() if n.startswith("node/")}
-    assert len(patches) == len(nodes)
-    if cluster == "gwangju-gb200":
-        assert len(patches) == 288 + 31
-    for node in nodes:
-        recorded = patches[f"node/{node['name']}"]
-        assert recorded.typ == "kubernetes:core/v1:NodePatch"
-        assert recorded.inputs["metadata"] == {"name": node["name"], "labels": node["labels"]}
-        if node["taints"]:
-            assert recorded.inputs["spec"] == {"taints": node["taints"]}
-        else:  # an empty list would claim (and clear) the node's whole taint list
-            assert "spec" not in recorded.inputs
+    assert not [n for n in outcome.resources if n.startswith("node/")]
+    assert not [r for r in outcome.resources.values() if r.typ.endswith(":NodePatch")]
+    for rule in pools:
+        recorded = outcome.resources[f"NodeFeatureRule/{rule['metadata']['name']}"]
+        assert recorded.inputs["spec"] == rule["spec"]
+        assert list(nodes_of(rule))
 
 
-def test_taints_are_patched_where_a_pool_has_them() -> None:
-    outcome = deploy("daejeon-b200")
-    tainted = [r for n, r in outcome.resources.items() if n.startswith("node/")
-               and r.inputs.get("spec", {}).get("taints")]
-    assert tainted
-    assert tainted[0].inputs["spec"]["taints"] == [
-        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "value": "present"}]
-
-
-def test_selector_pools_are_skipped_with_a_warning() -> None:
-    tree = load_cluster_tree(GENERATED, "seoul-rtxpro")
-    assert summary(tree)["skippedSelectorPools"] == ["rtx-shared"]
+def test_selector_pools_have_no_rule_and_say_how_nodes_get_labels() -> None:
     outcome = deploy("seoul-rtxpro")
     assert outcome.error is None
-    assert any("rtx-shared" in w and "aifab.dev/pool=rtx-shared" in w for w in outcome.warnings)
-    assert not any(r.inputs["metadata"]["labels"].get("aifab.dev/pool") == "rtx-shared"
-                   for n, r in outcome.resources.items() if n.startswith("node/"))
+    assert "NodeFeatureRule/aifab-pool-rtx-shared" not in outcome.resources
+    text = (GENERATED / "seoul-rtxpro" / "node-pools" / "rtx-shared.md").read_text()
+    assert "--node-labels=" in text and "aifab.dev/pool=rtx-shared" in text
 
 
 def test_dependencies(deployed: tuple[str, Run]) -> None:
@@ -272,14 +280,16 @@ def test_dependencies(deployed: tuple[str, Run]) -> None:
         if OPERATOR_RELEASES.get(group) in release_names:
             expected.add(f"release/{OPERATOR_RELEASES[group]}")
         assert deps == expected, object_name(data)
-    for data in releases:
-        namespace = data["metadata"]["namespace"]
-        deps = outcome.dependencies[f"release/{data['metadata']['name']}"]
+    for release in helm_releases(cluster):
+        namespace = release.namespace
+        deps = outcome.dependencies[f"release/{release.name}"]
         assert f"Namespace/{namespace}" in deps
-        # and the core objects of its namespace, e.g. the MIG config the values name
+        # the core objects of its namespace, e.g. the MIG config the values name, and the
+        # releases its spec.dependsOn names
         assert deps - {f"Namespace/{namespace}"} == {
             object_name(o) for o in objects if o["metadata"].get("namespace") == namespace
-            and (o["apiVersion"], o["kind"]) in TYPED_KINDS}
+            and (o["apiVersion"], o["kind"]) in TYPED_KINDS} | {
+            f"release/{name}" for name, _ in release.depends_on}
     if cluster == "gwangju-gb200":
         gpu_operator = outcome.dependencies["release/gpu-operator"]
         assert "ConfigMap/gpu-operator/aifab-mig-config" in gpu_operator
@@ -343,7 +353,7 @@ def test_a_tree_that_is_not_the_reviewed_one_declares_nothing(tmp_path: Path, ho
 
 def test_an_untampered_copy_deploys(tmp_path: Path) -> None:
     outcome = deploy("gwangju-gb200", copy_tree(tmp_path))
-    assert outcome.error is None and outcome.count > 300
+    assert outcome.error is None and outcome.count == 72  # one per object, release, component
 
 
 def test_a_blueprint_changed_since_generation_makes_the_tree_stale(tmp_path: Path) -> None:
@@ -385,16 +395,6 @@ def test_duplicate_resource_names_fail_before_anything_is_declared(tmp_path: Pat
     assert outcome.count == 0
 
 
-def test_a_node_in_two_pools_is_a_duplicate(tmp_path: Path) -> None:
-    generated = copy_tree(tmp_path)
-    folder = generated / "gwangju-gb200"
-    pool = folder / "node-pools" / "b200-infer.yaml"
-    pool.write_text(pool.read_text().replace("gj1-b200-002", "gj1-b200-001"))
-    relock(folder)
-    with pytest.raises(DuplicateNameError, match="node/gj1-b200-001"):
-        resource_names(load_cluster_tree(generated, "gwangju-gb200"))
-
-
 def test_review_documents_are_verified_but_not_deployed(tmp_path: Path) -> None:
     generated = copy_tree(tmp_path)
     folder = generated / "gwangju-gb200"
@@ -404,7 +404,7 @@ def test_review_documents_are_verified_but_not_deployed(tmp_path: Path) -> None:
     assert "NOTES.md" in tree.documents
     # YAML documents: only the examples/ templates, never deployed
     assert all(d.startswith("examples/") for d in tree.documents if d.endswith((".yaml", ".yml")))
-    assert all(e.path != "NOTES.md" for e in tree.objects + tree.releases + tree.node_pools)
+    assert all(e.path != "NOTES.md" for e in tree.objects + tree.releases + tree.sources)
     (folder / "NOTES.md").write_text("# gwangju-gb200, edited\n")
     with pytest.raises(TreeError, match="NOTES.md"):
         load_cluster_tree(generated, "gwangju-gb200")
@@ -419,13 +419,14 @@ def test_unknown_cluster(tmp_path: Path) -> None:
 
 def test_tree_groups_in_path_order() -> None:
     tree = load_cluster_tree(GENERATED, "gwangju-gb200")
-    for group in (tree.objects, tree.releases, tree.node_pools):
+    for group in (tree.objects, tree.releases, tree.sources):
         assert [e.path for e in group] == sorted(e.path for e in group)
     assert {e.name for e in tree.releases} == {
         "gpu-operator", "network-operator", "kueue", "jobset", "kube-prometheus-stack",
         "nvidia-dra-driver-gpu"}
-    assert [p.name for p in tree.node_pools] == ["b200-infer", "gb200"]
-    assert summary(tree)["resources"]["NodePatch"] == 319
+    assert [e.name for e in tree.objects if e.kind == "NodeFeatureRule"] == [
+        "aifab-pool-b200-infer", "aifab-pool-gb200"]
+    assert summary(tree)["resources"]["NodeFeatureRule"] == 2
 
 
 # --- project and stack files ------------------------------------------------------------

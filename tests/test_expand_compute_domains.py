@@ -10,12 +10,14 @@ import yaml
 
 from aifab.expand import compute_domains, expand
 from aifab.expand.common import NS_DRA_DRIVER
+from aifab.expand.flux import releases_by_path
 from aifab.naming import LABEL_POOL
 from bundled import REFERENCE, cluster_of, reference
 
 BLUEPRINTS = Path(__file__).resolve().parents[1] / "blueprints"
 PAIRED_CD_CRD = (REFERENCE / "versioned" / "nvidia-dra-driver-gpu-25.12.0"
                  / "resource.nvidia.com_computedomains.yaml")
+RELEASE = "compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"
 MIRROR = "registry.gwangju-1.ai.example.kr"
 
 # Key paths of NVIDIA/k8s-dra-driver-gpu deployments/helm/nvidia-dra-driver-gpu/values.yaml (R4)
@@ -52,9 +54,10 @@ def leaf_paths(values: dict[str, Any], path: tuple[str, ...] = ()) -> set[tuple[
 def test_no_standing_compute_domains(gwangju):
     """A node belongs to one ComputeDomain at a time: no domains per rack and tenant, only the
     DRA driver release (the per-workload domains are templates in examples/)."""
-    for path in ("gwangju-gb200.yaml", "busan-gb300.yaml"):
+    for path, source in (("gwangju-gb200.yaml", "ocirepository"),  # its chart mirror
+                         ("busan-gb300.yaml", "helmrepository")):  # NGC's Helm repository
         out = outputs(cluster_of(BLUEPRINTS / path))
-        assert list(out) == ["compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"]
+        assert list(out) == [f"compute-domains/{source}-nvidia-dra-driver-gpu.yaml", RELEASE]
     deployed = [o for o in expand(gwangju) if not o.path.startswith("examples/")]
     assert [o.path for o in deployed if o.data.get("kind") == "ComputeDomain"] == []
 
@@ -69,8 +72,8 @@ def test_dra_driver_pairs_with_the_gpu_operator(blueprint, operator):
     pairing = compute_domains.dra_driver(cluster)
     assert pairing == {"chart": "nvidia-dra-driver-gpu", "version": "25.12.0",
                        "numNodesRequired": True}
-    release = outputs(cluster)["compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"].data
-    assert (release["chart"], release["version"]) == ("nvidia-dra-driver-gpu", "25.12.0")
+    release = releases_by_path(outputs(cluster).values())[RELEASE]
+    assert (release.chart, release.version) == ("nvidia-dra-driver-gpu", "25.12.0")
     crd = yaml.safe_load(reference(PAIRED_CD_CRD).read_text(encoding="utf-8"))
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert ("numNodes" in spec["required"]) is pairing["numNodesRequired"]
@@ -88,12 +91,12 @@ def test_v26_7_keeps_the_cluster_policy():
 
 
 def test_release(gwangju):
-    data = outputs(gwangju)["compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"].data
-    assert data["chart"] == "nvidia-dra-driver-gpu"
-    assert data["metadata"]["namespace"] == NS_DRA_DRIVER
-    assert data["version"] == gwangju.catalog.charts["nvidia-dra-driver-gpu"]["version"] == "25.12.0"
-    assert data["repository"] == "oci://registry.gwangju-1.ai.example.kr/charts"
-    values = data["values"]
+    data = releases_by_path(outputs(gwangju).values())[RELEASE]
+    assert data.chart == "nvidia-dra-driver-gpu"
+    assert data.namespace == data.release["metadata"]["namespace"] == NS_DRA_DRIVER
+    assert data.version == gwangju.catalog.charts["nvidia-dra-driver-gpu"]["version"] == "25.12.0"
+    assert data.repository == "oci://registry.gwangju-1.ai.example.kr/charts"
+    values = data.values
     assert values["resources"] == {"gpus": {"enabled": False}, "computeDomains": {"enabled": True}}
     assert values["image"]["repository"] == f"{MIRROR}/nvcr.io/nvidia/k8s-dra-driver-gpu"
     assert values["nvidiaDriverRoot"] == "/run/nvidia/driver"
@@ -116,7 +119,7 @@ def test_tainted_pool_is_tolerated(tmp_path):
     path = tmp_path / "tainted.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     out = outputs(cluster_of(path))
-    values = out["compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"].data["values"]
+    values = out[RELEASE].data["spec"]["values"]
     assert {"key": "aifab.dev/dedicated", "operator": "Equal", "value": "training",
             "effect": "NoSchedule"} in values["kubeletPlugin"]["tolerations"]
     assert leaf_paths(values) <= CHART_KEYS

@@ -11,6 +11,7 @@ import yaml
 
 from aifab.expand import gpu_operator
 from aifab.expand.common import NS_GPU_OPERATOR
+from aifab.expand.flux import releases_by_path
 from aifab.naming import LABEL_POOL
 from bundled import REFERENCE, cluster_of, reference, variant
 
@@ -30,7 +31,7 @@ def outputs(cluster) -> dict[str, Any]:
 
 
 def release_values(cluster) -> dict[str, Any]:
-    return outputs(cluster)["gpu-operator/helmrelease-gpu-operator.yaml"].data["values"]
+    return outputs(cluster)["gpu-operator/helmrelease-gpu-operator.yaml"].data["spec"]["values"]
 
 
 def unknown_keys(data: Any, defaults: Any, path: str = "") -> list[str]:
@@ -63,16 +64,17 @@ def test_reference_outputs(gwangju):
     assert sorted(outputs(gwangju)) == [
         "gpu-operator/gpu-operator/configmap-aifab-mig-config.yaml",
         "gpu-operator/helmrelease-gpu-operator.yaml",
+        "gpu-operator/ocirepository-gpu-operator.yaml",
     ]
 
 
 def test_release(gwangju):
-    data = outputs(gwangju)["gpu-operator/helmrelease-gpu-operator.yaml"].data
-    assert data["chart"] == "gpu-operator"
-    assert data["version"] == "v26.3.0"
-    assert data["metadata"]["namespace"] == NS_GPU_OPERATOR
-    assert data["repository"] == "oci://registry.gwangju-1.ai.example.kr/charts"
-    values = data["values"]
+    data = releases_by_path(outputs(gwangju).values())["gpu-operator/helmrelease-gpu-operator.yaml"]
+    assert data.chart == "gpu-operator"
+    assert data.version == "v26.3.0"
+    assert data.namespace == data.release["metadata"]["namespace"] == NS_GPU_OPERATOR
+    assert data.repository == "oci://registry.gwangju-1.ai.example.kr/charts"
+    values = data.values
     assert values["driver"]["version"] == "580.126.20"
     assert values["driver"]["kernelModuleType"] == "open"
     assert "useOpenKernelModules" not in values["driver"]
@@ -252,7 +254,8 @@ def test_mps_pool(tmp_path):
 def test_no_mig_no_sharing_daejeon():
     cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")
     out = outputs(cluster)
-    assert list(out) == ["gpu-operator/helmrelease-gpu-operator.yaml",
+    assert list(out) == ["gpu-operator/ocirepository-gpu-operator.yaml",
+                         "gpu-operator/helmrelease-gpu-operator.yaml",
                          "gpu-operator/gpu-operator/configmap-aifab-driver-repo-config.yaml"]
     values = release_values(cluster)
     assert values["mig"] == {"strategy": "none"}

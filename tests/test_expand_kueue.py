@@ -12,6 +12,7 @@ import yaml
 
 from aifab.expand import kueue
 from aifab.expand.common import NS_KUEUE
+from aifab.expand.flux import releases_by_path
 from aifab.naming import HOSTNAME_LABEL, LABEL_POOL
 from bundled import CLUSTER_FILES, REFERENCE, cluster_of, reference, variant
 
@@ -37,32 +38,33 @@ def by_kind(cluster, kind: str) -> dict[str, Any]:
 def test_reference_objects(gwangju):
     out = outputs(gwangju)
     kinds = sorted(d["kind"] for d in out.values())
-    assert kinds == sorted(["HelmRelease", "Topology", "Topology", "ResourceFlavor",
+    assert kinds == sorted(["HelmRelease", "OCIRepository", "Topology", "Topology", "ResourceFlavor",
                             "ResourceFlavor", "Cohort", "ClusterQueue", "ClusterQueue",
                             "LocalQueue", "LocalQueue", "WorkloadPriorityClass",
                             "WorkloadPriorityClass", "WorkloadPriorityClass"])
     assert "kueue/foundation-models/localqueue-default.yaml" in out
     assert all(d["apiVersion"] == "kueue.x-k8s.io/v1beta2" for d in out.values()
-               if d["kind"] != "HelmRelease")
+               if d["kind"] not in ("HelmRelease", "OCIRepository"))
 
 
 def test_release(gwangju):
     rel = outputs(gwangju)["kueue/helmrelease-kueue.yaml"]
-    assert rel["version"] == "0.19.2" and rel["metadata"]["namespace"] == NS_KUEUE
-    assert rel["repository"] == f"oci://{MIRROR}/charts" and rel["chart"] == "kueue"
-    image = rel["values"]["controllerManager"]["manager"]["image"]
+    chart = releases_by_path(kueue.expand(gwangju))["kueue/helmrelease-kueue.yaml"]
+    assert chart.version == "0.19.2" and chart.namespace == NS_KUEUE
+    assert chart.repository == f"oci://{MIRROR}/charts" and chart.chart == "kueue"
+    image = rel["spec"]["values"]["controllerManager"]["manager"]["image"]
     assert image == {"repository": f"{MIRROR}/registry.k8s.io/kueue/kueue", "tag": "v0.19.2",
                      "pullPolicy": "IfNotPresent"}
     for part in ("backend", "frontend"):
-        assert rel["values"]["kueueViz"][part]["image"]["repository"].startswith(MIRROR + "/")
-    config = yaml.safe_load(rel["values"]["managerConfig"]["controllerManagerConfigYaml"])
+        assert rel["spec"]["values"]["kueueViz"][part]["image"]["repository"].startswith(MIRROR + "/")
+    config = yaml.safe_load(rel["spec"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
     assert config["apiVersion"] == "config.kueue.x-k8s.io/v1beta2"
     assert {"cpu", "memory"} <= set(config["resources"]["excludeResourcePrefixes"])
     assert "fairSharing" not in config
 
 
 def test_manager_config_admits_tenant_jobs_only_and_maps_the_channel_device_class(gwangju):
-    values = outputs(gwangju)["kueue/helmrelease-kueue.yaml"]["values"]
+    values = outputs(gwangju)["kueue/helmrelease-kueue.yaml"]["spec"]["values"]
     config = json.loads(values["managerConfig"]["controllerManagerConfigYaml"])
     # KueueDRAIntegration (on in v0.19): an unmapped DeviceClass makes the pod inadmissible
     assert config["resources"]["deviceClassMappings"] == [
@@ -90,16 +92,17 @@ def test_every_tenant_namespace_carries_the_label_kueue_selects(gwangju):
 
 def test_no_compute_domains_no_device_class_mapping():
     config = json.loads(outputs(cluster_of(BLUEPRINTS / "daejeon-b200.yaml"))[
-        "kueue/helmrelease-kueue.yaml"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
+        "kueue/helmrelease-kueue.yaml"]["spec"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
     assert "deviceClassMappings" not in config["resources"]
 
 
 def test_no_mirror_uses_upstream():
     cluster = cluster_of(BLUEPRINTS / "busan-gb300.yaml")
     rel = outputs(cluster)["kueue/helmrelease-kueue.yaml"]
-    assert rel["values"]["controllerManager"]["manager"]["image"]["repository"] == \
+    assert rel["spec"]["values"]["controllerManager"]["manager"]["image"]["repository"] == \
         "registry.k8s.io/kueue/kueue"
-    assert rel["repository"] == "oci://registry.k8s.io/kueue/charts"
+    chart = releases_by_path(kueue.expand(cluster))["kueue/helmrelease-kueue.yaml"]
+    assert chart.repository == "oci://registry.k8s.io/kueue/charts"
 
 
 def test_topologies_and_flavors(gwangju):
@@ -180,7 +183,7 @@ def test_time_slicing_borrowing_and_fair_sharing():
     assert queue["fairSharing"] == {"weight": "1"} and queue["cohortName"] == "daejeon"
     assert queue["resourceGroups"][0]["flavors"][0]["resources"][0]["borrowingLimit"] == "124"
     rel = outputs(daejeon)["kueue/helmrelease-kueue.yaml"]
-    config = json.loads(rel["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    config = json.loads(rel["spec"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
     assert config["fairSharing"]["preemptionStrategies"]
     classes = by_kind(daejeon, "WorkloadPriorityClass")
     assert classes["production-training"]["value"] == 1000
@@ -210,7 +213,7 @@ def test_no_kueue_no_output(tmp_path):
 def test_objects_match_reference_crds(name):
     schemas = {}
     for data in outputs(cluster_of(BLUEPRINTS / name)).values():
-        if data["kind"] == "HelmRelease":
+        if data["kind"] in ("HelmRelease", "OCIRepository"):  # Flux's, verified elsewhere
             continue
         kind = data["kind"]
         if kind not in schemas:

@@ -7,6 +7,7 @@ from test_expand_jobset import unknown_values_keys
 
 from aifab.expand import expand, monitoring, namespaces
 from aifab.expand.common import NS_MONITORING
+from aifab.expand.flux import releases_by_path
 from bundled import CLUSTER_FILES, ROOT, cluster_of
 
 BLUEPRINTS = ROOT / "blueprints"
@@ -33,11 +34,12 @@ def test_a_service_monitor_gets_a_prometheus_operator():
     cluster = cluster_of(BLUEPRINTS / "busan-gb300.yaml")
     assert cluster.gpu_operator.service_monitor
     out = outputs(cluster)
-    release = out[RELEASE]
-    assert (release["chart"], release["version"]) == ("kube-prometheus-stack", "88.5.3")
-    assert release["repository"] == "https://prometheus-community.github.io/helm-charts"
-    assert release["metadata"]["namespace"] == NS_MONITORING
-    values = release["values"]
+    release = releases_by_path(expand(cluster))[RELEASE]
+    assert (release.chart, release.version) == ("kube-prometheus-stack", "88.5.3")
+    assert release.repository == "https://prometheus-community.github.io/helm-charts"
+    assert release.source["kind"] == "HelmRepository"  # an https repository, not OCI
+    assert release.namespace == release.release["metadata"]["namespace"] == NS_MONITORING
+    values = release.values
     assert values["prometheus"]["prometheusSpec"]["serviceMonitorSelectorNilUsesHelmValues"] \
         is False
     assert NS_MONITORING in namespaces.operator_namespaces(cluster)
@@ -55,7 +57,7 @@ def test_site_operator_or_no_service_monitor_deploys_none(tmp_path):
 def test_images_through_the_mirror(tmp_path):
     cluster = variant(tmp_path, "mirrored", {"serviceMonitor": True},
                       mirror="registry.busan-1.example.kr")
-    values = outputs(cluster)[RELEASE]["values"]
+    values = outputs(cluster)[RELEASE]["spec"]["values"]
     assert values["prometheusOperator"]["image"]["registry"] == \
         "registry.busan-1.example.kr/quay.io"
     assert values["prometheusOperator"]["admissionWebhooks"]["patch"]["image"]["registry"] == \
@@ -69,7 +71,7 @@ def test_every_values_key_exists_in_the_chart(tmp_path):
     clusters.append(variant(tmp_path, "mirrored", {"serviceMonitor": True}, mirror="r.example"))
     checked = 0
     for cluster in clusters:
-        for out in monitoring.expand(cluster):
-            assert unknown_values_keys(dict(out.data)) == [], cluster.name
+        for release in releases_by_path(monitoring.expand(cluster)).values():
+            assert unknown_values_keys(release) == [], cluster.name
             checked += 1
     assert checked >= 2

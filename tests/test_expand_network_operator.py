@@ -13,6 +13,7 @@ import yaml
 
 from aifab.expand import network_operator
 from aifab.expand.common import NS_NETWORK_OPERATOR
+from aifab.expand.flux import releases_by_path
 from aifab.naming import LABEL_POOL
 from bundled import REFERENCE, cluster_of, reference, variant
 
@@ -54,10 +55,11 @@ def test_reference_outputs(gwangju):
 
 
 def test_release_values(gwangju):
-    rel = outputs(gwangju)["network-operator/helmrelease-network-operator.yaml"].data
-    assert rel["version"] == "26.4.1" and rel["metadata"]["namespace"] == NS_NETWORK_OPERATOR
-    assert rel["repository"] == f"oci://{MIRROR}/charts"
-    values = rel["values"]
+    rel = releases_by_path(outputs(gwangju).values())[
+        "network-operator/helmrelease-network-operator.yaml"]
+    assert rel.version == "26.4.1" and rel.namespace == NS_NETWORK_OPERATOR
+    assert rel.repository == f"oci://{MIRROR}/charts"
+    values = rel.values
     assert values["nfd"] == {"enabled": False, "deployNodeFeatureRules": True}
     assert values["operator"]["repository"] == f"{MIRROR}/nvcr.io/nvidia/cloud-native"
     assert values["operator"]["ofedDriver"]["initContainer"]["repository"] == \
@@ -76,7 +78,7 @@ def _keys(values: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
 def test_values_keys_exist_in_chart(gwangju):
     defaults = yaml.safe_load(reference(VALUES_FILE).read_text(encoding="utf-8"))
     rel = outputs(gwangju)["network-operator/helmrelease-network-operator.yaml"].data
-    assert _keys(rel["values"]) <= _keys(defaults)
+    assert _keys(rel["spec"]["values"]) <= _keys(defaults)
 
 
 def test_nic_cluster_policy(gwangju):

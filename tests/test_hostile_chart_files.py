@@ -83,9 +83,11 @@ def test_a_hostile_chart_values_file_is_a_finding(gwangju, tmp_path, name) -> No
         target.symlink_to("/dev/zero")
     else:
         target.write_bytes(HOSTILE[name][0])
-    edited = [Output(o.path, o.kind, {**copy.deepcopy(dict(o.data)), "version": "v26.3.9"})
-              if o.kind == "release" and o.data["chart"] == "gpu-operator" else o
-              for o in outputs]
+    edited = [o for o in outputs if o.path != "gpu-operator/ocirepository-gpu-operator.yaml"]
+    source = next(o for o in outputs if o.path == "gpu-operator/ocirepository-gpu-operator.yaml")
+    data = copy.deepcopy(dict(source.data))
+    data["spec"]["ref"]["tag"] = "v26.3.9"  # the chart version of the HelmRelease's source
+    edited.append(Output(source.path, source.kind, data))
     findings, _ = verify(edited, version, Sources(chart_values=folder), "out")
     codes = [(f.code, f.file) for f in findings]
     expected = {"fifo": "AF101", "zero": "AF101", "null-spec.yaml": "AF409",

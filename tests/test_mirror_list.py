@@ -3,14 +3,15 @@ components only and the node architectures of its pools; `--format skopeo` for s
 
 from __future__ import annotations
 
-import copy
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from aifab.expand import expand
+from aifab.expand.flux import releases_by_path
 from aifab.mirror import _release, architectures, mirror_artifacts, mirror_lines
 from aifab.pipeline import run as pipeline_run
 from aifab.plan import EXIT_OK, EXIT_USAGE, run
@@ -48,6 +49,11 @@ def test_no_bundled_blueprint_leaves_anything_to_fill_in(path: Path) -> None:
     assert all(IMAGE.match(line) for line in text.splitlines() if line.startswith("image "))
 
 
+def chart(cluster, name: str):
+    """The HelmRelease of chart `name` of the cluster, read with its source."""
+    return next(r for r in releases_by_path(expand(cluster)).values() if r.chart == name)
+
+
 def test_only_enabled_components(gwangju) -> None:
     lines = "\n".join(mirror_lines(mirror_artifacts(gwangju)))
     for absent in ("vgpu", "kata", "sandbox", "kubevirt", "cc-manager", "kueueviz", "dcgm:",
@@ -56,11 +62,9 @@ def test_only_enabled_components(gwangju) -> None:
 
 
 def test_enabling_sandbox_workloads_adds_their_images(gwangju) -> None:
-    release = next(o.data for o in expand(gwangju)
-                   if o.kind == "release" and o.data["chart"] == "gpu-operator")
-    enabled = copy.deepcopy(dict(release))
-    enabled["values"] = {**enabled["values"], "sandboxWorkloads": {"enabled": True},
-                         "vgpuManager": {"enabled": True}}
+    release = chart(gwangju, "gpu-operator")
+    enabled = replace(release, values={**release.values, "sandboxWorkloads": {"enabled": True},
+                                       "vgpuManager": {"enabled": True}})
     before = {a.reference for a in _release(gwangju, release, None)}
     after = {a.line() for a in _release(gwangju, enabled, None)}
     added = {line for line in after if line.split(":")[0].split()[-1] not in before}
@@ -118,9 +122,7 @@ def test_skopeo_format_needs_the_mirror_list() -> None:
 
 
 def test_a_version_without_data_says_what_is_unknown(gwangju) -> None:
-    release = next(o.data for o in expand(gwangju)
-                   if o.kind == "release" and o.data["chart"] == "network-operator")
-    unshipped = {**copy.deepcopy(dict(release)), "version": "26.4.9"}
+    unshipped = replace(chart(gwangju, "network-operator"), version="26.4.9")
     lines = [a.line() for a in _release(gwangju, unshipped, None)]
     assert "chart https://helm.ngc.nvidia.com/nvidia/network-operator 26.4.9" in lines
     assert any("<operator.image>" in line and "aifab ships no data" in line for line in lines)
@@ -129,11 +131,9 @@ def test_a_version_without_data_says_what_is_unknown(gwangju) -> None:
 def test_images_named_as_strings_in_an_images_map(gwangju) -> None:
     """The SR-IOV subchart lists its images as "repository:tag" strings; enabling it adds them
     with the tags the Network Operator chart gives."""
-    release = next(o.data for o in expand(gwangju)
-                   if o.kind == "release" and o.data["chart"] == "network-operator")
+    release = chart(gwangju, "network-operator")
     assert not any("sriov" in a.reference for a in _release(gwangju, release, None))
-    enabled = copy.deepcopy(dict(release))
-    enabled["values"] = {**enabled["values"], "sriovNetworkOperator": {"enabled": True}}
+    enabled = replace(release, values={**release.values, "sriovNetworkOperator": {"enabled": True}})
     lines = {a.line() for a in _release(gwangju, enabled, None)}
     assert "image nvcr.io/nvidia/mellanox/sriov-network-operator:network-operator-v26.4.1" in lines
     assert "image quay.io/brancz/kube-rbac-proxy:v0.21.2" in lines

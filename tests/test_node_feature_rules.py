@@ -270,12 +270,20 @@ def test_a_node_of_no_pool_gets_nothing(cluster):
 def test_the_nfd_subchart_applies_taints(cluster):
     """nfd-master sets a rule's taints only with enableTaints (the chart's -enable-taints)."""
     path = GENERATED / cluster.name / "gpu-operator" / "helmrelease-gpu-operator.yaml"
-    values = yaml.load(path.read_bytes(), Loader=_Loader)["values"]
+    values = yaml.load(path.read_bytes(), Loader=_Loader)["spec"]["values"]
     assert values["node-feature-discovery"]["master"]["enableTaints"] is True
 
 
+def test_no_aifab_kind_anywhere_in_generated():
+    """Only real kinds: no file of any tree has an aifab.dev object (releases are Flux
+    HelmReleases, node pools NodeFeatureRules, with pages for selector pools)."""
+    texts = [p for p in GENERATED.rglob("*") if p.is_file() and p.suffix == ".yaml"]
+    assert len(texts) > 500
+    assert not [p for p in texts if "apiVersion: aifab.dev" in p.read_text(encoding="utf-8")]
+
+
 def test_no_aifab_kind_under_node_pools():
-    """Only real kinds: node-pools/ holds NodeFeatureRules (and pages for selector pools)."""
+    """node-pools/ holds NodeFeatureRules (and pages for selector pools)."""
     folders = sorted(GENERATED.glob("*/node-pools"))
     assert folders
     for folder in folders:

@@ -49,13 +49,13 @@ def test_the_gpu_taint_is_tolerated_where_it_must_be():
         assert any(t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule"
                    for t in tolerations), pool
     # the DRA driver's kubelet plugin, the Network Operator's DaemonSets, the GPU Operator
-    dra = out["compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"]["values"]
+    dra = out["compute-domains/helmrelease-nvidia-dra-driver-gpu.yaml"]["spec"]["values"]
     assert any(t["key"] == "nvidia.com/gpu" for t in dra["kubeletPlugin"]["tolerations"])
     nic = out["network-operator/nicclusterpolicy-nic-cluster-policy.yaml"]["spec"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
         nic["tolerations"])
     # the GPU Operator's operands: the chart's default tolerations, which aifab leaves alone
-    values = out["gpu-operator/helmrelease-gpu-operator.yaml"]["values"]
+    values = out["gpu-operator/helmrelease-gpu-operator.yaml"]["spec"]["values"]
     chart = yaml.safe_load(reference(GPU_OPERATOR_VALUES).read_text(encoding="utf-8"))
     tolerations = values.get("daemonsets", chart["daemonsets"])["tolerations"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations

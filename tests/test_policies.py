@@ -97,12 +97,25 @@ def deployment(cluster, ns: str, *, pod: dict | None = None, container: dict | N
 
 
 def release(cluster, values: dict, *, repository: str | None = None,
-            version: str = "v1.0.0") -> Output:
-    return Output("extra/helmrelease-extra.yaml", "release", {
-        "apiVersion": "aifab.dev/v1alpha1", "kind": "HelmRelease",
-        "metadata": {"name": "extra", "namespace": "gpu-operator"}, "chart": "extra",
-        "repository": repository or cluster.sovereignty.chart_mirror, "version": version,
-        "values": values})
+            version: str = "v1.0.0") -> list[Output]:
+    """A Flux HelmRelease of chart `extra` and its source (an OCIRepository or HelmRepository)."""
+    repository = repository or cluster.sovereignty.chart_mirror
+    meta = {"name": "extra", "namespace": "gpu-operator"}
+    spec: dict = {"interval": "1h", "values": values}
+    if repository.startswith("oci://"):
+        source = {"kind": "OCIRepository", "spec": {"interval": "1h", "url": f"{repository}/extra",
+                                                     "ref": {"tag": version}}}
+        spec["chartRef"] = {"kind": "OCIRepository", "name": "extra"}
+    else:
+        source = {"kind": "HelmRepository", "spec": {"url": repository}}
+        spec["chart"] = {"spec": {"chart": "extra", "version": version, "sourceRef": {
+            "kind": "HelmRepository", "name": "extra"}}}
+    return [
+        Output(f"extra/{source['kind'].lower()}-extra.yaml", "object", {
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "metadata": meta, **source}),
+        Output("extra/helmrelease-extra.yaml", "release", {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": meta,
+            "spec": spec})]
 
 
 def rbac(kind: str, ns: str | None, **body) -> Output:
@@ -110,8 +123,9 @@ def rbac(kind: str, ns: str | None, **body) -> Output:
     return obj("rbac", {"apiVersion": f"{RBAC}/v1", "kind": kind, "metadata": meta, **body})
 
 
-def check(cluster, *extra: Output, drop: tuple[str, ...] = ()) -> list:
-    outs = [o for o in base(cluster) if o.path not in drop] + list(extra)
+def check(cluster, *extra: Output | list[Output], drop: tuple[str, ...] = ()) -> list:
+    outs = [o for o in base(cluster) if o.path not in drop]
+    outs += [o for e in extra for o in (e if isinstance(e, list) else [e])]
     return list(policies.check(outs, cluster, FOLDER))
 
 
@@ -296,13 +310,14 @@ def test_image_outside_the_mirror(cluster, tenants, image):
 
 def test_release_values_image_outside_the_mirror(cluster):
     out = release(cluster, {"operator": {"image": {"repository": "ghcr.io/acme/op", "tag": "v1"}}})
-    assert only(check(cluster, out), "AF436").path == ("values", "operator", "image",
+    assert only(check(cluster, out), "AF436").path == ("spec", "values", "operator", "image",
                                                        "repository")
 
 
 def test_chart_outside_the_chart_mirror(cluster):
     out = release(cluster, {}, repository="https://helm.ngc.nvidia.com/nvidia")
-    assert only(check(cluster, out), "AF437").path == ("repository",)
+    found = only(check(cluster, out), "AF437")
+    assert found.path == ("spec", "url") and found.file.endswith("/helmrepository-extra.yaml")
 
 
 def test_mirrored_images_and_charts_pass(cluster, tenants):
@@ -319,7 +334,7 @@ def test_no_air_gap_no_mirror_needed(cluster, tenants):
         cluster.sovereignty, air_gapped=False))
     outs = base(open_cluster) + [
         deployment(open_cluster, tenants[0], image="nvcr.io/nvidia/cuda:12.8.0-base"),
-        release(open_cluster, {}, repository="https://helm.ngc.nvidia.com/nvidia")]
+        *release(open_cluster, {}, repository="https://helm.ngc.nvidia.com/nvidia")]
     assert list(policies.check(outs, open_cluster, FOLDER)) == []
 
 
@@ -346,11 +361,12 @@ def test_split_image_without_version_in_an_object(cluster):
 
 def test_latest_tag_in_release_values(cluster):
     out = release(cluster, {"image": {"repository": f"{mirror(cluster)}/x/y", "tag": "latest"}})
-    assert only(check(cluster, out), "AF438").path == ("values", "image", "tag")
+    assert only(check(cluster, out), "AF438").path == ("spec", "values", "image", "tag")
 
 
 def test_unpinned_chart(cluster):
-    assert only(check(cluster, release(cluster, {}, version="")), "AF438").path == ("version",)
+    found = only(check(cluster, release(cluster, {}, version="")), "AF438")
+    assert found.path == ("spec", "ref", "tag") and found.file.endswith("/ocirepository-extra.yaml")
 
 
 def test_pinned_images_pass(cluster, tenants):

@@ -23,6 +23,7 @@ import yaml
 
 from aifab.expand import expand
 from aifab.expand.common import Output
+from aifab.expand.flux import is_release
 from aifab.model import Cluster
 from aifab.pipeline import run
 from aifab.verify.policies import CODES, check, policies
@@ -68,10 +69,9 @@ def _identity(data: Any) -> tuple[str, str, str]:
 
 
 def _output(i: int, data: dict[str, Any]) -> Output:
-    aifab = str(data.get("apiVersion", "")).startswith("aifab.dev/")
-    kind = "release" if aifab and data.get("kind") == "HelmRelease" else "object"
-    return Output(f"fixture/{i}.yaml", "nodes" if data.get("kind") == "NodeFeatureRule" else kind,
-                  data)
+    kind = ("release" if is_release(data)
+            else "nodes" if data.get("kind") == "NodeFeatureRule" else "object")
+    return Output(f"fixture/{i}.yaml", kind, data)
 
 
 def _judge(path: Path) -> tuple[list, dict[str, Lines]]:

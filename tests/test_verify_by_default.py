@@ -12,6 +12,7 @@ import pytest
 
 from aifab.expand import expand
 from aifab.expand.common import Output
+from aifab.expand.flux import releases_by_path
 from aifab.generate import plan
 from aifab.pipeline import run
 from aifab.verify import Sources, verify
@@ -38,6 +39,24 @@ def _edited(outputs: list[Output], kind: str, edit) -> list[Output]:
             done = True
         result.append(Output(out.path, out.kind, data) if data is not out.data else out)
     assert done, kind
+    return result
+
+
+def _release_edited(outputs: list[Output], chart: str, *, version: str | None = None,
+                    values: dict | None = None) -> list[Output]:
+    """A copy of the outputs with chart `chart`'s HelmRelease given more `values` and its
+    source (an OCIRepository: the reference blueprint has a chart mirror) the tag `version`."""
+    result = []
+    for out in outputs:
+        data = out.data
+        if data.get("metadata", {}).get("name") == chart and data["kind"] in ("HelmRelease",
+                                                                        "OCIRepository"):
+            data = copy.deepcopy(data)
+            if data["kind"] == "HelmRelease" and values:
+                data["spec"]["values"].update(values)
+            if data["kind"] == "OCIRepository" and version:
+                data["spec"]["ref"]["tag"] = version
+        result.append(Output(out.path, out.kind, data))
     return result
 
 
@@ -75,15 +94,14 @@ def test_values_are_checked_against_the_exact_version(gwangju) -> None:
     """draDriver is a key of gpu-operator v26.7.0, not of v26.3.0: checking v26.3.0 against
     v26.7.0's values (the old nearest-version fallback) let it through."""
     version, outputs = gwangju
-    edited = _edited(outputs, "gpu-operator",
-                     lambda d: d["values"].update(draDriver={"repository": "x"}))
+    edited = _release_edited(outputs, "gpu-operator", values={"draDriver": {"repository": "x"}})
     assert [line[:5] for line in _codes(edited, version)] == ["AF404"]
 
 
 def test_a_version_without_data_is_a_warning_saying_what_is_not_verified(gwangju,
                                                                           tmp_path) -> None:
     version, outputs = gwangju
-    edited = _edited(outputs, "gpu-operator", lambda d: d.update(version="v26.3.9"))
+    edited = _release_edited(outputs, "gpu-operator", version="v26.3.9")
     (tmp_path / "values").mkdir()
     shutil.copy(reference() / "chart-values" / "gpu-operator-v26.7.0.values.yaml",
                 tmp_path / "values")
@@ -95,8 +113,7 @@ def test_a_version_without_data_is_a_warning_saying_what_is_not_verified(gwangju
 
 def test_chart_values_folder_serves_versions_aifab_does_not_ship(gwangju, tmp_path) -> None:
     version, outputs = gwangju
-    edited = _edited(outputs, "gpu-operator",
-                     lambda d: d.update(version="v26.3.9") or d["values"].update(bogus=1))
+    edited = _release_edited(outputs, "gpu-operator", version="v26.3.9", values={"bogus": 1})
     (tmp_path / "values").mkdir()
     shutil.copy(reference() / "chart-values" / "gpu-operator-v26.3.0.values.yaml",
                 tmp_path / "values" / "gpu-operator-v26.3.9.values.yaml")
@@ -135,9 +152,8 @@ def test_every_chart_version_of_the_bundled_blueprints_is_shipped(path: Path) ->
 
     cluster = run(path).cluster
     assert cluster is not None
-    for out in expand(cluster):
-        if out.kind == "release":
-            assert chart_data.find(out.data["chart"], out.data["version"]) is not None
+    for release in releases_by_path(expand(cluster)).values():
+        assert chart_data.find(release.chart, release.version) is not None
 
 
 def test_a_watching_run_verifies_again_when_a_chart_version_changes(gwangju) -> None:
@@ -151,6 +167,6 @@ def test_a_watching_run_verifies_again_when_a_chart_version_changes(gwangju) -> 
     memo.next_run()
     assert verify(outputs, version, Sources(), "out", rendered, memo)[0] == []
     memo.next_run()
-    unshipped = _edited(outputs, "kueue", lambda d: d.update(version="0.19.9"))
+    unshipped = _release_edited(outputs, "kueue", version="0.19.9")
     found = {f.code for f in verify(unshipped, version, Sources(), "out", rendered, memo)[0]}
     assert found == {"AF407", "AF408"}

@@ -19,9 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aifab.model import Cluster
+
+if TYPE_CHECKING:
+    from aifab.expand.flux import ChartRelease
 
 # DGX OS 7, the OS of NVIDIA's Blackwell DGX systems, is Ubuntu 24.04 based; --node-os overrides.
 DEFAULT_NODE_OS = ("ubuntu24.04",)
@@ -59,12 +62,15 @@ def mirror_artifacts(cluster: Cluster, chart_values: FsPath | None = None,
     """Every chart and image the cluster pulls, upstream. `chart_values` (a folder of
     `<chart>-<version>.values.yaml`) serves chart versions aifab ships no data for."""
     from aifab.expand import expand
+    from aifab.expand.flux import is_source, releases_by_path
 
+    outputs = expand(cluster)
+    charts = releases_by_path(outputs)
     found: set[Artifact] = set()
-    for out in expand(cluster):
+    for out in outputs:
         if out.kind == "release":
-            found |= set(_release(cluster, out.data, chart_values))
-        elif out.kind == "object":
+            found |= set(_release(cluster, charts[out.path], chart_values))
+        elif out.kind == "object" and not is_source(out.data):
             found |= set(_images(cluster, out.data, (), "", {}))
     return {suffixed for artifact in found
             for suffixed in _per_platform(artifact, node_os, architectures(cluster))}
@@ -104,16 +110,18 @@ def skopeo_yaml(artifacts: set[Artifact], archs: Sequence[str]) -> str:
 # -- releases -----------------------------------------------------------------------------------
 
 
-def _release(cluster: Cluster, data: Mapping[str, Any],
+def _release(cluster: Cluster, release: ChartRelease,
              chart_values: FsPath | None) -> Iterator[Artifact]:
+    """The chart of a HelmRelease (upstream, where the mirror copies it from) and its images."""
     from aifab.verify import chart_data
 
-    key, chart, version = data["metadata"]["name"], str(data["chart"]), str(data["version"])
-    repository = str(data["repository"])
-    if cluster.sovereignty.chart_mirror and repository == cluster.sovereignty.chart_mirror:
+    key, chart, version = release.name, release.chart, release.version
+    repository = release.repository
+    mirror = (cluster.sovereignty.chart_mirror or "").rstrip("/")
+    if mirror and repository == mirror:
         repository = str(cluster.catalog.charts.get(key, {}).get("repo", repository))
     yield Artifact("chart", f"{repository.rstrip('/')}/{chart}", version)
-    values = data.get("values") or {}
+    values = release.values
     shipped = chart_data.find(chart, version)
     if shipped is None or shipped.values is None:
         label = f"chart {chart} {version}: aifab ships no data for it"

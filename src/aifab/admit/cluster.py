@@ -93,7 +93,7 @@ def from_tree(generated: Path, cluster: str) -> ClusterView:
     except TreeError as exc:
         raise Unusable([_usage(str(generated / cluster), str(exc),
                                "pass --blueprint to judge against a blueprint instead")]) from None
-    releases = tuple(_release(e.data) for e in tree.releases)
+    releases = tuple(Release(e.chart, e.version, e.namespace, e.values) for e in tree.releases)
     objects = tuple(e.data for e in tree.objects)
     return ClusterView(cluster, _minor(objects), objects, releases, _node_rules(objects))
 
@@ -102,6 +102,7 @@ def from_blueprint(path: Path) -> ClusterView:
     """The cluster a blueprint makes, expanded in memory (nothing written)."""
     from aifab.deploy.tree import EXAMPLES
     from aifab.expand import expand
+    from aifab.expand.flux import is_source, releases_by_path
     from aifab.pipeline import flatten, run
 
     results = list(flatten([run(path)]))
@@ -116,22 +117,18 @@ def from_blueprint(path: Path) -> ClusterView:
                                "tree) or the blueprint of one cluster")])
     cluster = clusters[0]
     outputs = [o for o in expand(cluster) if not o.path.startswith(EXAMPLES)]
-    objects = tuple(o.data for o in outputs if o.kind in ("object", "nodes"))
-    return ClusterView(
-        cluster.name, ".".join(cluster.kubernetes.version.split(".")[:2]), objects,
-        tuple(_release(o.data) for o in outputs if o.kind == "release"), _node_rules(objects))
+    objects = tuple(o.data for o in outputs
+                    if o.kind in ("object", "nodes") and not is_source(o.data))
+    releases = tuple(Release(r.chart, r.version, r.namespace, r.values)
+                     for r in releases_by_path(outputs).values())
+    return ClusterView(cluster.name, ".".join(cluster.kubernetes.version.split(".")[:2]),
+                       objects, releases, _node_rules(objects))
 
 
 def _node_rules(objects: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
     """The pools' NodeFeatureRules (expand/node_pools.py), which name and label the nodes."""
     return tuple(o for o in objects if o.get("kind") == "NodeFeatureRule"
                  and LABEL_POOL in ((o.get("metadata") or {}).get("labels") or {}))
-
-
-def _release(data: Mapping[str, Any]) -> Release:
-    metadata = data.get("metadata") or {}
-    return Release(str(data.get("chart")), str(data.get("version")),
-                   str(metadata.get("namespace", "")), data.get("values") or {})
 
 
 def _minor(objects: tuple[Mapping[str, Any], ...]) -> str:

@@ -25,14 +25,20 @@ from typing import Any
 import yaml
 
 from aifab.expand.common import AIFAB_API
+from aifab.expand.flux import (
+    ChartRelease,
+    FluxError,
+    is_release,
+    is_source,
+    read_release,
+    source_key,
+)
 from aifab.render import LOCK, blueprint_digest, digest, repository_path
 from aifab.scan import scan_tree
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 YAML_SUFFIXES = (".yaml", ".yml")
-RELEASE_KIND = "HelmRelease"
-NODE_POOL_KIND = "NodePool"
 # Templates for tenants (expand/nvlink_jobs.py): reviewed and locked, never deployed.
 EXAMPLES = "examples/"
 
@@ -64,15 +70,70 @@ class Entry:
     def namespace(self) -> str | None:
         return self.data["metadata"].get("namespace")
 
+    @property
+    def component(self) -> str:
+        """The folder the file is in, as the stack groups resources: `gpu-operator`, `kueue`,
+        `namespaces`, ...; `tenants/<name>` for a tenant's files."""
+        parts = PurePosixPath(self.path).parts
+        return "/".join(parts[:2]) if parts[0] == "tenants" and len(parts) > 2 else parts[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseEntry(Entry):
+    """A Flux HelmRelease file of the tree, read together with its source (an OCIRepository or
+    HelmRepository file of the tree): `helm` has everything `helm install` needs.
+
+    `name` and `namespace` are the Helm release's (spec.releaseName, spec.targetNamespace);
+    `chart`, `version`, `repository` (`oci://...` or `https://...`) and `values` say what is
+    installed; `timeout` is in seconds; `depends_on` names the (name, namespace) of the
+    HelmReleases that must be ready first; `source_path` is the source's file."""
+
+    helm: ChartRelease
+    source_path: str
+
+    @property
+    def name(self) -> str:
+        return self.helm.name
+
+    @property
+    def namespace(self) -> str:
+        return self.helm.namespace
+
+    @property
+    def chart(self) -> str:
+        return self.helm.chart
+
+    @property
+    def version(self) -> str:
+        return self.helm.version
+
+    @property
+    def repository(self) -> str:
+        return self.helm.repository
+
+    @property
+    def values(self) -> Any:
+        return self.helm.values
+
+    @property
+    def timeout(self) -> int:
+        return self.helm.timeout
+
+    @property
+    def depends_on(self) -> tuple[tuple[str, str], ...]:
+        return self.helm.depends_on
+
 
 @dataclass(frozen=True)
 class ClusterTree:
     """A verified generated/<cluster>/: its lock, and its files grouped by what is done with them.
 
-    `objects` are Kubernetes objects applied as they are; `releases` aifab HelmReleases;
-    `node_pools` aifab NodePools; `documents` are review files (SUMMARY.md, SVG, the
-    `examples/` templates) that are verified like the rest but never deployed. Every list is
-    in path order.
+    `objects` are Kubernetes objects applied as they are; `releases` are the Flux HelmReleases,
+    each a ReleaseEntry read with its source (`entry.name`, `.namespace`, `.chart`, `.version`,
+    `.repository`, `.values`; the objects in `entry.data` and `entry.helm.source`); `sources`
+    the Flux OCIRepository and HelmRepository files the releases take their charts from (Flux
+    reads them; the Pulumi program installs the charts itself); `documents` are review files (SUMMARY.md, SVG, the `examples/` templates) that are
+    verified like the rest but never deployed. Every list is in path order.
     """
 
     cluster: str
@@ -80,8 +141,8 @@ class ClusterTree:
     lock: dict[str, Any]
     lock_digest: str
     objects: list[Entry] = field(default_factory=list)
-    releases: list[Entry] = field(default_factory=list)
-    node_pools: list[Entry] = field(default_factory=list)
+    releases: list[ReleaseEntry] = field(default_factory=list)
+    sources: list[Entry] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
 
 
@@ -121,23 +182,39 @@ def load_cluster_tree(generated_dir: Path, cluster: str) -> ClusterTree:
                                 stale=stale))
 
     tree = ClusterTree(cluster, folder, lock, digest(files[LOCK]))
+    helm_releases: list[Entry] = []
     for path in sorted(recorded):
         if not path.endswith(YAML_SUFFIXES) or path.startswith(EXAMPLES):
             tree.documents.append(path)
             continue
         entry = Entry(path, _parse(folder, path, files[path]))
         if entry.api_version == AIFAB_API:
-            if entry.kind == RELEASE_KIND:
-                tree.releases.append(entry)
-            elif entry.kind == NODE_POOL_KIND:
-                tree.node_pools.append(entry)
-            else:
-                raise TreeError(f"{folder / path}: unknown aifab kind {entry.kind!r} "
-                                f"(expected {RELEASE_KIND} or {NODE_POOL_KIND}); is this aifab "
-                                "older than the one that generated the tree?")
+            raise TreeError(f"{folder / path}: {entry.kind} of {AIFAB_API} was written by an "
+                            "older aifab (node pools are NodeFeatureRules now, releases Flux "
+                            "HelmReleases); run `aifab generate` and review the tree")
+        if is_release(entry.data):
+            helm_releases.append(entry)
+        elif is_source(entry.data):
+            tree.sources.append(entry)
         else:
             tree.objects.append(entry)
+    tree.releases.extend(_read_releases(folder, helm_releases, tree.sources))
     return tree
+
+
+def _read_releases(folder: Path, releases: list[Entry],
+                   sources: list[Entry]) -> list[ReleaseEntry]:
+    """Each HelmRelease joined with its source; TreeError when one cannot be read."""
+    by_key = {source_key(s.data): s for s in sources}
+    found = []
+    for entry in releases:
+        try:
+            helm = read_release(entry.data, {key: s.data for key, s in by_key.items()})
+        except FluxError as exc:
+            raise TreeError(f"{folder / entry.path}: {exc}") from None
+        found.append(ReleaseEntry(entry.path, entry.data, helm,
+                                  by_key[source_key(helm.source)].path))
+    return found
 
 
 def _read_lock(folder: Path, raw: bytes | None) -> tuple[dict[str, Any], dict[str, str]]:

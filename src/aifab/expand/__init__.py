@@ -1,7 +1,7 @@
 """Expand: the resolved cluster -> the files of generated/<cluster>/, built as plain data.
 
 A component module defines `expand(cluster) -> Iterator[Output]`; `components()` finds every
-module of this package but the helpers (`common`, `svg`), so adding a component is adding a
+module of this package but the helpers (`common`, `flux`, `svg`), so adding a component is adding a
 file. Components never write files or YAML text: `aifab.render` serialises what they return,
 once.
 """
@@ -19,7 +19,7 @@ from aifab.model import Cluster
 __all__ = ["Output", "components", "expand"]
 
 
-HELPERS = {"common", "svg"}  # modules the components share, not components
+HELPERS = {"common", "flux", "svg"}  # modules the components share, not components
 
 
 @cache

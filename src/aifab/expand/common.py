@@ -18,7 +18,7 @@ class Output:
 
     `kind` says what the Pulumi stack does with it:
     - "object":  a Kubernetes object (apiVersion, kind, metadata, ...), applied as is;
-    - "release": an aifab HelmRelease (chart, repository, version, namespace, values);
+    - "release": a Flux HelmRelease (expand/flux.py; its source is an "object" beside it);
     - "nodes":   a node pool's NodeFeatureRule (an object like the others; verify also checks
       its node names, labels and taints);
     - "document": a file for reviewers (SUMMARY.md, an SVG): `data["text"]` is written as is,
@@ -46,22 +46,6 @@ def metadata(cluster: Cluster, name: str, namespace: str | None = None,
     meta["labels"] = {**MANAGED_BY, "aifab.dev/cluster": cluster.name, **(labels or {})}
     meta.update(extra)
     return meta
-
-
-def release(component: str, cluster: Cluster, *, chart_key: str, version: str, namespace: str,
-            values: Mapping[str, Any]) -> Output:
-    """An aifab HelmRelease: chart from the catalog, repository through `chartMirror` if set."""
-    chart = cluster.catalog.charts[chart_key]
-    data = {
-        "apiVersion": AIFAB_API,
-        "kind": "HelmRelease",
-        "metadata": {"name": chart_key, "namespace": namespace},
-        "chart": chart["chart"],
-        "repository": chart_repository(cluster, chart["repo"]),
-        "version": version,
-        "values": values,
-    }
-    return Output(f"{component}/helmrelease-{chart_key}.yaml", "release", data)
 
 
 def chart_repository(cluster: Cluster, upstream: str) -> str:

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from aifab.expand.common import NS_DRA_DRIVER, Output, image_registry, release
+from aifab.expand.common import NS_DRA_DRIVER, NS_GPU_OPERATOR, Output, image_registry
+from aifab.expand.flux import release
 from aifab.model import Cluster, NodePool
 from aifab.naming import LABEL_POOL
 
@@ -37,6 +38,15 @@ PAIRING_KEY = "dra-driver-pairing"
 # Where the GPU Operator's driver container exposes the driver (gpu-operator values.yaml
 # hostPaths.driverInstallDir, R2), as the DRA values file asks for operator-managed drivers.
 OPERATOR_DRIVER_ROOT = "/run/nvidia/driver"
+
+# The kubelet plugin's pods wait for the GPU driver under OPERATOR_DRIVER_ROOT, which the GPU
+# Operator's driver container builds and loads on a node's first start: its startup probe
+# allows 60 s + 120 x 10 s = 21 min for that (NVIDIA/gpu-operator v26.7.0
+# assets/state-driver/0500_daemonset.yaml, startupProbe). The release waits for the GPU
+# Operator's (spec.dependsOn), then up to 30 min: the driver build, the container toolkit and
+# the validator after it, and image pulls through the mirror.
+GPU_OPERATOR_RELEASE = ("gpu-operator", NS_GPU_OPERATOR)
+DRIVER_WAIT = "30m"
 
 
 def compute_domain_pools(cluster: Cluster) -> list[NodePool]:
@@ -81,5 +91,6 @@ def expand(cluster: Cluster) -> Iterator[Output]:
     if not pools:
         return
     pairing = dra_driver(cluster)
-    yield release(COMPONENT, cluster, chart_key=pairing["chart"], version=pairing["version"],
-                  namespace=NS_DRA_DRIVER, values=values(cluster, pools))
+    yield from release(COMPONENT, cluster, chart_key=pairing["chart"], version=pairing["version"],
+                       namespace=NS_DRA_DRIVER, values=values(cluster, pools),
+                       timeout=DRIVER_WAIT, depends_on=[GPU_OPERATOR_RELEASE])

@@ -59,9 +59,9 @@ from aifab.expand.common import (
     metadata,
     mig_resource,
     obj,
-    release,
     repo_configmap,
 )
+from aifab.expand.flux import release
 from aifab.model import Cluster, NodePool
 from aifab.naming import DEVICE_PLUGIN_CONFIG_LABEL, LABEL_POOL, MIG_CONFIG_LABEL
 
@@ -330,8 +330,9 @@ def nvidia_driver(cluster: Cluster, pool: NodePool) -> Output:
 # -- the component --------------------------------------------------------------------------------
 
 def expand(cluster: Cluster) -> Iterator[Output]:
-    yield release(COMPONENT, cluster, chart_key=CHART_KEY, version=cluster.gpu_operator.version,
-                  namespace=NS_GPU_OPERATOR, values=values(cluster))
+    yield from release(COMPONENT, cluster, chart_key=CHART_KEY,
+                       version=cluster.gpu_operator.version, namespace=NS_GPU_OPERATOR,
+                       values=values(cluster))
     if cluster.sovereignty.package_repositories:
         yield repo_configmap(cluster, COMPONENT, NS_GPU_OPERATOR)
     if mig_pools(cluster):

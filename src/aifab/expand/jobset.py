@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aifab.expand.common import NS_JOBSET, Output, image_registry, release
+from aifab.expand.common import NS_JOBSET, Output, image_registry
+from aifab.expand.flux import release
 from aifab.model import Cluster
 
 COMPONENT = "jobset"
@@ -36,6 +37,6 @@ def values(cluster: Cluster) -> dict[str, Any]:
 def expand(cluster: Cluster) -> Iterator[Output]:
     if cluster.kueue is None:
         return
-    yield release(COMPONENT, cluster, chart_key=CHART_KEY,
-                  version=cluster.catalog.charts[CHART_KEY]["version"], namespace=NS_JOBSET,
-                  values=values(cluster))
+    yield from release(COMPONENT, cluster, chart_key=CHART_KEY,
+                       version=cluster.catalog.charts[CHART_KEY]["version"],
+                       namespace=NS_JOBSET, values=values(cluster))

@@ -58,8 +58,8 @@ from aifab.expand.common import (
     metadata,
     obj,
     quantity,
-    release,
 )
+from aifab.expand.flux import release
 from aifab.expand.namespaces import TENANT_LABEL
 from aifab.expand.node_pools import pool_topology_labels
 from aifab.model import Cluster, NodePool, Taint, Tenant
@@ -96,7 +96,7 @@ FAIR_SHARING_STRATEGIES = ("LessThanOrEqualToFinalShare", "LessThanInitialShare"
 def expand(cluster: Cluster) -> Iterator[Output]:
     if cluster.kueue is None:
         return
-    yield helm_release(cluster)
+    yield from helm_release(cluster)
     for system_id in sorted({pool.system.id for pool in cluster.node_pools}):
         yield topology(cluster, system_id)
     for pool in cluster.node_pools:
@@ -150,7 +150,7 @@ def manager_config(cluster: Cluster) -> dict[str, Any]:
     return config
 
 
-def helm_release(cluster: Cluster) -> Output:
+def helm_release(cluster: Cluster) -> list[Output]:
     assert cluster.kueue is not None
     tag = cluster.kueue.version  # image tags keep the "v"; the chart version drops it
     registry = image_registry(cluster, IMAGE_UPSTREAM)

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aifab.expand.common import NS_MONITORING, Output, image_registry, release
+from aifab.expand.common import NS_MONITORING, Output, image_registry
+from aifab.expand.flux import release
 from aifab.model import Cluster
 
 COMPONENT = "monitoring"
@@ -62,6 +63,6 @@ def values(cluster: Cluster) -> dict[str, Any]:
 def expand(cluster: Cluster) -> Iterator[Output]:
     if not deploys_operator(cluster):
         return
-    yield release(COMPONENT, cluster, chart_key=CHART_KEY,
-                  version=cluster.catalog.charts[CHART_KEY]["version"], namespace=NS_MONITORING,
-                  values=values(cluster))
+    yield from release(COMPONENT, cluster, chart_key=CHART_KEY,
+                       version=cluster.catalog.charts[CHART_KEY]["version"],
+                       namespace=NS_MONITORING, values=values(cluster))

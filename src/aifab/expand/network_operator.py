@@ -57,9 +57,9 @@ from aifab.expand.common import (
     image_registry,
     metadata,
     obj,
-    release,
     repo_configmap,
 )
+from aifab.expand.flux import release
 from aifab.model import Cluster
 from aifab.naming import LABEL_POOL
 
@@ -79,7 +79,7 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 def expand(cluster: Cluster) -> Iterator[Output]:
     if cluster.network_operator is None or cluster.fabric is None:
         return
-    yield helm_release(cluster)
+    yield from helm_release(cluster)
     if cluster.network_operator.deploy_ofed and cluster.sovereignty.package_repositories:
         yield repo_configmap(cluster, COMPONENT, NS_NETWORK_OPERATOR)
     yield obj(COMPONENT, nic_cluster_policy(cluster))
@@ -119,7 +119,7 @@ def rail_interface(cluster: Cluster, rail: int) -> str:
 
 # -- the Helm release -----------------------------------------------------------------------------
 
-def helm_release(cluster: Cluster) -> Output:
+def helm_release(cluster: Cluster) -> list[Output]:
     assert cluster.network_operator is not None
     values = {
         # NFD comes from the GPU Operator; the rules still label NIC features (module docstring).

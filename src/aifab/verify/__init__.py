@@ -3,7 +3,8 @@
 - core Kubernetes objects against the strict schemas of the blueprint's Kubernetes version
   (kubernetes_schemas.py),
 - custom resources against the openAPIV3Schema of their CRD (crds.py) and its CEL rules (cel.py),
-- Helm values against the chart's default values: an unknown key is an error (helm_values.py),
+- Flux HelmReleases against their CRD, and their spec.values against the chart's default values:
+  an unknown key is an error (helm_values.py),
 both from the data aifab ships for the exact chart versions a cluster installs (chart_data.py);
 --crds and --chart-values add what that data lacks, and what neither has is a warning,
 - the node pools' NodeFeatureRules: against their CRD like every custom resource, and their
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from aifab.diagnostics import Finding
 from aifab.expand.common import Output
+from aifab.expand.flux import ChartRelease, releases_by_path
 
 if TYPE_CHECKING:
     from aifab.memo import Memo
@@ -59,11 +61,11 @@ def verify(outputs: Iterable[Output], kubernetes_version: str, sources: Sources,
     from aifab.verify import crds, helm_values, kubernetes_schemas
 
     outputs = list(outputs)
-    releases = tuple(sorted({(str(out.data["chart"]), str(out.data["version"]))
-                             for out in outputs if out.kind == "release"}))
+    charts = releases_by_path(outputs)
+    releases = tuple(sorted({(r.chart, r.version) for r in charts.values()}))
     checks = _Checks(kubernetes_schemas.Validators(kubernetes_version),
                      crds.load(releases, sources.crds),
-                     helm_values.Defaults(sources.chart_values))
+                     helm_values.Defaults(sources.chart_values), charts)
     findings: list[Finding] = list(checks.custom.problems)
     notes: list[str] = []
     unverified: set[str] = set()  # AF407 is said once per kind and cluster
@@ -91,14 +93,16 @@ class _Checks:
     core: Validators
     custom: CRDs
     values: Defaults
+    charts: Mapping[str, ChartRelease]  # release outputs by path, read with their sources
 
     def one(self, out: Output, file: str) -> tuple[list[Finding], list[str]]:
         """The findings about one output, and notes on what could not be checked."""
         from aifab.verify import nodes
 
         notes: list[str] = []
-        if out.kind == "release":
-            found = list(self.values.check(out.data, file, notes))
+        if out.kind == "release":  # a Flux HelmRelease: its CRD, then its values
+            found = list(self.custom.check(out.data, file))
+            found += self.values.check(self.charts[out.path], file, notes)
         elif out.kind == "nodes":  # node syntax assumes the types the CRD promises
             found = list(self.custom.check(out.data, file))
             if not any(f.is_error for f in found):

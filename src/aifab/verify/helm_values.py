@@ -17,7 +17,9 @@ from typing import Any
 
 from aifab.catalog import version_tuple
 from aifab.diagnostics import Finding, Severity, did_you_mean, format_path
+from aifab.expand.flux import ChartRelease
 
+VALUES = ("spec", "values")  # where a Flux HelmRelease holds its values
 _NAME = re.compile(r"^(?P<chart>.+)-(?P<version>v?\d+\.\d+\.\d+)\.values\.ya?ml$")
 
 
@@ -33,10 +35,11 @@ class Defaults:
             if m := _NAME.match(path.name):
                 self._files.setdefault(m["chart"], {})[version_tuple(m["version"])] = path
 
-    def check(self, release: Mapping[str, Any], file: str, notes: list[str]) -> Iterator[Finding]:
+    def check(self, release: ChartRelease, file: str, notes: list[str]) -> Iterator[Finding]:
+        """Findings about the spec.values of a HelmRelease (read with its source)."""
         from aifab.verify import chart_data
 
-        chart, version = str(release["chart"]), str(release["version"])
+        chart, version = release.chart, release.version
         shipped = chart_data.find(chart, version)
         if shipped is not None and shipped.values is not None:
             defaults = shipped.values
@@ -56,11 +59,11 @@ class Defaults:
             given = f" nor in {self._folder}" if self._folder else ""
             yield Finding(file, 1, 1, "AF408", Severity.WARNING,
                           f"Helm values of chart {chart} {version} are not verified: aifab "
-                          f"ships no data for this version{given}", ("version",),
+                          f"ships no data for this version{given}", ("spec",),
                           f"pass --chart-values DIR holding {chart}-{version}.values.yaml (the "
                           "chart's values.yaml) to check its keys")
             return
-        yield from _unknown(release.get("values", {}), defaults, ("values",), file, chart)
+        yield from _unknown(release.values, defaults, VALUES, file, chart)
 
 
 def _version_or_none(version: str) -> tuple[int, ...] | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aifab.diagnostics import Finding, Path, Severity
 from aifab.expand.common import Output, obj
+from aifab.expand.flux import releases_by_path
 from aifab.expand.namespaces import COMPONENT as NAMESPACES_COMPONENT
 from aifab.model import Cluster
 from aifab.naming import OPERATOR_NAMESPACES, SYSTEM_NAMESPACES, tenant_namespace
@@ -31,7 +32,8 @@ class Context:
         self.folder = folder
         self.rendered, self.memo = rendered, memo  # see policies.secrets
         self.objects = [o for o in self.outputs if o.kind == "object"]
-        self.releases = [o for o in self.outputs if o.kind == "release"]
+        self.releases = [o for o in self.outputs if o.kind == "release"]  # Flux HelmReleases
+        self.charts = releases_by_path(self.outputs)  # each release read with its source
         self._kinds: dict[str, list[Output]] = {}
         self._mappings: dict[tuple[int, Path], tuple[Any, list[Walked]]] = {}
         for out in self.objects:
@@ -42,6 +44,11 @@ class Context:
         names |= {name_of(out.data) for out in self.of_kind("Namespace")}
         self.tenant_namespaces = sorted(name for name in names if name not in OPERATOR_NAMESPACES
                                         and name not in SYSTEM_NAMESPACES)
+
+    def source_of(self, release: Output) -> Output:
+        """The OCIRepository or HelmRepository output a HelmRelease output takes its chart from."""
+        source = self.charts[release.path].source
+        return next(o for o in self.objects if o.data is source)
 
     def of_kind(self, kind: str) -> list[Output]:
         return self._kinds.get(kind, [])

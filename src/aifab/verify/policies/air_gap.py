@@ -6,8 +6,8 @@ route exists after all, pulls code from outside the country. Only what went thro
 mirrors was scanned and approved.
 
 Fix: build image repositories with aifab.expand.common.image_registry and chart repositories
-with chart_repository, which apply the mirrors; mirror the image keeping the upstream host as
-the first path segment (registry.site/nvcr.io/nvidia/...).
+with chart_repository (aifab.expand.flux.release does), which apply the mirrors; mirror the
+image keeping the upstream host as the first path segment (registry.site/nvcr.io/nvidia/...).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def _image_sources(ctx: Context) -> Iterator[tuple[Output, Path, str]]:
         for path, ref in _image_locations(ctx, out.data):
             yield out, path, ref
     for out in ctx.releases:
-        for path, ref in _image_locations(ctx, out.data.get("values") or {}, ("values",)):
+        values = ctx.charts[out.path].values
+        for path, ref in _image_locations(ctx, values, ("spec", "values")):
             yield out, path, ref
 
 
@@ -65,10 +66,10 @@ def check(ctx: Context) -> Iterator[Finding]:
                               "route it through spec.sovereignty.registryMirror "
                               "(aifab.expand.common.image_registry)")
     for out in ctx.releases:
-        repository = str(out.data.get("repository", ""))
-        if not _through(repository, sov.chart_mirror):
-            yield ctx.finding(out, "AF437", f"chart '{out.data.get('chart')}' comes from "
-                              f"'{repository}', not from the chart mirror {sov.chart_mirror!r}; "
-                              "the cluster is air-gapped", ("repository",),
+        chart = ctx.charts[out.path]
+        if not _through(chart.repository, sov.chart_mirror):
+            yield ctx.finding(ctx.source_of(out), "AF437", f"chart '{chart.chart}' comes from "
+                              f"'{chart.repository}', not from the chart mirror "
+                              f"{sov.chart_mirror!r}; the cluster is air-gapped", ("spec", "url"),
                               "route it through spec.sovereignty.chartMirror "
                               "(aifab.expand.common.chart_repository)")

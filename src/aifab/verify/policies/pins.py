@@ -37,12 +37,14 @@ def check(ctx: Context) -> Iterator[Finding]:
     for out in ctx.objects:
         yield from _pins(ctx, out, out.data, (), hint, chart_defaults=False)
     for out in ctx.releases:
-        version = out.data.get("version")
-        if not isinstance(version, str) or not version or version in MOVING_TAGS:
-            yield ctx.finding(out, "AF438", f"chart '{out.data.get('chart')}' has no pinned "
-                              f"version ({version!r})", ("version",), hint)
-        yield from _pins(ctx, out, out.data.get("values") or {}, ("values",), hint,
-                         chart_defaults=True)
+        chart = ctx.charts[out.path]
+        if not chart.version or chart.version in MOVING_TAGS:
+            # the version is the OCIRepository's tag, or the HelmRelease's chart version
+            where, path = (ctx.source_of(out), ("spec", "ref", "tag")) if chart.oci else \
+                (out, ("spec", "chart", "spec", "version"))
+            yield ctx.finding(where, "AF438", f"chart '{chart.chart}' has no pinned "
+                              f"version ({chart.version!r})", path, hint)
+        yield from _pins(ctx, out, chart.values, ("spec", "values"), hint, chart_defaults=True)
 
 
 def _pins(ctx: Context, out: Output, data: Any, base: Path, hint: str, *,
