@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("report", ("aifab.reporters", "aifab.sarif")),
     ("deploy", ("aifab.deploy",)),
     ("commands", ("aifab.generate", "aifab.plan", "aifab.mirror", "aifab.diff", "aifab.live",
-                  "aifab.rollout", "aifab.retire")),
+                  "aifab.rollout", "aifab.retire", "aifab.scaffold")),
     ("watch", ("aifab.watch",)),
     ("cli", ("aifab.cli", "aifab.__main__")),
 )

@@ -155,6 +155,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--kind", choices=("Cluster", "Fleet", "FleetMember"),
                         help="the schema of one kind only")
+
+    init = commands.add_parser(
+        "init", help="create a blueprint repository: an example blueprint, Pulumi, CI",
+        description="Create a blueprint repository in DIR (new or empty): an example "
+        "blueprint, the schema, a Pulumi project running aifab's program, pre-commit hooks and "
+        "a GitHub workflow. aifab validate, generate and generate --check pass in it at once.")
+    init.add_argument("folder", type=Path, metavar="DIR", help="a new or empty folder")
     return parser
 
 
@@ -199,7 +206,7 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
                 "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema,
-                "deploy": _deploy}
+                "deploy": _deploy, "init": _init}
     try:
         args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
@@ -542,6 +549,22 @@ def _catalog(args: argparse.Namespace) -> int:
         print(f"aifab catalog: unknown system '{args.system}'; {hint}", file=sys.stderr)
         return EXIT_USAGE
     print(describe_system(catalog, args.system))
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from aifab.escape import printable
+    from aifab.reporters import text
+    from aifab.scaffold import init
+
+    written, refused = init(args.folder)
+    if refused:  # a folder with files in it is a usage error; a failed write is not
+        print(text(refused, {}, 0).rsplit("\n", 1)[0], file=sys.stderr)
+        return EXIT_USAGE if refused[0].code == "AF012" else EXIT_FINDINGS
+    for path in written:
+        print(printable(f"{args.folder / path}: created"))
+    print(printable(f"next: cd {args.folder}, edit blueprints/lab-b200.yaml, run aifab "
+                    "generate and commit (replace <org> in .github/workflows/aifab.yml)"))
     return EXIT_OK
 
 

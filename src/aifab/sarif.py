@@ -46,6 +46,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.live", "live"),
     ("aifab.fleet.compose", "fleet"),
     ("aifab.suppress", "cli"),
+    ("aifab.scaffold", "cli"),
 )
 """Modules whose `CODES` are findings of a stage; rule and policy modules are found by their
 packages."""
