@@ -340,19 +340,35 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     `memo` (--watch), the trees replaced are removed after the run is reported."""
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.escape import printable
-    from aifab.generate import check, discard, write, write_stack_configs
+    from aifab.generate import check, discard, drift_findings, write, write_stack_configs
     from aifab.reporters import FORMATS
     from aifab.retire import orphans, retire
     from aifab.scan import odd_entries
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
-    if any(f.is_error for f in findings):
+    failed = any(f.is_error for f in findings)
+    if failed:
         discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     sources.update((file, text.splitlines()) for file, text in result.texts.items())
+    # a run over whole folders (blueprints/ by default; the action's and pre-commit's paths)
+    # removes what no blueprint makes any more, and --check reports it; one over single files
+    # leaves the other clusters alone
+    whole = all(Path(p).is_dir() for p in args.paths)
+    found, unreadable, drifts = None, None, []
+    if not failed:
+        try:
+            found = orphans(result.out, result.files,
+                            (r.document.file for r in result.results)) if whole else None
+        except OSError as e:  # an unreadable folder under the output folder
+            unreadable = e
+        if args.check and unreadable is None:
+            drifts = check(result, all_clusters=whole) + (found.drifts() if found else [])
+            if args.format != "text":  # each file not as generated, a finding at that file
+                findings = sorted_unique([*findings, *drift_findings(drifts)])
     if findings or args.format in MACHINE_READABLE:  # a tool reading stdout gets a document
         print(FORMATS[args.format](findings, sources, given))
-    if any(f.is_error for f in findings):
+    if failed:
         if not args.check:
             print("nothing written: fix the errors above", file=sys.stderr)
         return EXIT_FINDINGS
@@ -360,19 +376,11 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         print(printable(f"note: {note}"), file=sys.stderr)
     # in json and sarif, standard output is the document alone, for the tool that reads it
     listing = sys.stderr if args.format in MACHINE_READABLE else sys.stdout
-    # a run over whole folders (blueprints/ by default; the action's and pre-commit's paths)
-    # removes what no blueprint makes any more, and --check reports it; one over single files
-    # leaves the other clusters alone
-    whole = all(Path(p).is_dir() for p in args.paths)
-    try:
-        found = orphans(result.out, result.files, (r.document.file for r in result.results)) \
-            if whole else None
-    except OSError as e:  # an unreadable folder under the output folder
-        print(printable(f"aifab generate: cannot read {e.filename}: {e.strerror or e}"),
-              file=sys.stderr)
+    if unreadable is not None:
+        print(printable(f"aifab generate: cannot read {unreadable.filename}: "
+                        f"{unreadable.strerror or unreadable}"), file=sys.stderr)
         return EXIT_FINDINGS
     if args.check:
-        drifts = check(result, all_clusters=whole) + (found.drifts() if found else [])
         return _report_drift(drifts, args.diff, listing)
     out = result.out
     odd = {name: odd_entries(out / name) for name in result.files if name not in result.reused}
@@ -442,7 +450,7 @@ def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
                              ("edited by hand", d.edited), ("extra", d.extra),
                              ("not a regular file (not read)", d.odd)):
             for path in paths:
-                print(printable(f"  {label}: {path}"), file=listing)
+                print(printable(f"  {label}: {d.describe(path)}"), file=listing)
         if show_diff:
             for diff in d.diffs.values():
                 for line in diff.removesuffix("\n").split("\n"):  # a CR stays in its line
