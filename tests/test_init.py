@@ -131,6 +131,18 @@ def test_an_empty_folder_is_used(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no staging folder left
 
 
+def test_the_working_folder_is_kept(tmp_path):
+    """`aifab init .` in a new empty folder: the files land in that very folder."""
+    before = tmp_path.stat().st_ino
+    done = aifab("init", ".", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert tmp_path.stat().st_ino == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".github", ".gitignore", ".pre-commit-config.yaml", "Pulumi.yaml", "README.md",
+        "blueprints", "schemas", "stacks"]
+    assert aifab("validate", cwd=tmp_path).returncode == 0
+
+
 def test_a_folder_that_cannot_be_made_is_a_finding(tmp_path):
     (tmp_path / "notes").write_text("x\n")  # a file where a parent folder would be
     done = aifab("init", "notes/mine", cwd=tmp_path)

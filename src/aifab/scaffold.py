@@ -3,13 +3,14 @@
 The files are package data (aifab/data/init/), copied as they are, and this aifab's published
 schema, which the example blueprint's modeline names. The only input is DIR; its name becomes
 the Pulumi project's name as YAML data (yaml.safe_dump), never spliced into text. Everything is
-written to a hidden folder beside DIR and renamed onto it in one step (rename(2) replaces an
-empty folder, and refuses one that filled up meanwhile), so a refused or failed run leaves
-nothing behind.
+written to a hidden folder beside DIR and renamed to DIR in one step; into an existing empty
+DIR (perhaps the shell's working folder, which must stay that folder) it is staged inside and
+moved out entry by entry, taken back on a failure: a refused or failed run leaves nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -81,16 +82,20 @@ def init(folder: Path) -> tuple[list[str], list[Finding]]:
             "AF012", refused, hint="aifab init writes only into a new or empty folder: give "
             "another path, e.g. `aifab init my-clusters`"))]
     written = files(project_name(target))
+    existing = target.is_dir()  # empty: the files are staged inside it, and the folder kept
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".aifab-init",
-                                        dir=target.parent))
+                                        dir=target if existing else target.parent))
         try:
             for path, content in written.items():
                 (staging / path).parent.mkdir(parents=True, exist_ok=True)
                 (staging / path).write_bytes(content)
-            staging.chmod(0o777 & ~_umask())
-            os.rename(staging, target)
+            if existing:  # it may be the shell's working folder: keep it
+                _move_into(staging, target)
+            else:
+                staging.chmod(0o777 & ~_umask())
+                os.rename(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as e:
@@ -99,6 +104,23 @@ def init(folder: Path) -> tuple[list[str], list[Finding]]:
             hint="nothing was written; free space, fix the permissions, or give an empty "
                  "folder and run again"))]
     return list(written), []
+
+
+def _move_into(staging: Path, target: Path) -> None:
+    """Move what `staging` holds into the empty folder `target`; on a failure, take back what
+    was moved, so the folder is empty again."""
+    moved: list[Path] = []
+    try:
+        for entry in sorted(staging.iterdir()):
+            if os.path.lexists(target / entry.name):
+                raise FileExistsError(errno.EEXIST, "it is not empty any more",
+                                      str(target / entry.name))
+            os.rename(entry, target / entry.name)
+            moved.append(target / entry.name)
+    except OSError:
+        for path in moved:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        raise
 
 
 def _refusal(target: Path, given: Path) -> str:
