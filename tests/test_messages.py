@@ -52,6 +52,13 @@ def test_a_pattern_mismatch_names_the_part_that_fails(old, new, says, fix):
     assert f.hint.startswith(fix), f.hint
 
 
+def test_the_words_about_a_huge_value_stay_short():
+    from aifab.mismatch import explain
+
+    reason, fix = explain("A" * 1_000_000, "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    assert reason.startswith("upper case 'A'") and len(fix) <= 160
+
+
 # -- YAML syntax ---------------------------------------------------------------------------------
 
 def syntax(text: str):
@@ -74,6 +81,11 @@ def test_a_key_without_colon_above_its_children_is_reported_at_the_key():
 def test_a_missing_colon_in_a_list_item_is_reported_at_its_line():
     f = syntax("a:\n  b 1\n  c: 2\n")
     assert (f.line, f.col) == (2, 3) and "write 'b: 1'" in f.hint
+
+
+def test_the_hint_for_a_huge_line_stays_short():
+    f = syntax("a:\n  b " + "x" * 1_000_000 + "\n  c: 2\n")
+    assert f.line == 2 and len(f.hint) <= 160
 
 
 def test_a_tab_is_reported_at_its_line_with_a_hint():

@@ -12,6 +12,8 @@ import difflib
 import re
 from functools import cache
 
+from aifab.escape import clipped
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NAMES = re.compile(r"\\\{\(([a-z|]+)\)")  # the placeholder names of a hostname pattern
@@ -22,7 +24,7 @@ def explain(value: str, pattern: str) -> tuple[str, str]:
     part can be named."""
     for reason in (_scheme, _placeholders, _upper_case, _characters, _ends):
         if found := reason(value, pattern):
-            return found
+            return clipped(found[0]), clipped(found[1])
     return "", ""
 
 

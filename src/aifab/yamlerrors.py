@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from aifab.escape import clipped
+
 SPACES = "YAML indentation uses spaces only; replace tabs with spaces"
 NO_COLON = "YAML syntax error: a key without ':'"
 FALLBACK = ("YAML could not read the file from here: check this line and the one above for "
@@ -65,7 +67,7 @@ def _mark(mark: Any) -> tuple[int, int] | None:
 def _colon_hint(lines: list[str], line: int) -> str:
     words = (lines[line - 1] if 0 < line <= len(lines) else "").strip().split(None, 1)
     if len(words) == 2:
-        return f"a key is followed by ': ' and its value: write '{words[0]}: {words[1]}'"
+        return clipped(f"a key is followed by ': ' and its value: write '{words[0]}: {words[1]}'")
     return "a key is followed by ':' (and its value, or the indented keys under it)"
 
 
