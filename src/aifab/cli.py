@@ -171,6 +171,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--kind", choices=("Cluster", "Fleet", "FleetMember"),
                         help="the schema of one kind only")
+
+    init = commands.add_parser(
+        "init", help="create a blueprint repository: an example blueprint, Pulumi, CI",
+        description="Create a blueprint repository in DIR (new or empty): an example "
+        "blueprint, the schema, a Pulumi project running aifab's program, pre-commit hooks and "
+        "a GitHub workflow. aifab validate, generate and generate --check pass in it at once.")
+    init.add_argument("folder", type=Path, metavar="DIR", help="a new or empty folder")
     return parser
 
 
@@ -215,7 +222,7 @@ def _findings_options(command: argparse.ArgumentParser, *, strict: bool) -> None
 def main(argv: Sequence[str] | None = None) -> int:
     commands = {"validate": _validate, "generate": _generate, "verify": _verify,
                 "diff": _diff, "plan": _plan, "catalog": _catalog, "schema": _schema,
-                "deploy": _deploy, "admit": _admit}
+                "deploy": _deploy, "admit": _admit, "init": _init}
     try:
         args = _parser().parse_args(argv)  # --help or a usage error: SystemExit, as argparse does
         return commands[args.command](args)
@@ -349,19 +356,35 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     `memo` (--watch), the trees replaced are removed after the run is reported."""
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.escape import printable
-    from aifab.generate import check, discard, write, write_stack_configs
+    from aifab.generate import check, discard, drift_findings, write, write_stack_configs
     from aifab.reporters import FORMATS
     from aifab.retire import orphans, retire
     from aifab.scan import odd_entries
 
     findings = sorted_unique(with_strict(result.findings, args.strict))
-    if any(f.is_error for f in findings):
+    failed = any(f.is_error for f in findings)
+    if failed:
         discard(result)  # what the builders staged: out/ stays as it was
     sources = {r.document.file: r.document.text.splitlines() for r in result.results}
     sources.update((file, text.splitlines()) for file, text in result.texts.items())
+    # a run over whole folders (blueprints/ by default; the action's and pre-commit's paths)
+    # removes what no blueprint makes any more, and --check reports it; one over single files
+    # leaves the other clusters alone
+    whole = all(Path(p).is_dir() for p in args.paths)
+    found, unreadable, drifts = None, None, []
+    if not failed:
+        try:
+            found = orphans(result.out, result.files,
+                            (r.document.file for r in result.results)) if whole else None
+        except OSError as e:  # an unreadable folder under the output folder
+            unreadable = e
+        if args.check and unreadable is None:
+            drifts = check(result, all_clusters=whole) + (found.drifts() if found else [])
+            if args.format != "text":  # each file not as generated, a finding at that file
+                findings = sorted_unique([*findings, *drift_findings(drifts)])
     if findings or args.format in MACHINE_READABLE:  # a tool reading stdout gets a document
         print(FORMATS[args.format](findings, sources, given))
-    if any(f.is_error for f in findings):
+    if failed:
         if not args.check:
             print("nothing written: fix the errors above", file=sys.stderr)
         return EXIT_FINDINGS
@@ -369,19 +392,11 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         print(printable(f"note: {note}"), file=sys.stderr)
     # in json and sarif, standard output is the document alone, for the tool that reads it
     listing = sys.stderr if args.format in MACHINE_READABLE else sys.stdout
-    # a run over whole folders (blueprints/ by default; the action's and pre-commit's paths)
-    # removes what no blueprint makes any more, and --check reports it; one over single files
-    # leaves the other clusters alone
-    whole = all(Path(p).is_dir() for p in args.paths)
-    try:
-        found = orphans(result.out, result.files, (r.document.file for r in result.results)) \
-            if whole else None
-    except OSError as e:  # an unreadable folder under the output folder
-        print(printable(f"aifab generate: cannot read {e.filename}: {e.strerror or e}"),
-              file=sys.stderr)
+    if unreadable is not None:
+        print(printable(f"aifab generate: cannot read {unreadable.filename}: "
+                        f"{unreadable.strerror or unreadable}"), file=sys.stderr)
         return EXIT_FINDINGS
     if args.check:
-        drifts = check(result, all_clusters=whole) + (found.drifts() if found else [])
         return _report_drift(drifts, args.diff, listing)
     out = result.out
     odd = {name: odd_entries(out / name) for name in result.files if name not in result.reused}
@@ -451,7 +466,7 @@ def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
                              ("edited by hand", d.edited), ("extra", d.extra),
                              ("not a regular file (not read)", d.odd)):
             for path in paths:
-                print(printable(f"  {label}: {path}"), file=listing)
+                print(printable(f"  {label}: {d.describe(path)}"), file=listing)
         if show_diff:
             for diff in d.diffs.values():
                 for line in diff.removesuffix("\n").split("\n"):  # a CR stays in its line
@@ -577,6 +592,22 @@ def _catalog(args: argparse.Namespace) -> int:
         print(f"aifab catalog: unknown system '{args.system}'; {hint}", file=sys.stderr)
         return EXIT_USAGE
     print(describe_system(catalog, args.system))
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from aifab.escape import printable
+    from aifab.reporters import text
+    from aifab.scaffold import init
+
+    written, refused = init(args.folder)
+    if refused:  # a folder with files in it is a usage error; a failed write is not
+        print(text(refused, {}, 0).rsplit("\n", 1)[0], file=sys.stderr)
+        return EXIT_USAGE if refused[0].code == "AF012" else EXIT_FINDINGS
+    for path in written:
+        print(printable(f"{args.folder / path}: created"))
+    print(printable(f"next: cd {args.folder}, edit blueprints/lab-b200.yaml, run aifab "
+                    "generate and commit (replace <org> in .github/workflows/aifab.yml)"))
     return EXIT_OK
 
 

@@ -59,6 +59,17 @@ def warning(code: str, message: str, path: Path = (), *, hint: str = "") -> Find
     return finding(code, message, path, hint=hint, severity=Severity.WARNING)
 
 
+def present(data: object, path: Path) -> Path:
+    """The longest start of `path` that is in `data`: a finding about a key the blueprint
+    leaves out (a default) names the mapping where it would go, never the absent key."""
+    for depth, part in enumerate(path):
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_list or isinstance(data, dict) and part in data):
+            return path[:depth]
+        data = data[part]  # type: ignore[index]
+    return path
+
+
 def format_path(path: Path) -> str:
     """`spec.nodePools[1].mig.config`: the form users see in errors and in `--format json`."""
     out = ""

@@ -27,3 +27,9 @@ def _json_escape(char: str) -> str:
     units = char.encode("utf-16-be")
     return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}"
                    for i in range(0, len(units), 2))
+
+
+def clipped(text: str, limit: int = 160) -> str:
+    """At most `limit` characters of `text`: a hostile value can be a megabyte long, and the
+    words about it stay a line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

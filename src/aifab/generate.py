@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 
 CODES = {
     "AF420": "two blueprints generate the same cluster folder",
+    "AF014": "generate --check: a generated file is missing",
+    "AF015": "generate --check: a generated file is stale (made from other inputs)",
+    "AF016": "generate --check: a generated file was edited by hand",
+    "AF017": "generate --check: a file or folder no blueprint generates",
+    "AF018": "generate --check: not a regular file where aifab writes one",
 }
 
 
@@ -351,7 +356,36 @@ def check(result: Plan, *, all_clusters: bool) -> list[Drift]:
         known = set(result.files)
         for folder in sorted(p for p in result.out.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if folder.name not in known:
-                orphan = Drift(folder)
-                orphan.extra.append("(the whole folder: no blueprint generates it)")
+                orphan = Drift(folder, extra=["."],
+                               notes={".": "the whole folder: no blueprint generates it"})
                 drifts.append(orphan)
     return drifts
+
+
+REGENERATE = "run `aifab generate` and commit the result"
+_DRIFT = (  # (entries, code, what is wrong, what to do), in the order --check lists them
+    (lambda d: d.missing, "AF014", "missing: the blueprints generate this file", REGENERATE),
+    (lambda d: d.stale, "AF015", "stale: generated from other inputs than the blueprints' now",
+     REGENERATE),
+    (lambda d: d.edited, "AF016", "edited by hand: differs from the digest its lock records",
+     "change the blueprint instead; `aifab generate` replaces this file"),
+    (lambda d: d.extra, "AF017", "extra: no blueprint generates it",
+     "`aifab generate` over the whole folder removes it, or delete it"),
+    (lambda d: d.odd, "AF018", "not a regular file, never read",
+     "`aifab generate` replaces it with the generated file"),
+)
+
+
+def drift_findings(drifts: Sequence[Drift]) -> list[Finding]:
+    """Each file --check found not as generated, as a finding at that file (on the first line
+    that differs, for a stale or edited one), for --format json, sarif and github."""
+    found = []
+    for d in drifts:
+        for entries, code, what, hint in _DRIFT:
+            for path in entries(d):
+                file = (d.folder if path == "." else d.folder / path).as_posix()
+                note = d.notes.get(path)
+                message = f"{what.partition(':')[0]}: {note}" if note else what
+                found.append(Finding(file, d.lines.get(path, 1), 1, code, Severity.ERROR,
+                                     message, hint=hint))
+    return sorted_unique(found)

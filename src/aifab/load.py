@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from aifab.diagnostics import Finding, Path, Severity
+from aifab.diagnostics import Finding, Path, Severity, present
+from aifab.yamlerrors import explain
 from aifab.yamlscalars import TAG, TOO_BIG, describe12, disagreement, resolve12
 
 if TYPE_CHECKING:
@@ -83,8 +84,9 @@ class Document:
             path = path[:-1]
 
     def place(self, f: Finding, *, at_key: bool = False) -> Finding:
-        line, col = self.position(f.path, at_key=at_key)
-        return replace(f, file=self.file, line=line, col=col)
+        path = f.path if self.data is None else present(self.data, f.path)
+        line, col = self.position(path, at_key=at_key)
+        return replace(f, file=self.file, line=line, col=col, path=path)
 
     def line_text(self, line: int) -> str:
         lines = self.text.splitlines()
@@ -209,21 +211,16 @@ def _syntax_finding(name: str, exc: yaml.YAMLError, text: str) -> Finding:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    context = getattr(exc, "context", None)
-    message = f"YAML syntax error: {context + ', ' if context else ''}{problem}"
-    hint = ""
     if isinstance(exc, yaml.reader.ReaderError):
         message = f"YAML syntax error: {exc.reason} (character #x{exc.character:04x})" if isinstance(
             exc.character, int) else f"YAML syntax error: {exc.reason}"
         hint = "remove control characters from the file"
-    elif "cannot start any token" in problem or "\\t" in str(exc) or "tab" in problem:
-        hint = "YAML indentation uses spaces only; replace tabs with spaces"
-    elif "mapping values are not allowed" in problem:
-        hint = "a value containing ': ' must be quoted"
     elif "nesting depth" in problem:  # libyaml >= 0.2.5 has a limit of its own
         return Finding(name, line, col, "AF114", Severity.ERROR,
                        f"the document is nested deeper than {MAX_DEPTH} levels", (),
                        "a blueprint needs a handful of levels")
+    else:
+        line, col, message, hint = explain(exc, text, line, col)
     return Finding(name, line, col, "AF104", Severity.ERROR, message, (), hint)
 
 

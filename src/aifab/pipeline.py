@@ -1,16 +1,18 @@
 """The validation pipeline: load -> validate (schema) -> resolve -> check (rules).
 
 Cheap stages run first; the rules only see a blueprint that loaded and matched the schema, so
-they can trust types and never crash on malformed input.
+they can trust types and never crash on malformed input. A blueprint whose only schema errors
+are unknown keys is checked without them, so the rules' findings come in the same run.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aifab import suppress
 from aifab.diagnostics import Finding, Severity, finding, sorted_unique
@@ -152,12 +154,35 @@ def _cluster(doc: Document | MergedDocument) -> Result:
         return Result(doc, None, tuple(sorted_unique(doc.findings)))
     findings = _schema_findings(doc, "Cluster")
     if any(f.is_error for f in findings):
-        return Result(doc, None, tuple(sorted_unique(findings)))
+        rest = _without_unknown_keys(doc.data, findings)
+        if rest is None:
+            return Result(doc, None, tuple(sorted_unique(findings)))
+        # only unknown keys: the rules judge the rest, so one typo does not hide them all
+        found = suppress.apply([doc.place(f) for f in check(resolve(rest, doc.file))],
+                               _texts(doc), own=doc.file)
+        return Result(doc, None, tuple(sorted_unique(findings + found)))
     cluster = resolve(doc.data, doc.file)
     found = suppress.apply([doc.place(f) for f in check(cluster)], _texts(doc), own=doc.file)
     cluster = replace(cluster, warnings=tuple(sorted_unique(
         f for f in found if f.severity is Severity.WARNING and not f.suppressed)))
     return Result(doc, cluster, tuple(sorted_unique(findings + found)))
+
+
+def _without_unknown_keys(data: Any, findings: list[Finding]) -> Any | None:
+    """The cluster's data without its unknown keys, when they (AF201) are its only errors and
+    what is left is valid; else None."""
+    from aifab.validate import validator
+
+    errors = [f for f in findings if f.is_error]
+    if any(f.code != "AF201" or not f.path for f in errors):
+        return None
+    rest = copy.deepcopy(data)
+    for f in errors:
+        parent = rest
+        for part in f.path[:-1]:
+            parent = parent[part]
+        parent.pop(f.path[-1], None)
+    return rest if validator("Cluster").is_valid(rest) else None
 
 
 def _fleet(doc: Document, location: FsPath | None, memo: Memo | None) -> Result:

@@ -205,12 +205,23 @@ class Drift:
     extra: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # generated earlier from other inputs
     edited: list[str] = field(default_factory=list)  # changed by hand since generated
-    odd: list[str] = field(default_factory=list)  # "path: what it is", never read (Tree.odd)
+    odd: list[str] = field(default_factory=list)  # not regular files, never read (Tree.odd)
     diffs: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # what an odd or extra entry is, or why
+    lines: dict[str, int] = field(default_factory=dict)  # first line on disk that differs
 
     @property
     def clean(self) -> bool:
         return not (self.missing or self.extra or self.stale or self.edited or self.odd)
+
+    def describe(self, path: str) -> str:
+        """An entry as `--check` lists it: its path ('.' the folder), and what or why."""
+        note = self.notes.get(path)
+        if path in self.odd:
+            return f"{'(the folder itself)' if path == '.' else path}: {note}"
+        if note is None:
+            return path
+        return f"({note})" if path == "." else f"{path} ({note})"
 
 
 def read_tree(folder: FsPath) -> dict[str, bytes]:
@@ -257,8 +268,7 @@ def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
     tree = scan_tree(folder)
     actual = tree.files
     recorded = _lock_digests(actual.get(LOCK))
-    result = Drift(folder, odd=[f"{'(the folder itself)' if path == '.' else path}: {what}"
-                                for path, what in tree.odd.items()])
+    result = Drift(folder, odd=list(tree.odd), notes=dict(tree.odd))
     if "." in tree.odd:
         return result
     # A lock that records the very inputs of this run but other files was edited (or written
@@ -277,11 +287,20 @@ def drift(folder: FsPath, expected: Mapping[str, bytes]) -> Drift:
             edited = lock_edited or path != LOCK and recorded.get(path) not in (
                 None, digest(actual[path]))
             (result.edited if edited else result.stale).append(path)
+            result.lines[path] = _first_difference(actual[path], expected[path])
             result.diffs[path] = "".join(difflib.unified_diff(
                 actual[path].decode(errors="replace").splitlines(keepends=True),
                 expected[path].decode(errors="replace").splitlines(keepends=True),
                 f"{folder / path} (on disk)", f"{folder / path} (generated)"))
     return result
+
+
+def _first_difference(actual: bytes, expected: bytes) -> int:
+    """The number of the first line of `actual` that is not the line `expected` has there."""
+    pairs = zip(actual.splitlines(), expected.splitlines(), strict=False)
+    same = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+    return 1 + (same if same is not None else min(len(actual.splitlines()),
+                                                    len(expected.splitlines())))
 
 
 def _inputs(raw: bytes | None) -> dict[str, Any] | None:

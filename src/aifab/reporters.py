@@ -111,7 +111,7 @@ def github(findings: Sequence[Finding], sources: SourceLines, files: int) -> str
     out = []
     for f in (f for f in findings if not f.suppressed):
         level = "error" if f.severity is Severity.ERROR else "warning"
-        message = printable(f"{f.message} ({f.json_path})" +
+        message = printable(f.message + (f" ({f.json_path})" if f.path else "") +
                             (f". Hint: {f.hint}" if f.hint else ""))
         props = ",".join(
             f"{k}={_escape_property(printable(str(v)))}"

@@ -40,10 +40,10 @@ class Orphans:
         as folders no blueprint generates: generate.check)."""
         if not self.stack_configs:
             return []
-        drift = Drift(self.stack_configs[0].parent)
-        drift.extra.extend(f"{p.name} (the stack configuration of a cluster no blueprint "
-                           "generates: `aifab generate` removes it)" for p in self.stack_configs)
-        return [drift]
+        why = "the stack configuration of a cluster no blueprint generates: `aifab generate` " \
+              "removes it"
+        return [Drift(self.stack_configs[0].parent, extra=[p.name for p in self.stack_configs],
+                      notes={p.name: why for p in self.stack_configs})]
 
 
 def orphans(out: Path, known: Iterable[str], read: Iterable[str]) -> Orphans:

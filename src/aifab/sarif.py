@@ -47,6 +47,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("aifab.fleet.compose", "fleet"),
     ("aifab.suppress", "cli"),
     ("aifab.admit", "admit"),
+    ("aifab.scaffold", "cli"),
 )
 """Modules whose `CODES` are findings of a stage; rule and policy modules are found by their
 packages."""
@@ -195,7 +196,8 @@ def _markdown(text: str) -> str:
 
 
 def _result(f: Finding, base: FsPath, index: dict[str, int]) -> dict:
-    message = f"{f.message} ({f.json_path})" + (f". Hint: {f.hint}" if f.hint else "")
+    message = (f.message + (f" ({f.json_path})" if f.path else "")
+               + (f". Hint: {f.hint}" if f.hint else ""))
     physical: dict = {"artifactLocation": _artifact(f.file, base)}
     if f.line >= 1:
         physical["region"] = {"startLine": f.line, "startColumn": max(f.col, 1)}

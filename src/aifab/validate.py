@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError
 
 from aifab.diagnostics import Finding, did_you_mean, finding, format_path, one_of
 from aifab.load import Document
+from aifab.mismatch import explain
 from aifab.schema import document as schema_of
 
 CODES = {
@@ -181,7 +182,7 @@ def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, 
                               hint=about), True
     elif keyword in ("enum", "const"):
         allowed = error.validator_value if keyword == "enum" else [error.validator_value]
-        close = did_you_mean(str(value), [str(a) for a in allowed])
+        close = _suggestion(value, [str(a) for a in allowed])
         yield finding("AF203", f"{_show(value)} is not allowed{where}; expected "
                       f"{one_of(str(a) for a in allowed)}", path, hint=close), False
     elif keyword == "type":
@@ -193,8 +194,10 @@ def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, 
         examples = schema.get("examples") or []
         hint = f"for example: {one_of(str(e) for e in examples)}" if examples else (
             f"the value must match {error.validator_value}")
-        yield finding("AF205", f"{_show(value)} does not have the expected form{where}", path,
-                      hint=hint), False
+        reason, fix = explain(value, error.validator_value)
+        yield finding("AF205", f"{_show(value)} does not have the expected form{where}"
+                      + (f": {reason}" if reason else ""), path,
+                      hint=f"{fix}; {hint}" if fix else hint), False
     elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         yield finding("AF206", f"{_show(value)}{where} {_bound(keyword, error.validator_value)}",
                       path), False
@@ -204,6 +207,19 @@ def _findings(error: ValidationError, doc: Document) -> Iterator[tuple[Finding, 
                       path, hint=schema.get("description", "")), False
     else:
         yield finding("AF207", f"{error.message}{where}", path), False
+
+
+def _suggestion(value: Any, allowed: list[str]) -> str:
+    """'did you mean ...?' for a value not allowed: the allowed values it names a part of (a
+    product name such as `gb300` for the system `gb300-nvl72`), else the closest spelling;
+    nothing when the value is allowed but of the wrong type (`"400"`: AF204 says so)."""
+    text = str(value)
+    if text in allowed:
+        return ""
+    named = [a for a in allowed if text.lower() in a.split("-")]
+    if named:
+        return f"did you mean {' or '.join(repr(a) for a in named)}?"
+    return did_you_mean(text, allowed)
 
 
 def _where(path: tuple[Any, ...]) -> str:
@@ -232,7 +248,9 @@ def _type_hint(expected: Any, value: Any, doc: Document, path: tuple[Any, ...]) 
         raw = doc.source_text(path).split(" #")[0].strip() or str(value)
         return f'quote it: "{raw}" (an unquoted {raw} is read as {_describe(value)})'
     if expected in ("integer", "number") and isinstance(value, str):
-        return "remove the quotes around the number"
+        if doc.source_text(path)[:1] in ("'", '"'):
+            return "remove the quotes around the number"
+        return f"'{value}' is text: write {'a whole number' if expected == 'integer' else 'a number'}"
     if expected == "integer" and isinstance(value, float):
         if value.is_integer() and abs(value) <= 2**53:
             return f"write {int(value)}: a whole number is written without a decimal point"

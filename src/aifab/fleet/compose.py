@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
-from aifab.diagnostics import Finding, Path, finding
+from aifab.diagnostics import Finding, Path, finding, present
 from aifab.load import Document, load_file
 
 if TYPE_CHECKING:
@@ -75,8 +75,9 @@ class MergedDocument:
         return line, col
 
     def place(self, f: Finding, *, at_key: bool = False) -> Finding:
-        file, line, col = self._locate(f.path, at_key)
-        return replace(f, file=file, line=line, col=col)
+        path = f.path if self.data is None else present(self.data, f.path)
+        file, line, col = self._locate(path, at_key)
+        return replace(f, file=file, line=line, col=col, path=path)
 
     def source_text(self, path: Path) -> str:
         file, line, col = self._locate(path, False)
