@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,14 @@ def test_plan_of_a_fleet_shows_separators_sites_and_allocations():
                                            "sovereign-llm"]["clusters"]}
     assert len(grants["sovereign-llm"]["clusters"]) == 15
     assert fleet["allocatedGPUs"] == fleet["gpus"] == 260480
+
+
+def test_generate_lists_its_output_relative_to_the_current_directory(tmp_path):
+    (tmp_path / "blueprints").mkdir()
+    shutil.copy(ROOT / "blueprints" / "seoul-rtxpro.yaml", tmp_path / "blueprints")
+    out = tmp_path / "generated"
+    proc = _aifab("generate", "blueprints/seoul-rtxpro.yaml", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = len([p for p in (out / "seoul-rtxpro").rglob("*") if p.is_file()])
+    assert f"generated/seoul-rtxpro/: {files:,} files written" in proc.stdout.splitlines()
+    assert str(tmp_path) not in proc.stdout

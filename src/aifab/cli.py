@@ -390,9 +390,9 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         print(f"{relative(path)}: new Pulumi stack configuration", file=listing)
     for name, entries in odd.items():
         if entries and changed.get(name):
-            print(printable(f"note: {out / name}/: replaced what was not a regular file (never "
-                            "read): " + ", ".join(f"{path} ({what})"
-                                                  for path, what in entries.items())),
+            print(printable(f"note: {relative(out / name)}/: replaced what was not a regular "
+                            "file (never read): " + ", ".join(f"{path} ({what})"
+                                                              for path, what in entries.items())),
                   file=sys.stderr)
     for path in retired:
         print(printable(f"{relative(path)}: removed (no blueprint generates its cluster any "
