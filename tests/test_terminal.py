@@ -158,3 +158,28 @@ def test_generate_lists_its_output_relative_to_the_current_directory(tmp_path):
     files = len([p for p in (out / "seoul-rtxpro").rglob("*") if p.is_file()])
     assert f"generated/seoul-rtxpro/: {files:,} files written" in proc.stdout.splitlines()
     assert str(tmp_path) not in proc.stdout
+
+
+def test_diff_never_shows_a_budget_almost_used_up_as_100_percent():
+    import dataclasses
+
+    from aifab.diff.compare import _numbers
+    from aifab.pipeline import run
+
+    cluster = run(ROOT / "blueprints" / "gwangju-gb200.yaml").cluster
+    assert cluster is not None and cluster.power_kw == pytest.approx(2555.3)
+    tight = dataclasses.replace(cluster, site=dataclasses.replace(cluster.site,
+                                                                  power_budget_kw=2556.3))
+    assert _numbers(tight)[("total", "budget used %")] == 99.9  # 99.96%, not 100.0
+
+
+def test_deploy_progress_colour_follows_no_color(monkeypatch):
+    from aifab import rollout
+
+    monkeypatch.setattr(sys, "stdout", Tty())
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert rollout.console().colour is False
+    monkeypatch.delenv("NO_COLOR")
+    assert rollout.console().colour is True

@@ -10,7 +10,7 @@ from typing import Any
 from aifab.diff.fields import FieldChange, object_changes
 from aifab.diff.sides import Side, rendered
 from aifab.model import Cluster
-from aifab.terminal import number
+from aifab.terminal import number, percent
 
 DETAILED = 100  # changed objects per kind whose fields are compared (as many as are listed)
 
@@ -79,7 +79,8 @@ def _numbers(cluster: Cluster | None) -> dict[tuple[str, str], float | None]:
     numbers[("total", "power kW")] = _clean(cluster.power_kw)
     numbers[("total", "power budget kW")] = _clean(cluster.site.power_budget_kw)
     budget = cluster.site.power_budget_kw
-    share = round(100 * cluster.power_kw / budget, 1) if budget else None
+    # one decimal, never rounded onto 100% or 0% it is not (99.96% of the budget is 99.9)
+    share = float(percent(cluster.power_kw, budget, 1).rstrip("%")) if budget else None
     numbers[("total", "budget used %")] = share
     return numbers
 
