@@ -104,7 +104,7 @@ def _aifab(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProc
     clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run([sys.executable, "-m", "aifab", *args], cwd=cwd,
                           env={**clean, "PYTHONPATH": str(ROOT / "src"), **env},
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_validate_colours_with_force_color_and_not_with_no_color(tmp_path):

@@ -513,7 +513,6 @@ def _plan(args: argparse.Namespace) -> int:
     import shutil
 
     from aifab.plan import run
-
     from aifab.terminal import use_color
 
     tty = sys.stdout.isatty()
