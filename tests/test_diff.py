@@ -62,8 +62,8 @@ def test_two_more_gb200_racks_in_every_format(repo):
     md, code = diff(repo, "markdown")
     assert code == EXIT_OK
     assert "### gwangju-gb200 (changed)" in md
-    assert "| GPUs | 1400 | 1544 | +144 |" in md
-    assert "| power kW | 2555.3 | 2819.3 | +264 |" in md
+    assert "| GPUs | 1,400 | 1,544 | +144 |" in md
+    assert "| power kW | 2,555.3 | 2,819.3 | +264 |" in md
     assert "| gb200: racks | 16 | 18 | +2 |" in md
     assert "- changed `node-pools/gb200.yaml`" in md
     assert "computedomain-" not in md  # ComputeDomains are per workload, none per rack
@@ -72,8 +72,8 @@ def test_two_more_gb200_racks_in_every_format(repo):
     text, code = diff(repo, "text")
     assert code == EXIT_OK
     lines = [line.split() for line in text.splitlines()]
-    assert ["GPUs", "1400", "->", "1544", "+144"] in lines
-    assert ["power", "kW", "2555.3", "->", "2819.3", "+264"] in lines
+    assert ["GPUs", "1,400", "->", "1,544", "+144"] in lines
+    assert ["power", "kW", "2,555.3", "->", "2,819.3", "+264"] in lines
     assert "      ~ node-pools/gb200.yaml" in text
 
     report, code = diff(repo, "json")

@@ -22,7 +22,7 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("aifab", "aifab.diagnostics", "aifab.yamlscalars", "aifab.memo",
               "aifab.progress", "aifab.escape", "aifab.scan", "aifab.trusted",
-              "aifab.outlock", "aifab.worker")),
+              "aifab.outlock", "aifab.worker", "aifab.terminal")),
     ("catalog", ("aifab.catalog",)),
     ("model", ("aifab.model", "aifab.naming", "aifab.addressing")),
     ("load", ("aifab.load", "aifab.yamlerrors")),

@@ -57,7 +57,7 @@ def test_json_shape():
     text, code = run([GWANGJU], fmt="json")
     assert code == EXIT_OK
     data = json.loads(text)
-    assert set(data) == {"clusters", "total", "findings"} and data["findings"] == []
+    assert set(data) == {"clusters", "fleets", "total", "findings"} and data["findings"] == []
     (cluster,) = data["clusters"]
     assert set(cluster) == {"name", "file", "site", "pools", "totals"}
     assert cluster["site"] == {"name": "gwangju-1", "cooling": "liquid", "powerBudgetKW": 3000}
@@ -88,8 +88,8 @@ def test_fleet_ends_with_the_grand_total():
     assert text.index("a-b200: compute fabric") < text.index("total: 2 clusters")
     rows = [line.split() for line in tail.splitlines() if line.strip()]
     assert ["dgx-b200", "248", "31", "-", "443.3"] in rows
-    assert ["gb200-nvl72", "576", "144", "8", "1056"] in rows
-    assert rows[-1] == ["total", "824", "175", "8", "1499.3"]
+    assert ["gb200-nvl72", "576", "144", "8", "1,056"] in rows
+    assert rows[-1] == ["total", "824", "175", "8", "1,499.3"]
 
 
 def test_several_blueprints_are_totalled_and_one_is_not():
@@ -145,7 +145,7 @@ def test_rich_tables_render(gwangju):
     console = Console(record=True, width=120, file=io.StringIO())
     render([cluster_plan(gwangju)], console)
     out = console.export_text()
-    assert "gwangju-gb200" in out and "1400" in out and "2555.3" in out
+    assert "gwangju-gb200" in out and "1,400" in out and "2,555.3" in out
     assert "2 x 8 racks" in out and "1 x 32 nodes" in out and "8 x 400" in out
     assert "16/8/0 + ?" in out  # GB200 switch counts are unknown, so the total is partial
     assert "note: gb200: the catalog has no switch counts for gb200-nvl72" in out
@@ -222,7 +222,7 @@ def test_beyond_the_largest_design_has_no_counts(tmp_path):
 def test_text_without_colour_has_no_escape_codes():
     text, code = run([GWANGJU], width=100)
     assert code == EXIT_OK
-    assert "\x1b[" not in text and "1400" in text
+    assert "\x1b[" not in text and "1,400" in text
     coloured, _ = run([GWANGJU], color=True, width=100)
     assert "\x1b[" in coloured
 

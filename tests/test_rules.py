@@ -64,6 +64,7 @@ def test_rule_codes_are_unique_and_well_formed():
 def test_failing_fixture_exits_1_through_the_cli_with_annotations_at_its_lines(path, capsys):
     """As CI runs it: exit 1 (warnings count under --strict), GitHub annotations on the lines."""
     from aifab.cli import main
+    from aifab.terminal import relative
 
     errors = any(f.is_error for f in run(path).findings)
     assert main(["validate", str(path)]) == (1 if errors else 0)
@@ -71,4 +72,6 @@ def test_failing_fixture_exits_1_through_the_cli_with_annotations_at_its_lines(p
     assert main(["validate", "--strict", "--format", "github", str(path)]) == 1
     annotations = capsys.readouterr().out
     for line, code in expected_findings(path):
-        assert f"file={path},line={line}," in annotations and f"title={code}::" in annotations
+        # paths under the current directory are relative to it (aifab.terminal.relative)
+        assert f"file={relative(path)},line={line}," in annotations
+        assert f"title={code}::" in annotations

@@ -139,16 +139,16 @@ def test_reference_picture_has_16_nvl72_racks_and_8_racks_of_dgx_b200(reference)
 
 
 def test_large_pools_are_drawn_compact_with_the_power_on_each_rack(reference):
-    pools = (dataclasses.replace(reference.node_pools[0], racks=480), reference.node_pools[1])
+    pools = (dataclasses.replace(reference.node_pools[0], racks=120), reference.node_pools[1])
     text = site_svg(dataclasses.replace(reference, node_pools=pools))
-    assert len(_racks(text)) == 480 + 8
+    assert len(_racks(text)) == 120 + 8  # up to 128 racks a pool is drawn rack by rack
     assert 'class="slot"' in text  # the small pool keeps its tray strips
     root = ET.fromstring(text)
     gb200 = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "pool-gb200")
     assert not [r for r in gb200.iter(f"{SVG}rect") if r.get("class") == "slot"]
     words = [t.text for t in gb200.iter(f"{SVG}text")]
-    assert words.count("132 kW") == 480 and "R480" in words and "R001" in words
-    assert len(text) < 400_000
+    assert words.count("132 kW") == 120 and "R120" in words and "R001" in words
+    assert len(text) < 100_000  # larger pools are drawn in blocks: test_site_picture_scale
 
 
 def test_table_cells_are_escaped(reference):

@@ -272,18 +272,18 @@ def _terminate_once(signum: int, frame: object) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.pipeline import blueprint_files, run_all
-    from aifab.reporters import FORMATS
+    from aifab.reporters import report
 
     files, usage = blueprint_files(args.paths)
     if usage:
-        print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
+        print(report(args.format, usage, {}, 0, sys.stderr), file=sys.stderr)
         return EXIT_USAGE
     findings, sources = [], {}
     for result in run_all(files):
         findings.extend(result.findings)
         sources[result.document.file] = result.document.text.splitlines()
     findings = sorted_unique(with_strict(findings, args.strict))
-    print(FORMATS[args.format](findings, sources, len(files)))
+    print(report(args.format, findings, sources, len(files)))
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
 
 
@@ -320,12 +320,12 @@ def _generate_locked(args: argparse.Namespace, memo: Memo | None = None) -> int:
     from aifab.generate import CannotWrite, discard, plan
     from aifab.pipeline import blueprint_files
     from aifab.progress import progress
-    from aifab.reporters import FORMATS
+    from aifab.reporters import report
     from aifab.verify import Sources
 
     files, usage = blueprint_files(args.paths or ["blueprints"])
     if usage:
-        print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
+        print(report(args.format, usage, {}, 0, sys.stderr), file=sys.stderr)
         return EXIT_USAGE
     out = Path(args.out)
     try:
@@ -357,7 +357,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
     from aifab.diagnostics import sorted_unique, with_strict
     from aifab.escape import printable
     from aifab.generate import check, discard, drift_findings, write, write_stack_configs
-    from aifab.reporters import FORMATS
+    from aifab.reporters import report
     from aifab.retire import orphans, retire
     from aifab.scan import odd_entries
 
@@ -383,7 +383,7 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
             if args.format != "text":  # each file not as generated, a finding at that file
                 findings = sorted_unique([*findings, *drift_findings(drifts)])
     if findings or args.format in MACHINE_READABLE:  # a tool reading stdout gets a document
-        print(FORMATS[args.format](findings, sources, given))
+        print(report(args.format, findings, sources, given))
     if failed:
         if not args.check:
             print("nothing written: fix the errors above", file=sys.stderr)
@@ -411,20 +411,23 @@ def _report_and_write(args: argparse.Namespace, result: Plan, given: int,
         retired = retire(found) if found else []
     except OSError as e:  # a full disk, a read-only folder: each cluster is old or new, never torn
         return _cannot_write(e.filename or str(out), e.strerror or str(e))
+    from aifab.terminal import count, relative
+
     for name, was_changed in changed.items():
-        count = len(result.files[name])
-        print(f"{out / name}/: {count} files {'written' if was_changed else 'unchanged'}",
+        files = count(len(result.files[name]), "file")
+        print(f"{relative(out / name)}/: {files} {'written' if was_changed else 'unchanged'}",
               file=listing)
     for path in created:
-        print(f"{path}: new Pulumi stack configuration", file=listing)
+        print(f"{relative(path)}: new Pulumi stack configuration", file=listing)
     for name, entries in odd.items():
         if entries and changed.get(name):
-            print(printable(f"note: {out / name}/: replaced what was not a regular file (never "
-                            "read): " + ", ".join(f"{path} ({what})"
-                                                  for path, what in entries.items())),
+            print(printable(f"note: {relative(out / name)}/: replaced what was not a regular "
+                            "file (never read): " + ", ".join(f"{path} ({what})"
+                                                              for path, what in entries.items())),
                   file=sys.stderr)
     for path in retired:
-        print(printable(f"{path}: removed (no blueprint generates its cluster any more)"),
+        print(printable(f"{relative(path)}: removed (no blueprint generates its cluster any "
+                        "more)"),
               file=listing)
     return EXIT_OK
 
@@ -455,13 +458,14 @@ def _report_drift(drifts: Sequence, show_diff: bool, listing: TextIO) -> int:
     """What `--check` found. File names and diffs come from the tree under review (a pull
     request can plant a file, or put ESC sequences in one): shown escaped, line by line."""
     from aifab.escape import printable
+    from aifab.terminal import relative
 
     stale = [d for d in drifts if not d.clean]
     for d in drifts:
         if d.clean:
-            print(f"{d.folder}/: current", file=listing)
+            print(f"{relative(d.folder)}/: current", file=listing)
             continue
-        print(f"{d.folder}/: NOT current", file=listing)
+        print(f"{relative(d.folder)}/: NOT current", file=listing)
         for label, paths in (("missing", d.missing), ("stale (regenerate)", d.stale),
                              ("edited by hand", d.edited), ("extra", d.extra),
                              ("not a regular file (not read)", d.odd)):
@@ -481,17 +485,17 @@ def _verify(args: argparse.Namespace) -> int:
     from aifab.diagnostics import sorted_unique
     from aifab.live import LiveError, connect, verify_cluster
     from aifab.pipeline import blueprint_files, run_all
-    from aifab.reporters import FORMATS
+    from aifab.reporters import report
 
     files, usage = blueprint_files([args.blueprint] if args.blueprint else ["blueprints"])
     if usage:
-        print(FORMATS[args.format](usage, {}, 0), file=sys.stderr)
+        print(report(args.format, usage, {}, 0, sys.stderr), file=sys.stderr)
         return EXIT_USAGE
     results = list(run_all(files))
     invalid = [f for r in results for f in r.findings if f.is_error]
     if invalid:
         sources = {r.document.file: r.document.text.splitlines() for r in results}
-        print(FORMATS[args.format](sorted_unique(invalid), sources, len(files)))
+        print(report(args.format, sorted_unique(invalid), sources, len(files)))
         return EXIT_FINDINGS
     clusters = [r for r in results if r.cluster is not None]
     wanted = args.context or _current_context(args.kubeconfig)
@@ -511,7 +515,7 @@ def _verify(args: argparse.Namespace) -> int:
         found = [e.finding]
     findings = sorted_unique(result.document.place(f) for f in found)
     sources = {r.document.file: r.document.text.splitlines() for r in results}
-    print(FORMATS[args.format](findings, sources, 1))
+    print(report(args.format, findings, sources, 1))
     return EXIT_FINDINGS if any(f.is_error for f in findings) else EXIT_OK
 
 
@@ -547,8 +551,10 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from aifab.diff import run
+    from aifab.terminal import use_color
 
-    text, code = run(args.paths, base=args.base, fmt=args.format)
+    text, code = run(args.paths, base=args.base, fmt=args.format,
+                     color=use_color(sys.stdout, args.format))
     print(text, file=sys.stderr if code == EXIT_USAGE else sys.stdout)
     return code
 
@@ -557,10 +563,11 @@ def _plan(args: argparse.Namespace) -> int:
     import shutil
 
     from aifab.plan import run
+    from aifab.terminal import use_color
 
     tty = sys.stdout.isatty()
     text, code = run(args.paths, fmt=args.format, mirror_list=args.mirror_list,
-                     chart_values=args.chart_values, color=tty and not os.environ.get("NO_COLOR"),
+                     chart_values=args.chart_values, color=use_color(sys.stdout, args.format),
                      width=shutil.get_terminal_size((120, 24)).columns if tty else 120,
                      node_os=args.node_os or ())
     print(text, file=sys.stderr if code == EXIT_USAGE else sys.stdout)

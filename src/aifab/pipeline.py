@@ -21,6 +21,7 @@ from aifab.model import Cluster
 
 if TYPE_CHECKING:
     from aifab.fleet.compose import MergedDocument
+    from aifab.fleet.model import Fleet
     from aifab.memo import Memo
 
 CODES = {
@@ -38,13 +39,15 @@ class Result:
     """One blueprint's outcome: the model (None when it did not get that far) and findings.
 
     A fleet's Result has no cluster of its own: its findings are the fleet-wide ones and
-    `members` holds one Result per cluster of the fleet.
+    `members` holds one Result per cluster of the fleet, and `fleet` the resolved fleet when
+    every cluster resolved (what `aifab plan` shows of sites and allocations).
     """
 
     document: Document | MergedDocument
     cluster: Cluster | None
     findings: tuple[Finding, ...]
     members: tuple[Result, ...] = ()
+    fleet: Fleet | None = None
 
     @property
     def ok(self) -> bool:
@@ -200,11 +203,12 @@ def _fleet(doc: Document, location: FsPath | None, memo: Memo | None) -> Result:
         findings.extend(member.findings)
         if member.document is not None:
             results.append((member.index, _validated(member.document, memo)))
+    fleet = None
     if results and all(r.cluster is not None for _, r in results) and not any(
             f.is_error for f in findings):
         fleet = resolve_fleet(doc.data, [(i, r.cluster) for i, r in results if r.cluster])
         findings += suppress.apply([doc.place(f) for f in check_fleet(fleet)], _texts(doc))
-    return Result(doc, None, tuple(sorted_unique(findings)), tuple(r for _, r in results))
+    return Result(doc, None, tuple(sorted_unique(findings)), tuple(r for _, r in results), fleet)
 
 
 def _texts(doc: Document | MergedDocument) -> dict[str, str]:

@@ -24,7 +24,9 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from aifab.catalog import FabricDesign, System
+from aifab.fleet.model import Fleet
 from aifab.model import Cluster, NodePool
+from aifab.terminal import count, number, percent, relative
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -236,18 +238,128 @@ def _camel(snake: str) -> str:
     return head + "".join(special.get(word, word.capitalize()) for word in rest)
 
 
+# -- fleets: sites against their budgets, allocations against quotas ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SitePlan:
+    name: str
+    operator: str
+    power_budget_kw: float | None  # None: a site the fleet does not declare (AF616)
+    power_kw: float
+    clusters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationPlan:
+    tenant: str
+    gpus: int  # granted by the programme
+    quota_gpus: int  # what the clusters' quotas give the tenant (Kueue admits no more)
+    clusters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPlan:
+    name: str
+    file: str
+    gpus: int
+    sites: tuple[SitePlan, ...]
+    allocations: tuple[AllocationPlan, ...]
+
+
+def fleet_plan(fleet: Fleet, file: str) -> FleetPlan:
+    """What fleet rules AF612, AF613 and AF615 judge, as numbers: each site's draw beside its
+    budget (sites in the fleet's order, undeclared ones after), each grant beside its quotas."""
+    draws: dict[str, list[Cluster]] = {}
+    for member in fleet.members:
+        draws.setdefault(member.cluster.site.name, []).append(member.cluster)
+    budgets = {}
+    for site in fleet.sites:
+        budgets.setdefault(site.name, site)
+    sites = [SitePlan(name, budgets[name].operator if name in budgets else "",
+                      budgets[name].power_budget_kw if name in budgets else None,
+                      _round(sum(c.power_kw for c in draws.get(name, []))),
+                      tuple(c.name for c in draws.get(name, [])))
+             for name in [*budgets, *sorted(set(draws) - set(budgets))]]
+    quotas: dict[str, dict[str, int]] = {}
+    for member in fleet.members:
+        for tenant in member.cluster.tenants:
+            quotas.setdefault(tenant.name, {})[member.cluster.name] = sum(tenant.quota.values())
+    allocations = [AllocationPlan(a.tenant, a.gpus, sum(quotas.get(a.tenant, {}).values()),
+                                  tuple(quotas.get(a.tenant, {})))
+                   for a in fleet.allocations]
+    return FleetPlan(fleet.name, file, fleet.gpus, tuple(sites), tuple(allocations))
+
+
+def fleet_json(plan: FleetPlan) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "file": plan.file,
+        "gpus": plan.gpus,
+        "sites": [{"name": s.name, "operator": s.operator,
+                   "powerBudgetKW": None if s.power_budget_kw is None
+                   else _round(s.power_budget_kw),
+                   "powerKW": s.power_kw,
+                   "powerShare": round(s.power_kw / s.power_budget_kw, 4)
+                   if s.power_budget_kw else None,
+                   "clusters": list(s.clusters)} for s in plan.sites],
+        "allocations": [{"tenant": a.tenant, "gpus": a.gpus, "quotaGPUs": a.quota_gpus,
+                         "clusters": list(a.clusters)} for a in plan.allocations],
+        "allocatedGPUs": sum(a.gpus for a in plan.allocations),
+    }
+
+
+def fleet_tables(plan: FleetPlan) -> tuple[Any, Any]:
+    """Two rich Tables of a fleet: power per site against its budget, and each tenant's
+    allocation against the quotas the clusters give it (over the line in bold red)."""
+    from rich import box
+    from rich.table import Table
+
+    sites = Table(title=f"{plan.name} ({relative(plan.file)}): power per site",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for header, justify in (("site", "left"), ("operator", "left"), ("clusters", "right"),
+                            ("kW", "right"), ("budget kW", "right"), ("used", "right")):
+        sites.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for s in plan.sites:
+        budget = s.power_budget_kw
+        over = budget is not None and s.power_kw > budget
+        sites.add_row(s.name, s.operator or "-", number(len(s.clusters)), number(s.power_kw),
+                      "undeclared" if budget is None else number(_round(budget)),
+                      "-" if budget is None else percent(s.power_kw, budget, 1),
+                      style="bold red" if over else None)
+    grants = Table(title=f"{plan.name}: allocations against quotas", title_justify="left",
+                   box=box.SIMPLE_HEAD)
+    for header, justify in (("tenant", "left"), ("allocated GPUs", "right"),
+                            ("quota GPUs", "right"), ("clusters", "right"),
+                            ("allocated of quotas", "right")):
+        grants.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for a in plan.allocations:
+        grants.add_row(a.tenant, number(a.gpus), number(a.quota_gpus), number(len(a.clusters)),
+                       percent(a.gpus, a.quota_gpus, 1),
+                       style="bold red" if a.gpus > a.quota_gpus else None)
+    allocated = sum(a.gpus for a in plan.allocations)
+    grants.add_section()
+    grants.add_row("total", number(allocated), "", "",
+                   f"{percent(allocated, plan.gpus, 1)} of {count(plan.gpus, 'GPU')}",
+                   style="bold red" if allocated > plan.gpus else "bold")
+    return sites, grants
+
+
 # -- rich tables --------------------------------------------------------------------------------
 
 
 def _n(value: Any) -> str:
-    return "-" if value is None else str(value)
+    if value is None:
+        return "-"
+    return number(value) if isinstance(value, int | float) else str(value)
 
 
 def _switches(leaf: int | None, spine: int | None, core: int | None,
               complete: bool = True) -> str:
     if leaf is None:
         return "-"
-    return f"{leaf}/{spine}/{core or 0}" + ("" if complete else " + ?")
+    return f"{number(leaf)}/{number(spine or 0)}/{number(core or 0)}" + \
+        ("" if complete else " + ?")
 
 
 def tables(plan: ClusterPlan) -> tuple[Any, Any]:
@@ -257,22 +369,24 @@ def tables(plan: ClusterPlan) -> tuple[Any, Any]:
     from rich.table import Table
 
     totals = plan.totals
-    share = f" ({totals['powerShare']:.0%})" if totals["powerShare"] is not None else ""
-    capacity = Table(title=f"{plan.name} ({plan.file}): capacity", title_justify="left",
-                     box=box.SIMPLE_HEAD, caption_justify="left",
-                     caption=f"power {totals['powerKW']} kW of {totals['powerBudgetKW']} kW "
-                             f"budget{share}; site {plan.site}, cooling {plan.cooling}")
+    share = f" ({percent(totals['powerKW'], totals['powerBudgetKW'])})" \
+        if totals["powerShare"] is not None else ""
+    capacity = Table(title=f"{plan.name} ({relative(plan.file)}): capacity",
+                     title_justify="left", box=box.SIMPLE_HEAD, caption_justify="left",
+                     caption=f"power {_n(totals['powerKW'])} kW of "
+                             f"{_n(totals['powerBudgetKW'])} kW budget{share}; "
+                             f"site {plan.site}, cooling {plan.cooling}")
     for header, justify in (("pool", "left"), ("system", "left"), ("GPUs", "right"),
                             ("nodes", "right"), ("racks", "right"),
                             ("NVLink domains", "right"), ("kW", "right"), ("cooling", "left")):
         capacity.add_column(header, justify=justify)  # type: ignore[arg-type]
     for p in plan.pools:
-        capacity.add_row(p.name, p.system, str(p.gpus), str(p.nodes), _n(p.racks),
-                         f"{p.nvlink_domains} x {p.gpus // p.nvlink_domains} GPUs"
-                         if p.nvlink_domains else "0", str(p.power_kw), p.cooling)
+        capacity.add_row(p.name, p.system, _n(p.gpus), _n(p.nodes), _n(p.racks),
+                         f"{_n(p.nvlink_domains)} x {count(p.gpus // p.nvlink_domains, 'GPU')}"
+                         if p.nvlink_domains else "0", _n(p.power_kw), p.cooling)
     capacity.add_section()
-    capacity.add_row("total", "", str(totals["gpus"]), str(totals["nodes"]), _n(totals["racks"]),
-                     str(totals["nvlinkDomains"]), str(totals["powerKW"]), "", style="bold")
+    capacity.add_row("total", "", _n(totals["gpus"]), _n(totals["nodes"]), _n(totals["racks"]),
+                     _n(totals["nvlinkDomains"]), _n(totals["powerKW"]), "", style="bold")
 
     fabric = Table(title=f"{plan.name}: compute fabric", title_justify="left", box=box.SIMPLE_HEAD)
     for header, justify in (("pool", "left"), ("NIC", "left"), ("rails x Gb/s", "right"),
@@ -280,13 +394,13 @@ def tables(plan: ClusterPlan) -> tuple[Any, Any]:
                             ("RA design", "right"), ("leaf/spine/core", "right")):
         fabric.add_column(header, justify=justify)  # type: ignore[arg-type]
     for p in plan.pools:
-        fabric.add_row(p.name, _n(p.nic_model), f"{p.rails} x {_n(p.nic_gbps)}" if p.rails else "-",
-                       str(p.compute_nics),
+        fabric.add_row(p.name, p.nic_model or "-",
+                       f"{p.rails} x {_n(p.nic_gbps)}" if p.rails else "-", _n(p.compute_nics),
                        f"{p.scalable_units} x {p.su_size}" if p.scalable_units is not None else "-",
                        _n(p.fabric_design),
                        _switches(p.leaf_switches, p.spine_switches, p.core_switches))
     fabric.add_section()
-    fabric.add_row("total", "", "", str(totals["computeNics"]), _n(totals["scalableUnits"]), "",
+    fabric.add_row("total", "", "", _n(totals["computeNics"]), _n(totals["scalableUnits"]), "",
                    _switches(totals["leafSwitches"], totals["spineSwitches"],
                              totals["coreSwitches"], totals["switchCountsComplete"]),
                    style="bold")
@@ -299,22 +413,23 @@ def total_table(total: Mapping[str, Any]) -> Any:
     from rich.table import Table
 
     clusters, sites = total["clusters"], total["sites"]
-    grid = Table(title=f"total: {clusters} cluster{'s' * (clusters != 1)} on {sites} "
-                       f"site{'s' * (sites != 1)}", title_justify="left", box=box.SIMPLE_HEAD)
+    grid = Table(title=f"total: {count(clusters, 'cluster')} on {count(sites, 'site')}",
+                 title_justify="left", box=box.SIMPLE_HEAD)
     for header, justify in (("system", "left"), ("GPUs", "right"), ("nodes", "right"),
                             ("racks", "right"), ("kW", "right")):
         grid.add_column(header, justify=justify)  # type: ignore[arg-type]
     for system, n in total["systems"].items():
-        grid.add_row(system, str(n["gpus"]), str(n["nodes"]), _n(n["racks"]), str(n["powerKW"]))
+        grid.add_row(system, _n(n["gpus"]), _n(n["nodes"]), _n(n["racks"]), _n(n["powerKW"]))
     grid.add_section()
-    grid.add_row("total", str(total["gpus"]), str(total["nodes"]), _n(total["racks"]),
-                 str(total["powerKW"]), style="bold")
+    grid.add_row("total", _n(total["gpus"]), _n(total["nodes"]), _n(total["racks"]),
+                 _n(total["powerKW"]), style="bold")
     return grid
 
 
-def render(plans: Sequence[ClusterPlan], console: Any) -> None:
-    """Print every cluster's table and its notes to a rich Console, then the grand total when
-    there is more than one cluster."""
+def render(plans: Sequence[ClusterPlan], console: Any,
+           fleets: Sequence[FleetPlan] = ()) -> None:
+    """Print every cluster's table and its notes to a rich Console, then each fleet's sites and
+    allocations, then the grand total when there is more than one cluster."""
     for plan in plans:
         for grid in tables(plan):
             console.print(grid)
@@ -322,9 +437,13 @@ def render(plans: Sequence[ClusterPlan], console: Any) -> None:
         for p in plan.pools:
             for note in p.notes:
                 console.print(f"  note: {p.name}: {note}", highlight=False)
-    if len(plans) > 1:
-        if any(p.notes for p in plans[-1].pools):
+    if plans and any(p.notes for p in plans[-1].pools) and (fleets or len(plans) > 1):
+        console.print()
+    for fleet in fleets:
+        for grid in fleet_tables(fleet):
+            console.print(grid)
             console.print()
+    if len(plans) > 1:
         console.print(total_table(grand_total(plans)))
 
 
@@ -356,9 +475,12 @@ def run(paths: Sequence[str] = (), *, fmt: str = "text", mirror_list: bool = Fal
     if usage:
         return FORMATS["json" if fmt == "json" else "text"](usage, {}, 0), EXIT_USAGE
     clusters: list[Cluster] = []
+    fleets: list[FleetPlan] = []
     errors = []
     sources: dict[str, list[str]] = {}
     for result in run_all(files):  # a fleet's clusters come after the fleet's own result
+        if result.fleet is not None:
+            fleets.append(fleet_plan(result.fleet, result.document.file))
         if result.ok and result.cluster is not None:
             clusters.append(result.cluster)
         elif not result.ok:
@@ -389,6 +511,7 @@ def run(paths: Sequence[str] = (), *, fmt: str = "text", mirror_list: bool = Fal
     plans = [cluster_plan(cluster) for cluster in clusters]
     if fmt == "json":
         return json.dumps({"clusters": [plan_json(p) for p in plans],
+                           "fleets": [fleet_json(f) for f in fleets],
                            "total": grand_total(plans),
                            "findings": _findings_json(errors)}, indent=2), code
     from rich.console import Console
@@ -396,7 +519,7 @@ def run(paths: Sequence[str] = (), *, fmt: str = "text", mirror_list: bool = Fal
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color,
                       width=width or 120, highlight=False)
-    render(plans, console)
+    render(plans, console, fleets)
     text = buffer.getvalue().rstrip("\n")
     if errors:
         text += ("\n" if text else "") + FORMATS["text"](errors, sources, len(files))

@@ -12,37 +12,42 @@ U+202E as `\\u202e`); JSON and SARIF stay exact JSON with such characters as `\\
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any
 
 from aifab.diagnostics import Finding, Severity
 from aifab.escape import printable
+from aifab.terminal import count, number, paint, relative, use_color
 
 SourceLines = Mapping[str, Sequence[str]]
 
 
-def summary(findings: Sequence[Finding], files: int) -> str:
+def summary(findings: Sequence[Finding], files: int, color: bool = False) -> str:
     shown = [f for f in findings if not f.suppressed]
     errors = sum(f.is_error for f in shown)
     warnings = len(shown) - errors
-    noun = "blueprint" if files == 1 else "blueprints"
+    blueprints = count(files, "blueprint")
     silenced = len(findings) - len(shown)
-    accepted = f" ({silenced} accepted by `# aifab: ignore`)" if silenced else ""
+    accepted = f" ({number(silenced)} accepted by `# aifab: ignore`)" if silenced else ""
     if not shown:
-        return f"{files} {noun} valid{accepted}"
-    return f"{_count(errors, 'error')}, {_count(warnings, 'warning')} in {files} {noun}{accepted}"
+        return paint(f"{blueprints} valid", "ok", color) + accepted
+    return (paint(count(errors, "error"), "error", color and errors > 0) + ", "
+            + paint(count(warnings, "warning"), "warning", color and warnings > 0)
+            + f" in {blueprints}{accepted}")
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
+def text(findings: Sequence[Finding], sources: SourceLines, files: int, *,
+         color: bool = False) -> str:
     """`file:line:col: error AF301 message`, the source line with a caret, then the hint
-    (findings accepted by `# aifab: ignore` are counted in the summary only)."""
+    (findings accepted by `# aifab: ignore` are counted in the summary only). File names
+    under the current directory are shown relative to it; `color` adds ANSI colours."""
     out = []
     for f in (f for f in findings if not f.suppressed):
-        out.append(printable(f"{f.file}:{f.line}:{f.col}: {f.severity.value} {f.code} "
-                             f"{f.message}"))
+        level = "error" if f.is_error else "warning"
+        out.append(paint(printable(f"{relative(f.file)}:{f.line}:{f.col}:"), "bold", color)
+                   + " " + paint(f.severity.value, level, color)
+                   + printable(f" {f.code} {f.message}"))
         if f.path:
             out.append(printable(f"  at {f.json_path}"))
         lines = sources.get(f.file, ())
@@ -51,11 +56,22 @@ def text(findings: Sequence[Finding], sources: SourceLines, files: int) -> str:
             before = printable(source[:caret])
             gutter = f"{f.line:>5} | "
             out.append(gutter + before + printable(source[caret:]))
-            out.append(" " * (len(gutter) - 2) + "| " + " " * len(before) + "^")
+            out.append(" " * (len(gutter) - 2) + "| " + " " * len(before)
+                       + paint("^", level, color))
         if f.hint:
-            out.append(printable(f"  hint: {f.hint}"))
-    out.append(summary(findings, files))
+            out.append(paint("  hint:", "note", color) + printable(f" {f.hint}"))
+    out.append(summary(findings, files, color))
     return "\n".join(out)
+
+
+def report(fmt: str, findings: Sequence[Finding], sources: SourceLines, files: int,
+           stream: IO[Any] | None = None) -> str:
+    """The findings in format `fmt` for `stream` (standard output by default): text gets
+    colour where aifab.terminal.use_color allows it, the other formats never do."""
+    stream = sys.stdout if stream is None else stream
+    if fmt == "text":
+        return text(findings, sources, files, color=use_color(stream, fmt))
+    return FORMATS[fmt](findings, sources, files)
 
 
 EXCERPT = 120  # characters of a source line shown around the column
@@ -115,7 +131,8 @@ def github(findings: Sequence[Finding], sources: SourceLines, files: int) -> str
                             (f". Hint: {f.hint}" if f.hint else ""))
         props = ",".join(
             f"{k}={_escape_property(printable(str(v)))}"
-            for k, v in (("file", f.file), ("line", f.line), ("col", f.col), ("title", f.code))
+            for k, v in (("file", relative(f.file)), ("line", f.line), ("col", f.col),
+                         ("title", f.code))
         )
         out.append(f"::{level} {props}::{_escape_data(message)}")
     out.append(summary(findings, files))

@@ -192,10 +192,11 @@ def _last_error(error: Exception) -> str:
 
 
 def console() -> Console:
-    """Progress on standard output, coloured on a terminal only (aifab.progress.shown)."""
-    from aifab.progress import shown
+    """Progress on standard output, coloured on a terminal only (aifab.terminal.use_color:
+    NO_COLOR and FORCE_COLOR respected)."""
+    from aifab.terminal import use_color
 
-    return Console(sys.stdout, shown(sys.stdout))
+    return Console(sys.stdout, use_color(sys.stdout))
 
 
 @dataclass(frozen=True)
@@ -239,17 +240,17 @@ def _blueprint_targets(paths: Sequence[str]) -> list[Target] | int:
     """Every cluster of the blueprints, or an exit code after printing why there is none."""
     from aifab.diagnostics import sorted_unique
     from aifab.pipeline import blueprint_files, run_all
-    from aifab.reporters import FORMATS
+    from aifab.reporters import report
 
     files, usage = blueprint_files(paths or ["blueprints"])
     if usage:
-        print(FORMATS["text"](usage, {}, 0), file=sys.stderr)
+        print(report("text", usage, {}, 0, sys.stderr), file=sys.stderr)
         return EXIT_USAGE
     results = list(run_all(files))
     errors = sorted_unique(f for r in results for f in r.findings if f.is_error)
     if errors:
         sources = {r.document.file: r.document.text.splitlines() for r in results}
-        print(FORMATS["text"](errors, sources, len(files)))
+        print(report("text", errors, sources, len(files)))
         return _error("nothing deployed: fix the errors above", EXIT_FAILED)
     targets: dict[str, Target] = {}
     for result in results:
@@ -297,7 +298,9 @@ def _dry_run(plan: list[list[Target]], request: Request) -> int:
                 continue
             print(f"{label}: {target.name} {request.operation} lock {lock}")
     if failed:
-        return _error(f"{failed} tree(s) are not the ones generated and reviewed", EXIT_FAILED)
+        from aifab.terminal import count
+
+        return _error(f"{count(failed, 'tree')} not as generated and reviewed", EXIT_FAILED)
     return EXIT_OK
 
 

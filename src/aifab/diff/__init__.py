@@ -102,8 +102,9 @@ def collect(root: FsPath, base: Base, paths: Sequence[str], cwd: FsPath,
 
 
 def run(paths: Iterable[str] = (), *, base: str | None = None, fmt: str = "markdown",
-        cwd: FsPath | None = None) -> tuple[str, int]:
-    """`aifab diff [--base REF] [--format markdown|text|json] [PATH...]`."""
+        cwd: FsPath | None = None, color: bool = False) -> tuple[str, int]:
+    """`aifab diff [--base REF] [--format markdown|text|json] [PATH...]`; `color` paints the
+    text format (the others never carry colour)."""
     cwd = (cwd or FsPath.cwd()).resolve()
     try:
         root = repository_root(cwd)
@@ -115,4 +116,6 @@ def run(paths: Iterable[str] = (), *, base: str | None = None, fmt: str = "markd
         hint = f"\n  hint: {exc.hint}" if exc.hint else ""
         return f"aifab diff: {exc.message}{hint}", EXIT_USAGE
     broken = any(d.after is not None and not d.after.valid for d in diffs)
-    return FORMATS[fmt](diffs, chosen), EXIT_FINDINGS if broken else EXIT_OK
+    text = FORMATS["text"](diffs, chosen, color=color) if fmt == "text" \
+        else FORMATS[fmt](diffs, chosen)
+    return text, EXIT_FINDINGS if broken else EXIT_OK

@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aifab.diff.fields import FieldChange, object_changes
 from aifab.diff.sides import Side, rendered
 from aifab.model import Cluster
+from aifab.terminal import number, percent
+
+DETAILED = 100  # changed objects per kind whose fields are compared (as many as are listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class ClusterDiff:
     tenants: list[str] = field(default_factory=list)
     versions: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     objects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # a changed object's path -> its field changes (at most fields.MAX_FIELDS) and their count
+    fields: dict[str, tuple[list[FieldChange], int]] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -73,7 +79,8 @@ def _numbers(cluster: Cluster | None) -> dict[tuple[str, str], float | None]:
     numbers[("total", "power kW")] = _clean(cluster.power_kw)
     numbers[("total", "power budget kW")] = _clean(cluster.site.power_budget_kw)
     budget = cluster.site.power_budget_kw
-    share = round(100 * cluster.power_kw / budget, 1) if budget else None
+    # one decimal, never rounded onto 100% or 0% it is not (99.96% of the budget is 99.9)
+    share = float(percent(cluster.power_kw, budget, 1).rstrip("%")) if budget else None
     numbers[("total", "budget used %")] = share
     return numbers
 
@@ -119,7 +126,7 @@ def _tenants(before: Cluster | None, after: Cluster | None) -> list[str]:
 
 
 def _quota(quota: Mapping[str, int]) -> str:
-    return ", ".join(f"{pool} {n}" for pool, n in sorted(quota.items())) or "no quota"
+    return ", ".join(f"{pool} {number(n)}" for pool, n in sorted(quota.items())) or "no quota"
 
 
 def _versions(cluster: Cluster | None) -> dict[str, str | None]:
@@ -155,6 +162,20 @@ def _objects(before: Mapping[str, tuple[str, bytes]],
     return dict(sorted(kinds.items()))
 
 
+def _fields(objects: Mapping[str, Mapping[str, list[str]]],
+            before: Mapping[str, tuple[str, bytes]],
+            after: Mapping[str, tuple[str, bytes]]) -> dict[str, tuple[list[FieldChange], int]]:
+    """The field changes of the changed objects (documents such as SUMMARY.md have none)."""
+    found = {}
+    for kind, changes in objects.items():
+        if kind == "document":
+            continue
+        for path in changes["changed"][:DETAILED]:
+            if (fields := object_changes(before[path][1], after[path][1])) is not None:
+                found[path] = fields
+    return found
+
+
 def compare(name: str, before: Side | None, after: Side | None) -> ClusterDiff:
     if any(s is not None and s.kind == "Fleet" for s in (before, after)):
         # a fleet's clusters are compared on their own; the fleet only reports its findings
@@ -176,7 +197,10 @@ def compare(name: str, before: Side | None, after: Side | None) -> ClusterDiff:
     a, b = _versions(old), _versions(new)
     diff.versions = [(k, a.get(k), b.get(k)) for k in dict.fromkeys([*b, *a])
                      if a.get(k) != b.get(k) and old is not None and new is not None]
-    diff.objects = _objects(rendered(before) if old else {}, rendered(after) if new else {})
+    old_files = rendered(before) if old and before is not None else {}
+    new_files = rendered(after) if new and after is not None else {}
+    diff.objects = _objects(old_files, new_files)
+    diff.fields = _fields(diff.objects, old_files, new_files)
     if status == "changed" and not (diff.objects or diff.tenants or diff.versions or
                                     any(r.before != r.after for r in diff.rows)):
         diff.status = "unchanged"  # e.g. a description or a comment only
@@ -185,11 +209,13 @@ def compare(name: str, before: Side | None, after: Side | None) -> ClusterDiff:
 
 def cell(value: Any) -> str:
     """A number as a table shows it: '-' where a side has none."""
-    return "-" if value is None else str(value)
+    if value is None:
+        return "-"
+    return number(value) if isinstance(value, int | float) else str(value)
 
 
 def signed(value: float | None) -> str:
-    """A change with its sign: +2, -1, 0."""
+    """A change with its sign: +2, -1, 0, +1,152."""
     if value is None:
         return ""
-    return f"+{value}" if value > 0 else str(value)
+    return f"+{number(value)}" if value > 0 else number(value)

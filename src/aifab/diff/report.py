@@ -7,8 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aifab.diff.compare import ClusterDiff, Row, cell, signed
+from aifab.diff.fields import FieldChange
 from aifab.diff.gitref import Base
 from aifab.diff.sides import Side
+from aifab.escape import printable
+from aifab.terminal import paint
 
 WORKING_TREE = "working tree"
 MAX_LISTED = 100  # objects listed per kind and change, so a PR comment stays readable
@@ -77,7 +80,9 @@ def markdown(diffs: Sequence[ClusterDiff], base: Base) -> str:
             for kind, changes in d.objects.items():
                 out += [f"<details><summary>{kind}</summary>", ""]
                 for change, paths in changes.items():
-                    out += [f"- {change} `{p}`" for p in paths[:MAX_LISTED]]
+                    for p in paths[:MAX_LISTED]:
+                        out.append(f"- {change} `{p}`")
+                        out += [f"  - `{line}`" for line in _field_lines(d, p)]
                     if len(paths) > MAX_LISTED:
                         out.append(f"- ... and {len(paths) - MAX_LISTED} more {change}")
                 out += ["", "</details>", ""]
@@ -91,7 +96,22 @@ def _object_summary(objects: Mapping[str, Mapping[str, list[str]]]) -> str:
     return ", ".join(f"{n} {c}" for c, n in totals.items())
 
 
-def text(diffs: Sequence[ClusterDiff], base: Base) -> str:
+def _field_lines(diff: ClusterDiff, path: str) -> list[str]:
+    """A changed object's field changes, one line each, and how many were left out (values
+    come from blueprints: control and bidi characters shown escaped)."""
+    changes, total = diff.fields.get(path, ([], 0))
+    lines = [printable(change.line()) for change in changes]
+    if total > len(changes):
+        lines.append(f"... and {total - len(changes)} more fields")
+    return lines
+
+
+def _field_colour(line: str) -> str:
+    return "added" if ": + " in line else "removed" if ": - " in line else "changed"
+
+
+def text(diffs: Sequence[ClusterDiff], base: Base, *, color: bool = False) -> str:
+    """The diff for a terminal; `color` paints added, removed and changed lines."""
     out = [f"aifab diff: {base.label} ({base.commit[:12]}) -> working tree"]
     shown = [d for d in diffs if d.status != "unchanged"]
     if not shown:
@@ -118,7 +138,10 @@ def text(diffs: Sequence[ClusterDiff], base: Base) -> str:
                 counts = ", ".join(f"{len(p)} {c}" for c, p in changes.items() if p)
                 out.append(f"    {kind}: {counts}")
                 for change, paths in changes.items():
-                    out += [f"      {marks[change]} {p}" for p in paths[:MAX_LISTED]]
+                    for p in paths[:MAX_LISTED]:
+                        out.append(paint(f"      {marks[change]} {p}", change, color))
+                        out += [paint(f"          {line}", _field_colour(line), color)
+                                for line in _field_lines(d, p)]
                     if len(paths) > MAX_LISTED:
                         out.append(f"      ... and {len(paths) - MAX_LISTED} more {change}")
     return "\n".join(out)
@@ -146,10 +169,17 @@ def as_json(diffs: Sequence[ClusterDiff], base: Base) -> str:
             "tenants": d.tenants,
             "versions": [{"name": what, "before": a, "after": b} for what, a, b in d.versions],
             "objects": d.objects,
+            "fields": {path: {"changes": [_field_json(c) for c in changes], "total": total}
+                       for path, (changes, total) in d.fields.items()},
         } for d in diffs],
         "summary": {s: sum(d.status == s for d in diffs)
                     for s in ("added", "removed", "changed", "invalid", "unchanged")},
     }, indent=2)
+
+
+def _field_json(change: FieldChange) -> dict[str, Any]:
+    return {"path": change.path, "change": change.change, "before": change.before,
+            "after": change.after}
 
 
 FORMATS = {"markdown": markdown, "text": text, "json": as_json}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aifab import __version__
+from aifab import __version__, terminal
 from aifab.catalog import System
 from aifab.model import Cluster, NodePool
 
@@ -18,7 +18,8 @@ def kw(value: float) -> str:
 
 
 def percent(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+    """One decimal, never rounded onto 100.0% or 0.0% it is not (aifab.terminal.percent)."""
+    return terminal.percent(part, whole, 1)
 
 
 # Characters a reviewer cannot see or XML 1.0 cannot hold (blueprint strings may carry them
