@@ -41,8 +41,11 @@ NetworkPolicies
   namespace, e.g. NCCL bootstrap and distributed-training rendezvous) and `allow-dns` (UDP and
   TCP 53 to the cluster DNS pods). Where aifab deploys the Prometheus Operator,
   `allow-monitoring` lets the `monitoring` namespace reach the container ports named `metrics`
-  (a ServiceMonitor or PodMonitor of the tenant's then scrapes them). RDMA traffic on
-  secondary (Multus) networks is not subject to NetworkPolicy.
+  (a ServiceMonitor or PodMonitor of the tenant's then scrapes them). The peers a tenant
+  declares (spec.tenants[].network) become `allow-ingress` (from namespaces and ipBlocks, to
+  the listed ports: serving tenants) and `allow-egress` (to ipBlocks on the listed ports:
+  object storage, a model registry); their CIDRs are checked by the rule AF397/AF398. RDMA
+  traffic on secondary (Multus) networks is not subject to NetworkPolicy.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from aifab.expand.common import (
     quantity,
 )
 from aifab.expand.monitoring import deploys_operator
-from aifab.model import Cluster, NodePool, Tenant
+from aifab.model import Cluster, NodePool, PeerRule, Tenant
 from aifab.naming import tenant_namespace
 
 COMPONENT = "tenants"
@@ -169,6 +172,33 @@ def _network_policies(cluster: Cluster, namespace: str) -> Iterator[Output]:
         })
 
 
+def _peer_policies(cluster: Cluster, tenant: Tenant, namespace: str) -> Iterator[Output]:
+    """allow-ingress and allow-egress from the tenant's declared peers, in blueprint order."""
+    api = "networking.k8s.io/v1"
+    if tenant.ingress:
+        yield _object(cluster, namespace, api, "NetworkPolicy", "allow-ingress", spec={
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": _peers(rule), "ports": _ports(rule)} for rule in tenant.ingress],
+        })
+    if tenant.egress:
+        yield _object(cluster, namespace, api, "NetworkPolicy", "allow-egress", spec={
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": _peers(rule), "ports": _ports(rule)} for rule in tenant.egress],
+        })
+
+
+def _peers(rule: PeerRule) -> list[dict[str, Any]]:
+    return ([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+             for name in rule.namespaces]
+            + [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs])
+
+
+def _ports(rule: PeerRule) -> list[dict[str, Any]]:
+    return [{"protocol": rule.protocol, "port": port} for port in rule.ports]
+
+
 def _sorted(mapping: Mapping[str, str]) -> dict[str, str]:
     return {key: mapping[key] for key in sorted(mapping)}
 
@@ -189,3 +219,4 @@ def expand(cluster: Cluster) -> Iterator[Output]:
                           subjects=[{"apiGroup": RBAC_API, "kind": "Group", "name": group}
                                     for group in tenant.groups])
         yield from _network_policies(cluster, ns)
+        yield from _peer_policies(cluster, tenant, ns)
