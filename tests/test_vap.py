@@ -111,3 +111,19 @@ def test_what_the_engine_cannot_compile_or_evaluate_refuses() -> None:
     assert len(found) == 1 and "cannot be evaluated" in found[0].message
     not_bool = _policy([{"expression": "'yes'"}])
     assert refusals([not_bool], [_binding()], POD, NAMESPACE)
+
+
+def test_odd_objects_are_judged_not_crashed_on() -> None:
+    """Objects come from users' files: odd shapes give refusals or admissions, never a crash."""
+    import datetime
+
+    policy = _policy([NO_NVCR])
+    odd = [{"apiVersion": "v1", "kind": "Pod"},
+           {"apiVersion": "v1", "kind": "Pod", "metadata": ["x"], "spec": "nope"},
+           {**POD, "metadata": {**POD["metadata"],
+                                "annotations": {"at": datetime.datetime(2026, 1, 1)}}},
+           {"kind": 7, "apiVersion": None}]
+    for obj in odd:
+        found = refusals([policy], [_binding()], obj, NAMESPACE)
+        assert all(isinstance(r, Refusal) and r.message for r in found)
+    assert refusals([policy], [_binding()], odd[2], None) == [Refusal("p1", "no nvcr.io")]

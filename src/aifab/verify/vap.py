@@ -307,9 +307,12 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-like data (celpy converts dicts, lists and scalars; a Mapping becomes a dict)."""
+    """JSON data for celpy: a Mapping becomes a dict, a tuple a list, and what JSON has no
+    type for (a YAML timestamp, bytes) its text."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return str(value)
