@@ -52,3 +52,14 @@ def test_an_ingress_rule_must_name_its_peers(tmp_path: Path) -> None:
     assert not result.ok
     found = [(f.code, f.path) for f in result.findings if f.is_error]
     assert found and all(code != "AF201" and "ingress" in path for code, path in found), found
+
+
+def test_a_port_written_as_a_float_is_refused_at_its_line(tmp_path: Path) -> None:
+    for direction, rule in (("ingress", {"namespaces": ["ingress-nginx"], "ports": [8000.0]}),
+                            ("egress", {"cidrs": ["10.60.0.0/24"], "ports": [443.0]})):
+        data = yaml.safe_load((BLUEPRINTS / "gwangju-gb200.yaml").read_text(encoding="utf-8"))
+        data["spec"]["tenants"][0]["network"] = {direction: [rule]}
+        path = tmp_path / f"{direction}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        found = [(f.code, f.path) for f in run(path).findings if f.is_error]
+        assert found == [("AF204", ("spec", "tenants", 0, "network", direction, 0, "ports", 0))]

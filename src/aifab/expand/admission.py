@@ -2,8 +2,8 @@
 
 Objects land in admission/ (cluster-scoped), each policy with its binding of the same name,
 `validationActions: [Deny]` (admissionregistration.k8s.io/v1, GA in Kubernetes 1.30; the rule
-AF396 refuses older clusters). docs/policies.md, "Admission policies", says which checks, why
-and what is still refused.
+AF396 refuses older clusters). docs/policies.md, policy 9, says which checks, why and what is
+still refused.
 
 - `aifab-tenant-baseline` (tenant namespaces, by their `aifab.dev/tenant` label): the Pod
   Security Baseline profile re-stated in CEL, with one difference: a container may add
@@ -67,8 +67,9 @@ HANDLERS = ("postStart", "preStop")
 # renames (nvidia.com/gpu.shared) and MIG slices (nvidia.com/mig-<profile>).
 GPU_RESOURCE_TEST = ("(k == 'nvidia.com/gpu' || k.startsWith('nvidia.com/gpu.') "
                      "|| k.startsWith('nvidia.com/mig-'))")
-# The DRA driver's GPU device classes: gpu.nvidia.com, mig.nvidia.com (and its vfio class,
-# vfio.gpu.nvidia.com); the ComputeDomain classes hand out IMEX channels, not GPUs.
+# The DRA driver's GPU device classes: gpu.nvidia.com and mig.nvidia.com (a class named
+# *.gpu.nvidia.com is taken for a GPU one too); the ComputeDomain classes hand out IMEX
+# channels, not GPUs.
 GPU_CLASSES = ("gpu.nvidia.com", "mig.nvidia.com")
 
 
