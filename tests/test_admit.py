@@ -49,6 +49,8 @@ def test_the_blueprint_gives_the_same_cluster_as_the_tree(gwangju: ClusterView) 
     assert canonical(view) == canonical(gwangju)
 
 
+# gwangju-gb200 is air-gapped: its pods pull from the registry mirror only
+MIRRORED = "registry.gwangju-1.ai.example.kr/nvcr.io/nvidia/pytorch:25.01-py3"
 JOB: dict[str, Any] = {
     "apiVersion": "batch/v1", "kind": "Job",
     "metadata": {"name": "train", "namespace": "foundation-models",
@@ -59,7 +61,7 @@ JOB: dict[str, Any] = {
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
                             "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": "main", "image": "nvcr.io/nvidia/pytorch:25.01-py3",
+        "containers": [{"name": "main", "image": MIRRORED,
                         "resources": {"limits": {"nvidia.com/gpu": "4"}},
                         "securityContext": {"allowPrivilegeEscalation": False,
                                             "capabilities": {"drop": ["ALL"]}}}]}}},
@@ -109,11 +111,22 @@ RCT_GPU = {
         {"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com"}}]}}},
 }
 
+GPU_POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray", "namespace": "default"},
+           "spec": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+                    "containers": [{"name": "c", "image": MIRRORED,
+                                    "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}
+
 REFUSED = {  # name: (objects, the refused object's index, the code it must carry)
-    "privileged": ([_job(**{f"{CONTAINER}__securityContext__privileged": True})], 0, "AF711"),
+    # tenant namespaces: Baseline with IPC_LOCK, by admission policy (AF712), not PSA
+    "privileged": ([_job(**{f"{CONTAINER}__securityContext__privileged": True})], 0, "AF712"),
     "host-path": ([_job(**{f"{POD}__volumes": [{"name": "h", "hostPath": {"path": "/"}}],
                            f"{CONTAINER}__volumeMounts": [{"name": "h", "mountPath": "/h"}]})],
-                  0, "AF711"),
+                  0, "AF712"),
+    "sys-admin": ([_job(**{f"{CONTAINER}__securityContext__capabilities": {
+        "add": ["SYS_ADMIN"]}})], 0, "AF712"),
+    "gpus-outside-tenant-namespaces": ([GPU_POD], 0, "AF712"),
+    "image-outside-the-mirror": ([_job(**{
+        f"{CONTAINER}__image": "nvcr.io/nvidia/pytorch:25.01-py3"})], 0, "AF712"),
     "mig-without-mig-quota": ([_job(**{
         f"{POD}__nodeSelector": {"aifab.dev/pool": "b200-infer"},
         f"{CONTAINER}__resources": {"limits": {"nvidia.com/mig-1g.23gb": 1}}})], 0, "AF721"),
@@ -177,13 +190,33 @@ def test_refused_for_the_right_reason(case: str, tmp_path: Path, gwangju: Cluste
     assert all(r.line >= verdict.obj.line for r in verdict.reasons)
 
 
-def test_pod_security_of_a_workload_names_the_pods(tmp_path: Path,
-                                                    gwangju: ClusterView) -> None:
+def test_admission_policies_of_a_workload_name_the_pods(tmp_path: Path,
+                                                      gwangju: ClusterView) -> None:
     report = admit([_write(tmp_path, REFUSED["privileged"][0])], gwangju)
-    [reason] = [r for r in report.verdicts[0].reasons if r.code == "AF711"]
+    [reason] = [r for r in report.verdicts[0].reasons if r.code == "AF712"]
     assert "the Job is accepted, but the 2 pod(s) its controller creates" in reason.message
-    assert "'restricted'" in reason.message
-    assert reason.json_path == "spec.template.spec.containers[0].securityContext.privileged"
+    assert "aifab-tenant-baseline" in reason.message
+    assert reason.json_path == "spec.template.spec"
+
+
+@pytest.mark.parametrize(("case", "policy"), [
+    ("gpus-outside-tenant-namespaces", "aifab-gpu-pods"),
+    ("image-outside-the-mirror", "aifab-image-mirror"),
+    ("host-path", "aifab-tenant-baseline")])
+def test_each_refusal_names_its_policy(case: str, policy: str, tmp_path: Path,
+                                       gwangju: ClusterView) -> None:
+    report = admit([_write(tmp_path, REFUSED[case][0])], gwangju)
+    messages = [r.message for r in report.verdicts[0].reasons if r.code == "AF712"]
+    assert messages and all(policy in m for m in messages), messages
+
+
+def test_root_with_ipc_lock_is_admitted_in_a_tenant_namespace(tmp_path: Path,
+                                                             gwangju: ClusterView) -> None:
+    """NCCL over RDMA: IPC_LOCK, and the NGC image's root user."""
+    job = _job(**{f"{POD}__securityContext": {"runAsUser": 0},
+                  f"{CONTAINER}__securityContext": {"capabilities": {"add": ["IPC_LOCK"]}}})
+    report = admit([_write(tmp_path, [job])], gwangju)
+    assert report.verdicts[0].admitted, report.verdicts[0].reasons
 
 
 def test_baseline_namespace_admits_root_but_not_sys_admin(tmp_path: Path,
@@ -244,7 +277,7 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     data = json.loads(capsys.readouterr().out)
     [obj] = data["objects"]
     assert (obj["kind"], obj["namespace"], obj["admitted"]) == ("Job", "foundation-models", False)
-    assert "AF711" in {r["code"] for r in obj["reasons"]}
+    assert "AF712" in {r["code"] for r in obj["reasons"]}
 
 
 def test_kueue_leaves_namespaces_it_does_not_manage_alone(tmp_path: Path,

@@ -109,7 +109,7 @@ def test_a_run_waits_for_the_run_holding_the_folder_and_says_so(fleet):
             raise
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert "generated/a-gb200/: 14 files written" in stdout
+    assert "generated/a-gb200/: 22 files written" in stdout
     assert whole(out) == [] and sorted(p.name for p in out.iterdir()) == ["a-b200", "a-gb200"]
 
 

@@ -52,13 +52,16 @@ def test_only_the_namespaces_that_reach_into_the_node_are_privileged(cluster):
         assert labels["aifab.dev/cluster"] == "gwangju-gb200"
 
 
-def test_tenant_namespaces_are_restricted_and_pinned(cluster):
+def test_tenant_namespaces_enforce_through_admission_policies_and_warn_baseline(cluster):
+    """Baseline refuses IPC_LOCK (NCCL over RDMA): aifab-tenant-baseline enforces instead."""
     outputs = _by_name(cluster)
     for tenant in ("foundation-models", "public-research"):
         labels = outputs[tenant].data["metadata"]["labels"]
         assert labels["aifab.dev/tenant"] == tenant
-        for mode in ("enforce", "audit", "warn"):
-            assert labels[f"{PSA}/{mode}"] == "restricted"
+        assert labels[f"{PSA}/enforce"] == "privileged"
+        assert f"{PSA}/enforce-version" not in labels
+        for mode in ("audit", "warn"):
+            assert labels[f"{PSA}/{mode}"] == "baseline"
             assert labels[f"{PSA}/{mode}-version"] == "v1.34"
 
 

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 import pytest
 
-from aifab.expand import tenants
+from aifab.expand import monitoring, tenants
 from aifab.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def test_reference_outputs(cluster):
         expected += [f"tenants/{ns}/{name}.yaml" for name in (
             "resourcequota-gpu", "limitrange-defaults", "role-tenant-admin",
             "networkpolicy-default-deny", "networkpolicy-allow-same-namespace",
-            "networkpolicy-allow-dns")]
+            "networkpolicy-allow-dns", "networkpolicy-allow-monitoring")]
     assert paths == sorted(expected)  # no groups in the reference: no RoleBinding
     for path, data in _objects(cluster).items():
         assert data["metadata"]["namespace"] == path.split("/")[1]
@@ -81,7 +81,7 @@ def test_quota_sums_pools_per_resource(cluster):
     assert tenants.gpu_quota(both, tenant) == {"requests.nvidia.com/gpu": str(384 + 248)}
 
 
-def test_role_has_no_wildcards_and_no_secrets(cluster):
+def test_role_covers_what_kueue_admits_without_wildcards(cluster):
     role = _objects(cluster)["tenants/public-research/role-tenant-admin.yaml"]
     assert role["kind"] == "Role" and role["apiVersion"] == f"{RBAC}/v1"
     granted = {}
@@ -91,13 +91,16 @@ def test_role_has_no_wildcards_and_no_secrets(cluster):
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted[(group, resource)] = set(rule["verbs"])
-    assert ("", "secrets") not in granted
+    write = {"get", "list", "watch", "create", "update", "patch", "delete"}
+    for resource in ("pods", "services", "configmaps", "secrets", "persistentvolumeclaims"):
+        assert granted[("", resource)] == write, resource
+    assert granted[("batch", "jobs")] == granted[("jobset.x-k8s.io", "jobsets")] == write
     assert granted[("kueue.x-k8s.io", "workloads")] == {"get", "list", "watch"}
     assert granted[("kueue.x-k8s.io", "localqueues")] == {"get", "list", "watch"}
-    assert {"create", "delete", "get"} <= granted[("resource.nvidia.com", "computedomains")]
-    assert "update" not in granted[("resource.nvidia.com", "computedomains")]
+    assert granted[("resource.nvidia.com", "computedomains")] == write
+    assert role["metadata"]["namespace"] == "public-research"
     for resource in ("resourceclaims", "resourceclaimtemplates"):
-        assert "create" in granted[("resource.k8s.io", resource)]
+        assert granted[("resource.k8s.io", resource)] == write
     assert "create" in granted[("", "pods/exec")]
     assert granted[("", "pods/log")] == {"get", "list", "watch"}
     for resource in ("pods", "services", "configmaps", "persistentvolumeclaims"):
@@ -138,3 +141,18 @@ def test_limit_range_defaults(cluster):
     limits = _objects(cluster)["tenants/foundation-models/limitrange-defaults.yaml"]
     (entry,) = limits["spec"]["limits"]
     assert entry == {"type": "Container", "defaultRequest": {"cpu": "1", "memory": "2Gi"}}
+
+
+def test_monitoring_may_scrape_named_metrics_ports_when_aifab_deploys_it(cluster):
+    policies = {path: data for path, data in _objects(cluster).items()
+                if data["kind"] == "NetworkPolicy"}
+    scrape = policies.get("tenants/public-research/networkpolicy-allow-monitoring.yaml")
+    assert monitoring.deploys_operator(cluster) and scrape is not None
+    assert scrape["spec"]["policyTypes"] == ["Ingress"]
+    assert scrape["spec"]["ingress"] == [{
+        "from": [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"protocol": "TCP", "port": "metrics"}]}]
+    site = dataclasses.replace(cluster, gpu_operator=dataclasses.replace(
+        cluster.gpu_operator, prometheus_operator="site"))
+    assert not any(path.endswith("allow-monitoring.yaml") for path in _objects(site))

@@ -42,6 +42,8 @@ OTHER_FIELDS = {  # integer fields seoul-rtxpro does not use, tested below or in
     "/$defs/fabric/properties/compute/properties/linkGbps",
     "/$defs/nodePool/properties/racks",
     "/$defs/nodePool/properties/sharing/properties/mps/properties/replicas",
+    "/$defs/tenantEgressRule/properties/ports/items",  # tests/test_tenant_network.py
+    "/$defs/tenantIngressRule/properties/ports/items",
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aifab.expand import expand
+from aifab.expand import admission, expand
 from aifab.expand.common import Output, obj
 from aifab.pipeline import blueprint_files, flatten, run
 from aifab.verify import policies
@@ -79,12 +79,27 @@ def full_quota(cluster) -> dict[str, str]:
 
 def base(cluster) -> list[Output]:
     """What every policy asks for, and nothing else: the operator and tenant namespaces, a
-    default deny and a full GPU quota per tenant."""
-    outs = [namespace("gpu-operator", "privileged")]
+    default deny and a full GPU quota per tenant, the tenant admission policy binding them."""
+    outs = [namespace("gpu-operator", "privileged"), *tenant_admission(cluster)]
     for tenant in cluster.tenants:
         outs += [namespace(tenant.name), network_policy(tenant.name),
                  quota(tenant.name, full_quota(cluster))]
     return outs
+
+
+def tenant_admission(cluster) -> list[Output]:
+    """aifab's tenant admission policy, its binding selecting the tenants' namespaces by name."""
+    policy = next(o for o in admission.expand(cluster) if o.data["metadata"]["name"]
+                  == admission.TENANT_BASELINE)
+    names = sorted(t.name for t in cluster.tenants)
+    binding = obj("admission", {
+        "apiVersion": admission.API, "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": admission.TENANT_BASELINE},
+        "spec": {"policyName": admission.TENANT_BASELINE, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchExpressions": [
+                     {"key": "kubernetes.io/metadata.name", "operator": "In",
+                      "values": names}]}}}})
+    return [policy, binding]
 
 
 def deployment(cluster, ns: str, *, pod: dict | None = None, container: dict | None = None,
@@ -247,15 +262,19 @@ def test_tenant_namespace_without_namespace_object(cluster, tenants):
 
 
 def test_privileged_tenant_namespace(cluster, tenants):
+    """Privileged only under the tenant admission policy; unbound, both policies say so."""
     out = namespace(tenants[0], "privileged")
-    assert only(check(cluster, out, drop=(out.path,)), "AF434")
+    assert check(cluster, out, drop=(out.path,)) == []
+    binding = "admission/validatingadmissionpolicybinding-aifab-tenant-baseline.yaml"
+    found = check(cluster, out, drop=(out.path, binding))
+    assert sorted(f.code for f in found) == ["AF434", "AF445", "AF445"]
 
 
 def test_undeclared_namespace_is_held_to_tenant_rules(cluster):
     """A namespace that is neither an operator's nor a tenant's: not privileged, and it needs
-    the tenant guarantees (default deny, GPU quota)."""
+    the tenant guarantees (default deny, GPU quota, the tenant admission policy)."""
     found = check(cluster, namespace("scratch", "privileged"))
-    assert sorted(f.code for f in found) == ["AF434", "AF435", "AF443"]
+    assert sorted(f.code for f in found) == ["AF434", "AF435", "AF443", "AF445"]
 
 
 def test_baseline_tenant_and_privileged_operator_pass(cluster, tenants):
@@ -636,6 +655,25 @@ def test_quota_leaving_a_gpu_resource_uncapped(cluster, tenants):
 def test_full_gpu_quota_with_zeros_passes(cluster, tenants):
     out = quota(tenants[0], {key: "0" for key in full_quota(cluster)})
     assert check(cluster, out, drop=(out.path,)) == []
+
+
+# -- 9. Admission policies ----------------------------------------------------------------------
+
+def test_tenant_namespace_the_binding_does_not_select(cluster, tenants):
+    warn_only = tenant_admission(cluster)[1]
+    warn_only = obj("admission", {**warn_only.data, "spec": {
+        **warn_only.data["spec"], "validationActions": ["Warn"]}})
+    found = check(cluster, warn_only, drop=(warn_only.path,))
+    assert [f.code for f in found] == ["AF445", "AF445"]
+    assert {f.file for f in found} == {f"{FOLDER}/namespaces/namespace-{t}.yaml" for t in tenants}
+
+
+def test_admission_policy_expression_that_does_not_compile(cluster):
+    policy = tenant_admission(cluster)[0]
+    broken = obj("admission", {**policy.data, "spec": {**policy.data["spec"], "validations": [
+        {"expression": "object.spec.containers.all(c, "}]}})
+    found = only(check(cluster, broken, drop=(broken.path,)), "AF446")
+    assert found.path == ("spec", "validations", 0, "expression")
 
 
 # -- the real outputs -----------------------------------------------------------------------------

@@ -11,6 +11,24 @@ from dataclasses import dataclass
 
 from aifab.model import Cluster, NodePool
 
+# IPv4 special-purpose blocks no host address may come from: "this network" (RFC 1122
+# 3.2.1.3), loopback (RFC 1122), link-local (RFC 3927), multicast (RFC 5771), reserved and
+# broadcast (RFC 1112, RFC 919). The fabric rule and the tenant peers rule refuse them.
+SPECIAL_BLOCKS = (
+    (ipaddress.ip_network("0.0.0.0/8"), "'this network' (0.0.0.0/8)"),
+    (ipaddress.ip_network("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
+    (ipaddress.ip_network("169.254.0.0/16"), "link-local (169.254.0.0/16)"),
+    (ipaddress.ip_network("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
+    (ipaddress.ip_network("240.0.0.0/4"), "reserved and broadcast (240.0.0.0/4)"),
+)
+# The IPv6 ones (RFC 4291 2.5.2, 2.5.3, 2.5.6, 2.7)
+SPECIAL_BLOCKS_V6 = (
+    (ipaddress.ip_network("::/128"), "unspecified (::/128)"),
+    (ipaddress.ip_network("::1/128"), "loopback (::1/128)"),
+    (ipaddress.ip_network("fe80::/10"), "link-local (fe80::/10)"),
+    (ipaddress.ip_network("ff00::/8"), "multicast (ff00::/8)"),
+)
+
 MAX_BLOCK = 64  # addresses per node and rail: one per pod using the rail (rdmaHcaMax is 63)
 MIN_BLOCK = 2  # nv-ipam's smallest perNodeBlockSize
 

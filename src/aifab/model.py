@@ -157,6 +157,17 @@ class StorageClass:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerRule:
+    """Peers a tenant's pods exchange traffic with (spec.tenants[].network.ingress/egress[])."""
+
+    path: Path
+    namespaces: tuple[str, ...]  # ingress only
+    cidrs: tuple[str, ...]
+    ports: tuple[int, ...]
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tenant:
     path: Path
     name: str
@@ -164,6 +175,8 @@ class Tenant:
     quota: Mapping[str, int]
     borrowing_limit: Mapping[str, int]
     groups: tuple[str, ...]
+    ingress: tuple[PeerRule, ...] = ()
+    egress: tuple[PeerRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

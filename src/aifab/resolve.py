@@ -19,6 +19,7 @@ from aifab.model import (
     Kueue,
     NetworkOperator,
     NodePool,
+    PeerRule,
     PriorityClass,
     Sharing,
     Site,
@@ -192,11 +193,23 @@ def _storage(entry: Mapping[str, Any], index: int) -> StorageClass:
 
 
 def _tenant(entry: Mapping[str, Any], index: int) -> Tenant:
+    path = ("spec", "tenants", index)
+    network = entry.get("network", {})
     return Tenant(
-        path=("spec", "tenants", index),
+        path=path,
         name=entry["name"],
         description=entry.get("description", ""),
         quota=_frozen(entry["quota"]),
         borrowing_limit=_frozen(entry.get("borrowingLimit", {})),
         groups=tuple(entry.get("groups", [])),
+        ingress=tuple(_peer_rule(rule, path + ("network", "ingress", i))
+                      for i, rule in enumerate(network.get("ingress", []))),
+        egress=tuple(_peer_rule(rule, path + ("network", "egress", i))
+                     for i, rule in enumerate(network.get("egress", []))),
     )
+
+
+def _peer_rule(entry: Mapping[str, Any], path: tuple[Any, ...]) -> PeerRule:
+    return PeerRule(path=path, namespaces=tuple(entry.get("namespaces", [])),
+                    cidrs=tuple(entry.get("cidrs", [])), ports=tuple(entry["ports"]),
+                    protocol=entry.get("protocol", "TCP"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from aifab.admit import kueue, namespace, placement, quota, schema
+from aifab.admit import kueue, namespace, placement, policies, quota, schema
 from aifab.admit.cluster import ClusterView
 from aifab.admit.objects import Submitted, read
 from aifab.diagnostics import Finding, sorted_unique
@@ -29,6 +29,7 @@ CODES = {
     "AF706": "not a Kubernetes object (apiVersion, kind, metadata.name)",
     "AF710": "the namespace does not exist in the cluster",
     "AF711": "Pod Security refuses the pods at the namespace's enforced level",
+    "AF712": "a ValidatingAdmissionPolicy of the cluster refuses the object or its pods",
     "AF720": "the kueue.x-k8s.io/queue-name LocalQueue does not exist",
     "AF721": "the ClusterQueue does not cover a requested resource",
     "AF722": "more than the ClusterQueue can ever admit (nominal quota plus cohort)",
@@ -40,8 +41,9 @@ CODES = {
 }
 
 Judge = Callable[[Submitted, ClusterView, Sequence[Submitted]], Iterable[Finding]]
-# After schema.judge, in this order; the VAP judge (verify/vap.py) goes after namespace.
-JUDGES: tuple[Judge, ...] = (namespace.judge, quota.judge, kueue.judge, placement.judge)
+# After schema.judge, in the order the API server and then Kueue and the scheduler meet an object.
+JUDGES: tuple[Judge, ...] = (namespace.judge, policies.judge, quota.judge, kueue.judge,
+                             placement.judge)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from aifab.addressing import MIN_BLOCK, nic_pools, rail_count, rails
+from aifab.addressing import MIN_BLOCK, SPECIAL_BLOCKS, nic_pools, rail_count, rails
 from aifab.catalog import System
 from aifab.diagnostics import Finding, finding, warning
 from aifab.model import Cluster, Fabric, NodePool
@@ -30,14 +30,6 @@ CODES = {
     "AF337": "compute subnet overlaps special-purpose addresses",
 }
 
-# IPv4 special-purpose blocks no host address may come from (the RFCs in the docstring)
-SPECIAL_BLOCKS = (
-    (ipaddress.ip_network("0.0.0.0/8"), "'this network' (0.0.0.0/8)"),
-    (ipaddress.ip_network("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
-    (ipaddress.ip_network("169.254.0.0/16"), "link-local (169.254.0.0/16)"),
-    (ipaddress.ip_network("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
-    (ipaddress.ip_network("240.0.0.0/4"), "reserved and broadcast (240.0.0.0/4)"),
-)
 
 COMPUTE = ("spec", "fabric", "compute")
 

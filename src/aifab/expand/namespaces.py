@@ -8,16 +8,15 @@ labels (https://kubernetes.io/docs/concepts/security/pod-security-admission/).
   and the IMEX daemons need hostPath, host networking and privileged containers, which only
   the Privileged profile allows. Those of Kueue, the JobSet controller and the Prometheus
   Operator are `baseline`: their controllers need no host access.
-- Tenant namespaces are `restricted`, the strictest profile of the Pod Security Standards
-  (https://kubernetes.io/docs/concepts/security/pod-security-standards/). GPU workloads pass
-  it: the device plugin and the DRA driver hand devices to a container through CDI
-  (`gpuOperator.cdi`) or the device list of the allocation, so a GPU pod needs neither
-  `privileged`, nor hostPath volumes, nor added capabilities. What Restricted does ask of a
-  pod (runAsNonRoot, `allowPrivilegeEscalation: false`, capabilities `drop: [ALL]`,
-  seccompProfile `RuntimeDefault`) is set in the pod spec; images that run as root by default
-  (many NGC containers do) need a `runAsUser`. `audit` and `warn` carry the same level, so
-  `kubectl apply` shows what would be rejected. The level is pinned to the blueprint's
-  Kubernetes minor (`enforce-version: v1.34`), so an upgrade never tightens it unannounced.
+- Tenant namespaces enforce `privileged` and audit and warn at `baseline`: NCCL and RDMA pods
+  add the capability IPC_LOCK (to pin memory for GPUDirect RDMA) and most NGC images run as
+  root, which Restricted refuses, and Baseline refuses IPC_LOCK too (k8s.io/pod-security-
+  admission v0.34.0, policy/check_capabilities_baseline.go). What enforces there instead is the
+  ValidatingAdmissionPolicy `aifab-tenant-baseline` (expand/admission.py): Baseline re-stated in
+  CEL with IPC_LOCK allowed, bound to the namespaces by their `aifab.dev/tenant` label. `warn`
+  still shows, on `kubectl apply`, every pod Baseline would refuse (IPC_LOCK ones included).
+  The levels are pinned to the blueprint's Kubernetes minor (`audit-version: v1.34`), so an
+  upgrade never tightens them unannounced.
 """
 
 from __future__ import annotations
@@ -65,10 +64,16 @@ def pod_security_version(cluster: Cluster) -> str:
     return f"v{major}.{minor}"
 
 
-def pod_security_labels(level: str, version: str | None = None) -> dict[str, str]:
+def pod_security_labels(level: str, version: str | None = None,
+                        enforce: str | None = None) -> dict[str, str]:
+    """The labels of one level for every mode (`enforce` may differ: tenants enforce
+    privileged, their admission policies doing Baseline's work)."""
     labels = {f"{PSA}/{mode}": level for mode in MODES}
     if version is not None:
         labels |= {f"{PSA}/{mode}-version": version for mode in MODES}
+    if enforce == "privileged":  # a version means nothing to the privileged level
+        labels[f"{PSA}/enforce"] = enforce
+        labels.pop(f"{PSA}/enforce-version", None)
     return labels
 
 
@@ -92,5 +97,6 @@ def expand(cluster: Cluster) -> Iterator[Output]:
         yield _namespace(cluster, name, pod_security_labels("privileged")
                          if name in NODE_NAMESPACES else pod_security_labels("baseline", version))
     for tenant in sorted(cluster.tenants, key=lambda t: t.name):
-        labels = {TENANT_LABEL: tenant.name, **pod_security_labels("restricted", version)}
+        labels = {TENANT_LABEL: tenant.name,
+                  **pod_security_labels("baseline", version, enforce="privileged")}
         yield _namespace(cluster, tenant_namespace(tenant.name), labels)

@@ -27,18 +27,25 @@ LimitRange `defaults`
   the common training pod that requests 64 CPUs and sets no CPU limit.
 
 Role / RoleBinding `tenant-admin`
-  Explicit resources and verbs, no wildcards, no Secrets (credentials reach pods through
-  ServiceAccounts and CSI, not through tenant users reading them): workloads, jobs, pods
-  (+log, +exec), services, configmaps, PVCs, events (read); JobSets; Kueue Workloads and LocalQueues
-  (read: admission is Kueue's); ComputeDomains (resource.nvidia.com, create/read/delete: the
-  spec is immutable); ResourceClaims and ResourceClaimTemplates (resource.k8s.io). Bound to the
-  tenant's identity-provider groups; no binding without groups.
+  Explicit resources and verbs, no wildcards, in the tenant's namespace only: what Kueue is set
+  up to admit and what those jobs need: workloads, jobs, pods (+log, +exec), services,
+  configmaps, Secrets (a job's registry pull secret, object-storage keys: the tenant's own, in
+  its own namespace), PVCs, events (read); JobSets; Kueue Workloads and LocalQueues (read:
+  admission is Kueue's); ComputeDomains (resource.nvidia.com; update and patch reach labels and
+  annotations, the spec is immutable by its CRD's CEL rule); ResourceClaims and
+  ResourceClaimTemplates (resource.k8s.io). Bound to the tenant's identity-provider groups; no
+  binding without groups.
 
 NetworkPolicies
   `default-deny` (all ingress and egress), `allow-same-namespace` (pod to pod inside the
   namespace, e.g. NCCL bootstrap and distributed-training rendezvous) and `allow-dns` (UDP and
-  TCP 53 to the cluster DNS pods). RDMA traffic on secondary (Multus) networks is not subject
-  to NetworkPolicy.
+  TCP 53 to the cluster DNS pods). Where aifab deploys the Prometheus Operator,
+  `allow-monitoring` lets the `monitoring` namespace reach the container ports named `metrics`
+  (a ServiceMonitor or PodMonitor of the tenant's then scrapes them). The peers a tenant
+  declares (spec.tenants[].network) become `allow-ingress` (from namespaces and ipBlocks, to
+  the listed ports: serving tenants) and `allow-egress` (to ipBlocks on the listed ports:
+  object storage, a model registry); their CIDRs are checked by the rule AF397/AF398. RDMA
+  traffic on secondary (Multus) networks is not subject to NetworkPolicy.
 """
 
 from __future__ import annotations
@@ -48,8 +55,17 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from aifab.expand.common import GPU_RESOURCE, Output, gpu_resources, metadata, obj, quantity
-from aifab.model import Cluster, NodePool, Tenant
+from aifab.expand.common import (
+    GPU_RESOURCE,
+    NS_MONITORING,
+    Output,
+    gpu_resources,
+    metadata,
+    obj,
+    quantity,
+)
+from aifab.expand.monitoring import deploys_operator
+from aifab.model import Cluster, NodePool, PeerRule, Tenant
 from aifab.naming import tenant_namespace
 
 COMPONENT = "tenants"
@@ -57,12 +73,14 @@ ROLE = "tenant-admin"
 RBAC_API = "rbac.authorization.k8s.io"
 
 DEFAULT_REQUESTS = {"cpu": "1", "memory": "2Gi"}
+METRICS_PORT = "metrics"  # the container port name Prometheus may reach in tenant pods
 
 READ = ["get", "list", "watch"]
 WRITE = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
 ROLE_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "resources": ["configmaps", "persistentvolumeclaims", "pods", "services"],
+    {"apiGroups": [""],
+     "resources": ["configmaps", "persistentvolumeclaims", "pods", "secrets", "services"],
      "verbs": WRITE},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": READ},
     # kubectl exec: SPDY is a POST (create); a websocket upgrade is a GET, which recent
@@ -75,8 +93,7 @@ ROLE_RULES: list[dict[str, Any]] = [
     # multi-node jobs (the JobSet controller runs with Kueue; examples/ holds templates)
     {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": WRITE},
     {"apiGroups": ["kueue.x-k8s.io"], "resources": ["localqueues", "workloads"], "verbs": READ},
-    {"apiGroups": ["resource.nvidia.com"], "resources": ["computedomains"],
-     "verbs": ["get", "list", "watch", "create", "delete"]},
+    {"apiGroups": ["resource.nvidia.com"], "resources": ["computedomains"], "verbs": WRITE},
     {"apiGroups": ["resource.k8s.io"], "resources": ["resourceclaims", "resourceclaimtemplates"],
      "verbs": WRITE},
 ]
@@ -143,6 +160,43 @@ def _network_policies(cluster: Cluster, namespace: str) -> Iterator[Output]:
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
         }],
     })
+    if deploys_operator(cluster):
+        yield _object(cluster, namespace, api, "NetworkPolicy", "allow-monitoring", spec={
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [{"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": NS_MONITORING}}}],
+                "ports": [{"protocol": "TCP", "port": METRICS_PORT}],
+            }],
+        })
+
+
+def _peer_policies(cluster: Cluster, tenant: Tenant, namespace: str) -> Iterator[Output]:
+    """allow-ingress and allow-egress from the tenant's declared peers, in blueprint order."""
+    api = "networking.k8s.io/v1"
+    if tenant.ingress:
+        yield _object(cluster, namespace, api, "NetworkPolicy", "allow-ingress", spec={
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": _peers(rule), "ports": _ports(rule)} for rule in tenant.ingress],
+        })
+    if tenant.egress:
+        yield _object(cluster, namespace, api, "NetworkPolicy", "allow-egress", spec={
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": _peers(rule), "ports": _ports(rule)} for rule in tenant.egress],
+        })
+
+
+def _peers(rule: PeerRule) -> list[dict[str, Any]]:
+    return ([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+             for name in rule.namespaces]
+            + [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs])
+
+
+def _ports(rule: PeerRule) -> list[dict[str, Any]]:
+    return [{"protocol": rule.protocol, "port": port} for port in rule.ports]
 
 
 def _sorted(mapping: Mapping[str, str]) -> dict[str, str]:
@@ -165,3 +219,4 @@ def expand(cluster: Cluster) -> Iterator[Output]:
                           subjects=[{"apiGroup": RBAC_API, "kind": "Group", "name": group}
                                     for group in tenant.groups])
         yield from _network_policies(cluster, ns)
+        yield from _peer_policies(cluster, tenant, ns)

@@ -156,7 +156,7 @@ def _short(error: Any) -> str:
 
 
 @cache
-def _environment() -> Any:
+def environment() -> Any:
     """One CEL environment: building its parser takes a good part of a second."""
     import celpy
 
@@ -168,9 +168,9 @@ def _program(expression: str, optional_old_self: bool = False) -> Any:
     """A compiled program, or why there is none (a string)."""
     if len(expression) > MAX_EXPRESSION:
         return f"is longer than {MAX_EXPRESSION} characters"
-    environment = _environment()
+    env = environment()
     functions = {"hasValue": _has_value, "orValue": _or_value} if optional_old_self else None
     try:
-        return environment.program(environment.compile(expression), functions=functions)
+        return env.program(env.compile(expression), functions=functions)
     except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
         return f"cannot be compiled ({_short(exc)})"

@@ -6,9 +6,13 @@ back to the cluster default, usually privileged: any tenant who can create a pod
 privileged one, whatever aifab generated. The privileged-pods policy checks what aifab writes;
 this one makes the cluster refuse what tenants create later.
 
-Fix: aifab labels operator namespaces privileged and tenant namespaces restricted
-(aifab.expand.namespaces); label the namespace restricted (baseline where a workload truly
-needs it), audit and warn at the same level.
+A tenant namespace may enforce privileged only where the ValidatingAdmissionPolicy
+aifab-tenant-baseline binds it (policy admission_policies): that policy enforces Baseline there,
+with IPC_LOCK allowed for NCCL and RDMA pods.
+
+Fix: aifab labels the NVIDIA operator namespaces privileged and tenant namespaces privileged
+under the tenant admission policy, warn and audit baseline (aifab.expand.namespaces); label
+the namespace restricted or baseline, or keep it bound by aifab-tenant-baseline.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from aifab.expand.namespaces import COMPONENT as NAMESPACES_COMPONENT
 from aifab.expand.namespaces import PSA
 from aifab.naming import OPERATOR_NAMESPACES
 from aifab.verify.policies._context import Context, name_of
+from aifab.verify.policies.admission_policies import binds_tenant_baseline
 
 CODES = {
     "AF433": "Namespace without a Pod Security enforce level",
-    "AF434": "tenant namespace not at Pod Security restricted or baseline",
+    "AF434": "tenant namespace not at Pod Security restricted or baseline, nor bound by the "
+             "tenant admission policy",
 }
 
 PSA_ENFORCE = f"{PSA}/enforce"
@@ -51,9 +57,11 @@ def check(ctx: Context) -> Iterator[Finding]:
                               "which is usually privileged", labels_path + (PSA_ENFORCE,),
                               f"label it {PSA_ENFORCE}: restricted (tenants) or privileged "
                               "(operator namespaces)")
-        elif name not in OPERATOR_NAMESPACES and level not in TENANT_PSA_LEVELS:
+        elif (name not in OPERATOR_NAMESPACES and level not in TENANT_PSA_LEVELS
+              and not (level == "privileged" and binds_tenant_baseline(ctx, name))):
             yield ctx.finding(out, "AF434", f"namespace '{name}' enforces Pod Security "
                               f"'{level}'; tenant namespaces must enforce "
                               f"{' or '.join(TENANT_PSA_LEVELS)}", labels_path + (PSA_ENFORCE,),
-                              "set it to restricted; only the operator namespaces "
-                              f"({', '.join(OPERATOR_NAMESPACES)}) may be privileged")
+                              "set it to restricted, or bind it by the tenant admission "
+                              "policy (label aifab.dev/tenant); only the operator namespaces "
+                              f"({', '.join(OPERATOR_NAMESPACES)}) may be privileged otherwise")
