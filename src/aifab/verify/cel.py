@@ -126,7 +126,45 @@ def _or_value(optional: Any, default: Any) -> Any:
     return default if isinstance(optional, _NoValue) else optional
 
 
+_RESULTS: dict[Any, tuple[bool, Any]] = {}  # (expression, old_self, frozen value) -> outcome
+MAX_RESULTS = 4096  # kept outcomes; the oldest goes first (a watching process runs for days)
+
+
 def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
+    """The rule's result for `self` = value; raises _NotEvaluated. A rule's outcome depends on
+    its text and `self` only, so it is kept by both: the clusters of a fleet repeat the same
+    values (charts, policies), and the engine takes milliseconds per rule."""
+    try:
+        key = (expression, old_self, _frozen(value))
+    except TypeError:  # a value that is not plain data: evaluated, not kept
+        return _run(expression, value, old_self)
+    if key not in _RESULTS:
+        try:
+            _RESULTS[key] = (True, _run(expression, value, old_self))
+        except _NotEvaluated as exc:
+            _RESULTS[key] = (False, str(exc))
+        if len(_RESULTS) > MAX_RESULTS:
+            del _RESULTS[next(iter(_RESULTS))]
+    done, outcome = _RESULTS[key]
+    if not done:
+        raise _NotEvaluated(outcome)
+    return outcome
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of plain data that tells apart what CEL tells apart: the type of every
+    scalar (1, 1.0 and true are different values), lists from maps, the order of keys. Other
+    types (which celpy.json_to_cel converts differently or refuses) raise TypeError."""
+    if isinstance(value, dict):
+        return ("map", tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_frozen(item) for item in value))
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value), value)
+    raise TypeError(type(value).__name__)
+
+
+def _run(expression: str, value: Any, old_self: bool) -> Any:
     import celpy
 
     program = _program(expression, old_self)
