@@ -9,9 +9,9 @@ whole processes, interleaved in each round (A, B, C, A, B, C, ...), every run in
 folder in memory (/dev/shm; the disk's wait is noise, see (b)):
   current          `aifab generate --full` of this tree's blueprints/korea-national.yaml
   baseline, own    the baseline's aifab on the baseline's own blueprints/korea-national.yaml
-  baseline, same   the baseline's aifab on a copy of this tree's blueprints/ (the same input),
-                   left out when it is byte-identical to the baseline's own or the baseline
-                   cannot read it (said so)
+  baseline, same   when the fleets differ, the same input both ways: the baseline's aifab on
+                   a copy of this tree's blueprints/, this aifab on a copy of the baseline's;
+                   each left out, and said so, when that aifab refuses that fleet
 Each ratio is the median of the rounds' ratios current / baseline, for wall time and for CPU
 time (the process and its build workers: what a loaded machine distorts least).
     python bench/fleet_vs_baseline.py [--baseline COMMIT ...] [--runs N] [--jobs N]
@@ -85,8 +85,8 @@ def readable(aifab: str, cwd: Path, blueprint: str, out: Path) -> str | None:
                           capture_output=True, text=True, check=False)
     if proc.returncode == 0:
         return None
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-    return "; ".join(lines[:3])[:300]
+    lines = [" ".join(line.split()) for line in (proc.stdout + proc.stderr).splitlines()]
+    return "; ".join(line for line in lines if line)[:300]
 
 
 def files_in(folder: Path) -> int:
@@ -105,26 +105,39 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(dir=memory, prefix="aifab-bench-fleet-") as tmp:
         out = Path(tmp)
-        # (label, aifab script, cwd, blueprint)
-        sides = [("current", installed("aifab"), ROOT, FLEET)]
+        current = installed("aifab")
+        # (label, aifab script, cwd, blueprint); pairs: (this aifab's side, baseline's, label)
+        sides = [("current", current, ROOT, FLEET)]
+        pairs: list[tuple[int, int, str]] = []
         said = []
         for commit in args.baseline or [BASELINE]:
             short, where = baseline(commit)
             aifab, src = str(where / "venv" / "bin" / "aifab"), where / "src"
-            sides.append((f"{short}, own fleet", aifab, src, FLEET))
+            sides.append((f"{short}, its own fleet", aifab, src, FLEET))
+            own = len(sides) - 1
             copy = src / "bench-current-blueprints"
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(ROOT / "blueprints", copy)
             if same_fleet(copy, src / "blueprints"):
-                said.append(f"{short}'s own fleet files are byte-identical to this tree's: "
-                            "one run stands for both")
+                pairs.append((0, own, f"{short}, the same fleet"))
+                said.append(f"{short}'s fleet files are byte-identical to this tree's")
                 continue
+            pairs.append((0, own, f"{short}, each its own fleet"))
             why = readable(aifab, src, f"{copy.name}/korea-national.yaml", out / "probe")
             if why is None:
-                sides.append((f"{short}, current fleet", aifab, src,
+                sides.append((f"{short}, this tree's fleet", aifab, src,
                               f"{copy.name}/korea-national.yaml"))
+                pairs.append((0, len(sides) - 1, f"{short}, this tree's fleet"))
             else:
-                said.append(f"{short} cannot read this tree's blueprints: {why}")
+                said.append(f"{short} cannot read this tree's fleet: {why}")
+            theirs = out / f"fleet-{short}"
+            shutil.copytree(src / "blueprints", theirs / "blueprints")
+            why = readable(current, theirs, FLEET, out / "probe")
+            if why is None:
+                sides.append((f"current, {short}'s fleet", current, theirs, FLEET))
+                pairs.append((len(sides) - 1, own, f"{short}, {short}'s fleet"))
+            else:
+                said.append(f"this aifab cannot read {short}'s fleet: {why}")
         compile_bytecode()
         for i, (_, aifab, cwd, blueprint) in enumerate(sides):  # warm the file cache
             timed_cpu([aifab, "generate", "--full", "--out", str(out / f"warm{i}"), blueprint,
@@ -151,9 +164,9 @@ def main() -> None:
         print(f"  {label:<26} {blueprint:<45} {written[i]:5} files  "
               f"wall {statistics.median(wall[i]):5.2f} s  cpu {statistics.median(cpu[i]):5.2f} s")
     print("  ratio current / baseline, median of the rounds' ratios (target <= 1.5):")
-    for i, (label, *_) in enumerate(sides[1:], start=1):
+    for mine, theirs, label in pairs:
         for what, times in (("wall", wall), ("cpu ", cpu)):
-            ratios = sorted(c / b for c, b in zip(times[0], times[i], strict=True))
+            ratios = sorted(c / b for c, b in zip(times[mine], times[theirs], strict=True))
             print(f"    vs {label:<26} {what} {statistics.median(ratios):.2f} "
                   f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")
 
