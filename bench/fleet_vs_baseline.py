@@ -86,7 +86,8 @@ def readable(aifab: str, cwd: Path, blueprint: str, out: Path) -> str | None:
     if proc.returncode == 0:
         return None
     lines = [" ".join(line.split()) for line in (proc.stdout + proc.stderr).splitlines()]
-    return "; ".join(line for line in lines if line)[:300]
+    errors = [line for line in lines if " error AF" in line] or [line for line in lines if line]
+    return f"{errors[0][:240]} ({lines[-1] if lines else proc.returncode})"
 
 
 def files_in(folder: Path) -> int:
@@ -161,13 +162,13 @@ def main() -> None:
     for note in said:
         print(f"  note: {note}")
     for i, (label, _, _, blueprint) in enumerate(sides):
-        print(f"  {label:<26} {blueprint:<45} {written[i]:5} files  "
+        print(f"  {label:<30} {blueprint:<45} {written[i]:5} files  "
               f"wall {statistics.median(wall[i]):5.2f} s  cpu {statistics.median(cpu[i]):5.2f} s")
     print("  ratio current / baseline, median of the rounds' ratios (target <= 1.5):")
     for mine, theirs, label in pairs:
         for what, times in (("wall", wall), ("cpu ", cpu)):
             ratios = sorted(c / b for c, b in zip(times[mine], times[theirs], strict=True))
-            print(f"    vs {label:<26} {what} {statistics.median(ratios):.2f} "
+            print(f"    vs {label:<30} {what} {statistics.median(ratios):.2f} "
                   f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")
 
 
