@@ -91,8 +91,18 @@ def test_kept_outcomes_are_bounded(runs, monkeypatch) -> None:
     for n in range(20):
         assert list(cel.violations(schema, {"n": n})) == []
     assert len(cel._RESULTS) == 5
+    assert all(isinstance(key, bytes) and len(key) == 32 for key in cel._RESULTS)  # no copies
     list(cel.violations(schema, {"n": 0}))  # forgotten: evaluated again
     assert len(runs) == 21
+
+
+def test_results_other_than_booleans_and_short_strings_are_not_kept(runs) -> None:
+    schema = _schema("self.items")  # not a boolean: reported with the value it gave
+    value = {"items": list(range(100))}
+    first = list(cel.violations(schema, value))
+    assert first == list(cel.violations(schema, value))
+    assert [evaluated for _, evaluated, _ in first] == [False] and "not a boolean" in first[0][2]
+    assert len(runs) == 2 and cel._RESULTS == {}
 
 
 def test_data_that_is_not_plain_is_evaluated_not_kept(runs) -> None:
