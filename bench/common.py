@@ -36,7 +36,7 @@ def timed(cmd: Sequence[str], cwd: Path = ROOT) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process; exits on failure."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -62,3 +62,15 @@ def median_ms(values: Sequence[float]) -> float:
 def machine() -> str:
     return (f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
             f"{len(os.sched_getaffinity(0))} cores")
+
+
+def timed_cpu(cmd: Sequence[str], cwd: Path = ROOT) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the process and its workers) of one child
+    process; exits on failure. CPU time is what a loaded machine distorts least."""
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    before = cpu()
+    wall = timed(cmd, cwd)[0]
+    return wall, cpu() - before

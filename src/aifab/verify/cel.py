@@ -9,12 +9,14 @@ rule gives its `messageExpression` (evaluated), else its `message`. The engine i
 (`celpy`), which has CEL's standard functions and macros (has, size, all, exists, exists_one,
 filter, map, matches, ...) but not the Kubernetes libraries (quantity, url, ip, cidr, sets,
 lists, optionals): a rule it cannot compile or evaluate is reported (AF411), never passed.
+Programs are compiled once per rule text, and outcomes kept by rule and value (_evaluate).
 See https://kubernetes.io/docs/reference/using-api/cel/ and the CRD docs ("Validation rules").
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -126,7 +128,54 @@ def _or_value(optional: Any, default: Any) -> Any:
     return default if isinstance(optional, _NoValue) else optional
 
 
+_RESULTS: dict[bytes, tuple[bool, Any]] = {}  # digest of (expression, old_self, value) -> outcome
+MAX_RESULTS = 4096  # kept outcomes; the oldest goes first (a watching process runs for days)
+
+
 def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
+    """The rule's result for `self` = value; raises _NotEvaluated. A rule's outcome depends on
+    its text and `self` only, so it is kept by both: the clusters of a fleet repeat the same
+    values (charts, policies), and the engine takes milliseconds per rule. Kept by a digest, so
+    a large or hostile value (`aifab admit`) costs 32 bytes, not a copy."""
+    try:
+        key = hashlib.sha256(repr((expression, old_self, _frozen(value))).encode()).digest()
+    except TypeError:  # a value that is not plain data: evaluated, not kept
+        return _run(expression, value, old_self)
+    if key in _RESULTS:
+        done, outcome = _RESULTS[key]
+        if not done:
+            raise _NotEvaluated(outcome)
+        return outcome
+    try:
+        outcome = _run(expression, value, old_self)
+    except _NotEvaluated as exc:
+        _keep(key, (False, str(exc)))
+        raise
+    if isinstance(outcome, bool) or (isinstance(outcome, str) and len(outcome) <= 1000):
+        _keep(key, (True, outcome))  # not other results: they may be as large as the value
+    return outcome
+
+
+def _keep(key: bytes, outcome: tuple[bool, Any]) -> None:
+    _RESULTS[key] = outcome
+    if len(_RESULTS) > MAX_RESULTS:
+        del _RESULTS[next(iter(_RESULTS))]
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of plain data that tells apart what CEL tells apart: the type of every
+    scalar (1, 1.0 and true are different values), lists from maps, the order of keys. Other
+    types (which celpy.json_to_cel converts differently or refuses) raise TypeError."""
+    if isinstance(value, dict):
+        return ("map", tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_frozen(item) for item in value))
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value), value)
+    raise TypeError(type(value).__name__)
+
+
+def _run(expression: str, value: Any, old_self: bool) -> Any:
     import celpy
 
     program = _program(expression, old_self)
