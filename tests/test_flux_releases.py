@@ -174,5 +174,6 @@ def test_a_tree_with_the_old_pseudo_kind_is_refused(tmp_path) -> None:
     old.write_text("apiVersion: aifab.dev/v1alpha1\nkind: HelmRelease\nmetadata:\n"
                    "  name: kueue\n  namespace: kueue-system\nchart: kueue\nversion: 0.19.2\n")
     relock(generated / "seoul-rtxpro")
-    with pytest.raises(TreeError, match="HelmRelease of aifab.dev/v1alpha1 was written by an older aifab"):
+    with pytest.raises(TreeError,
+                       match="HelmRelease of aifab.dev/v1alpha1 was written by an older aifab"):
         load_cluster_tree(generated, "seoul-rtxpro")
