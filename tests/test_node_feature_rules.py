@@ -381,3 +381,23 @@ def test_verify_checks_the_rules_against_the_crd_the_gpu_operator_release_ships(
         changed = [Output(o.path, o.kind, data) if o is rule else o for o in outputs]
         found, _ = verify(changed, cluster.kubernetes.version, Sources(), "g")
         assert [(f.code, f.file) for f in found] == [(code, "g/node-pools/b200-infer.yaml")]
+
+
+def test_a_hostname_of_the_wrong_type_is_refused_at_its_place():
+    """The verifier checks long lists of scalars in one pass (verify/crds.py `_items`); a
+    wrong item still gets jsonschema's own error, at its index."""
+    from aifab.expand import expand
+    from aifab.expand.common import Output
+    from aifab.verify import Sources, verify
+
+    cluster = next(c for c in CLUSTERS if c.name == "gwangju-gb200")
+    outputs = list(expand(cluster))
+    rule = next(o for o in outputs if o.path == "node-pools/gb200.yaml")
+    broken = copy.deepcopy(dict(rule.data))
+    names = broken["spec"]["rules"][1]["matchFeatures"][0]["matchExpressions"]["nodename"]
+    names["value"][5] = 17
+    changed = [Output(o.path, o.kind, broken) if o is rule else o for o in outputs]
+    found, _ = verify(changed, cluster.kubernetes.version, Sources(), "g")
+    assert [(f.code, f.json_path) for f in found] == [
+        ("AF402", "spec.rules[1].matchFeatures[0].matchExpressions.nodename.value[5]")]
+    assert "17 is not of type 'string'" in found[0].message

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import Any
 
@@ -27,7 +27,11 @@ MAX_EXPRESSION = 10_000  # characters; a --crds file is untrusted (the API serve
 
 
 def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
-    """`value` with the schema's `default`s filled in where a property is absent."""
+    """`value` with the schema's `default`s filled in where a property is absent (a subtree
+    whose schema has no default anywhere is returned as it is: a NodeFeatureRule's thousands
+    of hostnames are not copied)."""
+    if not _below(schema, _DEFAULTED):
+        return value
     if isinstance(value, Mapping):
         properties = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
@@ -65,20 +69,34 @@ def violations(schema: Mapping[str, Any], value: Any, path: tuple[Any, ...] = ()
             yield from violations(schema["items"], item, path + (index,))
 
 
-_RULED: dict[int, tuple[Mapping[str, Any], bool]] = {}  # id(schema) -> (schema, has rules)
+class _Found(dict[int, tuple[Mapping[str, Any], bool]]):
+    """id(schema) -> (schema, whether it or a schema below it holds what `here` looks for)."""
+
+    def __init__(self, here: Callable[[Mapping[str, Any]], bool]) -> None:
+        super().__init__()
+        self.here = here
+
+
+_RULED = _Found(lambda schema: bool(schema.get("x-kubernetes-validations")))
+_DEFAULTED = _Found(lambda schema: "default" in schema)
 
 
 def _has_rules(schema: Mapping[str, Any]) -> bool:
-    """Whether the schema or a schema below it has rules (so a walk can skip the rest); kept
-    per schema object, with the object, so an id is never reused while its entry lives."""
-    known = _RULED.get(id(schema))
-    if known is not None and known[0] is schema:
-        return known[1]
+    return _below(schema, _RULED)
+
+
+def _below(schema: Mapping[str, Any], known: _Found) -> bool:
+    """Whether the schema or a schema below it has what `known` looks for (so a walk can skip
+    the rest); kept per schema object, with the object, so an id is never reused while its
+    entry lives."""
+    entry = known.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
     below = [*(schema.get("properties") or {}).values(), schema.get("items"),
              schema.get("additionalProperties")]
-    found = bool(schema.get("x-kubernetes-validations")) or any(
-        _has_rules(sub) for sub in below if isinstance(sub, Mapping))
-    _RULED[id(schema)] = (schema, found)
+    found = known.here(schema) or any(
+        _below(sub, known) for sub in below if isinstance(sub, Mapping))
+    known[id(schema)] = (schema, found)
     return found
 
 
