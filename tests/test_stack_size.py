@@ -90,6 +90,17 @@ def test_the_dra_driver_release_waits_for_the_gpu_operator() -> None:
     assert outcome.resources["release/nvidia-dra-driver-gpu"].inputs["timeout"] == 1800
 
 
+def test_the_network_operator_release_waits_for_the_gpu_operator() -> None:
+    """Its chart creates NodeFeatureRules (Mellanox/network-operator v26.4.0
+    deployment/network-operator/templates/nodefeaturerules.yaml) while its own NFD subchart is
+    off: their CRD comes with the GPU Operator's NFD, so Helm would refuse it before."""
+    outcome, _ = stack(REFERENCE_CLUSTER)
+    assert "release/gpu-operator" in outcome.dependencies["release/network-operator"]
+    release = yaml.safe_load((GENERATED / REFERENCE_CLUSTER / "network-operator"
+                              / "helmrelease-network-operator.yaml").read_text())
+    assert {"name": "gpu-operator", "namespace": "gpu-operator"} in release["spec"]["dependsOn"]
+
+
 def test_custom_resources_wait_for_the_release_that_serves_their_crd() -> None:
     outcome, _ = stack(REFERENCE_CLUSTER)
     objects, _, _ = by_kind(REFERENCE_CLUSTER)

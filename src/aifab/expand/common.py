@@ -87,6 +87,9 @@ def quantity(count: int) -> str:
 
 # Where each operator runs (aifab.naming.OPERATOR_NAMESPACES lists them for the rules).
 NS_GPU_OPERATOR = "gpu-operator"
+# The GPU Operator's HelmRelease (name, namespace): releases that need its driver or its NFD
+# CRDs depend on it.
+GPU_OPERATOR_RELEASE = ("gpu-operator", NS_GPU_OPERATOR)
 NS_NETWORK_OPERATOR = "nvidia-network-operator"
 NS_KUEUE = "kueue-system"
 NS_DRA_DRIVER = "nvidia-dra-driver-gpu"

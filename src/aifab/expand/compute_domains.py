@@ -26,7 +26,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from aifab.expand.common import NS_DRA_DRIVER, NS_GPU_OPERATOR, Output, image_registry
+from aifab.expand.common import (
+    GPU_OPERATOR_RELEASE,
+    NS_DRA_DRIVER,
+    Output,
+    image_registry,
+)
 from aifab.expand.flux import release
 from aifab.model import Cluster, NodePool
 from aifab.naming import LABEL_POOL
@@ -45,7 +50,6 @@ OPERATOR_DRIVER_ROOT = "/run/nvidia/driver"
 # assets/state-driver/0500_daemonset.yaml, startupProbe). The release waits for the GPU
 # Operator's (spec.dependsOn), then up to 30 min: the driver build, the container toolkit and
 # the validator after it, and image pulls through the mirror.
-GPU_OPERATOR_RELEASE = ("gpu-operator", NS_GPU_OPERATOR)
 DRIVER_WAIT = "30m"
 
 

@@ -51,6 +51,7 @@ from typing import Any
 
 from aifab.addressing import Rail, nic_pools, rail_count, rails
 from aifab.expand.common import (
+    GPU_OPERATOR_RELEASE,
     NS_NETWORK_OPERATOR,
     REPO_CONFIGMAP,
     Output,
@@ -131,9 +132,13 @@ def helm_release(cluster: Cluster) -> list[Output]:
         "node-feature-discovery": {"image": {
             "repository": f"{image_registry(cluster, MELLANOX)}/node-feature-discovery"}},
     }
+    # Its NodeFeatureRules (Mellanox/network-operator v26.4.0
+    # deployment/network-operator/templates/nodefeaturerules.yaml) need the NFD CRD, which the
+    # GPU Operator's NFD subchart installs: Helm would refuse the release before it.
     return release(COMPONENT, cluster, chart_key=CHART_KEY,
                    version=cluster.network_operator.version.removeprefix("v"),
-                   namespace=NS_NETWORK_OPERATOR, values=values)
+                   namespace=NS_NETWORK_OPERATOR, values=values,
+                   depends_on=[GPU_OPERATOR_RELEASE])
 
 
 # -- NicClusterPolicy -----------------------------------------------------------------------------
