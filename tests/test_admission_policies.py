@@ -160,3 +160,43 @@ def test_every_generated_expression_compiles() -> None:
         assert {p["metadata"]["name"] for p in policies} >= {
             "aifab-tenant-baseline", "aifab-gpu-pods"}
         assert [problem for p in policies for problem in compile_problems(p)] == []
+
+
+def test_a_namespace_cannot_borrow_an_operators_name_by_label() -> None:
+    """The API server sets kubernetes.io/metadata.name to the namespace's own name over any
+    label, so a namespace labelled as the GPU Operator's is still outside the operators."""
+    _, policies, bindings, _ = _generated(AIR_GAPPED)
+    forged = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "evil", "labels": {"kubernetes.io/metadata.name": "gpu-operator"}}}
+    pod = _pod("evil", _image(AIR_GAPPED), {"resources": {"limits": {"nvidia.com/gpu": 1}}})
+    assert [r.policy for r in refusals(policies, bindings, pod, forged)] == ["aifab-gpu-pods"]
+
+
+@pytest.mark.parametrize(("operation", "sub", "changed", "judged"), [
+    ("CREATE", "", False, True),
+    ("UPDATE", "", False, False),  # labels, finalizers, scheduling gates: never refused
+    ("UPDATE", "", True, True),  # a new image
+    ("UPDATE", "ephemeralcontainers", False, True),
+])
+def test_pod_policies_judge_creation_and_spec_changes_only(operation: str, sub: str,
+                                                            changed: bool, judged: bool) -> None:
+    """Pods created before a policy or a binding keep their metadata updates (the Job
+    controller's finalizer, Kueue's scheduling gate), as Pod Security lets them."""
+    import celpy
+
+    from aifab.verify.cel import environment
+
+    _, policies, _, _ = _generated(AIR_GAPPED)
+    pod_policies = [p for p in policies if "pods" in
+                    p["spec"]["matchConstraints"]["resourceRules"][0]["resources"]]
+    assert len(pod_policies) == 3
+    old = _pod("t", "registry/a:1")
+    new = _pod("t", "registry/b:2" if changed else "registry/a:1")
+    new["metadata"]["labels"] = {"kueue.x-k8s.io/admitted": "true"}
+    activation = {"request": celpy.json_to_cel({"operation": operation, "subResource": sub}),
+                  "object": celpy.json_to_cel(new), "oldObject": celpy.json_to_cel(old)}
+    env = environment()
+    for policy in pod_policies:
+        [condition] = policy["spec"]["matchConditions"]
+        result = env.program(env.compile(condition["expression"])).evaluate(activation)
+        assert bool(result) is judged, policy["metadata"]["name"]

@@ -235,11 +235,24 @@ def _pod_rules() -> list[dict[str, Any]]:
              "resources": ["pods", "pods/ephemeralcontainers"]}]
 
 
+# Pod policies judge a pod when it is created and when its spec changes (an image, an ephemeral
+# container), never a metadata-only update: the Job controller removing its tracking
+# finalizer, Kueue lifting its scheduling gate or a label change must go through for pods that
+# were created before a policy or binding existed (as Pod Security exempts such updates,
+# k8s.io/pod-security-admission v0.34.0 admission/admission.go, "ignore metadata-only updates").
+SPEC_CHANGES = {"name": "created-or-spec-changed",
+                "expression": "request.operation == 'CREATE' || "
+                              "request.subResource == 'ephemeralcontainers' || "
+                              "object.spec != oldObject.spec"}
+
+
 def _policy(cluster: Cluster, name: str, rules: list[dict[str, Any]],
             validations: list[dict[str, Any]],
             variables: list[dict[str, Any]] | None = None) -> Output:
     spec: dict[str, Any] = {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": rules},
                             "validations": validations}
+    if "UPDATE" in rules[0]["operations"]:
+        spec["matchConditions"] = [SPEC_CHANGES]
     if variables:
         spec["variables"] = variables
     return obj(COMPONENT, {"apiVersion": API, "kind": "ValidatingAdmissionPolicy",

@@ -204,7 +204,7 @@ class _Request:
             name = ""
         labels = {str(k): v for k, v in _mapping(meta.get("labels")).items()}
         if name:
-            labels.setdefault(NAME_LABEL, name)  # the API server sets it on every namespace
+            labels[NAME_LABEL] = name  # the API server sets it on every namespace, over any label
         return _Request(obj, group, version, kind, resource, name or None, labels, namespace)
 
     def activation(self) -> dict[str, Any]:
@@ -212,7 +212,7 @@ class _Request:
 
         meta = _mapping(self.obj.get("metadata"))
         request = {
-            "operation": "CREATE", "name": str(meta.get("name", "")),
+            "operation": "CREATE", "subResource": "", "name": str(meta.get("name", "")),
             "namespace": self.namespace_name or "",
             "kind": {"group": self.group, "version": self.version, "kind": self.kind},
             "resource": {"group": self.group, "version": self.version,

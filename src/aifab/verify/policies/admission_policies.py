@@ -33,8 +33,8 @@ def binds_tenant_baseline(ctx: Context, namespace: str) -> bool:
     if not found or not any(name_of(out.data) == TENANT_BASELINE
                             for out in ctx.of_kind("ValidatingAdmissionPolicy")):
         return False
-    labels = {"kubernetes.io/metadata.name": namespace,
-              **((found[0].get("metadata") or {}).get("labels") or {})}
+    labels = {**((found[0].get("metadata") or {}).get("labels") or {}),
+              "kubernetes.io/metadata.name": namespace}  # the API server's, over any label
     for out in ctx.of_kind("ValidatingAdmissionPolicyBinding"):
         spec: Mapping[str, Any] = out.data.get("spec") or {}
         if spec.get("policyName") != TENANT_BASELINE:
