@@ -69,3 +69,50 @@ def test_control_characters_are_escaped(tmp_path: Path, cluster: ClusterView) ->
                     encoding="utf-8")
     shown = text(admit([str(path)], cluster))
     assert "\x1b" not in shown and "\\x1b" in shown
+
+
+def test_a_named_pipe_is_refused_not_read(tmp_path: Path, cluster: ClusterView) -> None:
+    """Opening a pipe to read it would wait for a writer forever."""
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    report = admit([str(fifo)], cluster)
+    assert [(p.code, "not a regular file" in p.message) for p in report.problems] == [
+        ("AF700", True)]
+
+
+def test_a_run_judges_a_bounded_number_of_objects(tmp_path: Path,
+                                                  cluster: ClusterView) -> None:
+    from aifab.admit import MAX_OBJECTS
+
+    pod = (b"apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: default}\n"
+           b"spec: {containers: [{name: c, image: x}]}\n")
+    path = tmp_path / "many.yaml"
+    path.write_bytes(b"---\n".join([pod] * (MAX_OBJECTS + 1)))
+    report = admit([str(path)], cluster)
+    assert not report.verdicts
+    assert [p.code for p in report.problems] == ["AF700"]
+    assert f"admit judges at most {MAX_OBJECTS:,}" in report.problems[0].message
+
+
+def test_copies_of_a_pod_are_judged_by_the_policies_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of 500 copies (names aside) costs about one evaluation of the policies."""
+    from aifab.admit import policies
+
+    calls = []
+    original = policies.refusals
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return original(*args)
+
+    pods = [b"apiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: default}\n"
+            b"spec: {containers: [{name: c, image: x}]}\n" % i for i in range(500)]
+    path = tmp_path / "copies.yaml"
+    path.write_bytes(b"---\n".join(pods))
+    monkeypatch.setattr(policies, "refusals", counted)
+    report = admit([str(path)], from_tree(ROOT / "generated", "gwangju-gb200"))  # a fresh memo
+    assert len(report.verdicts) == 500 and len(calls) == 1
+    assert all(not v.admitted for v in report.verdicts)  # image x is outside the mirror

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aifab.admit import kueue, namespace, placement, policies, quota, schema
 from aifab.admit.cluster import ClusterView
 from aifab.admit.objects import Submitted, read
-from aifab.diagnostics import Finding, sorted_unique
+from aifab.diagnostics import Finding, Severity, sorted_unique
 
 CODES = {
     "AF700": "admit cannot judge: a file (unreadable, no object), the tree or the blueprint",
@@ -39,6 +39,8 @@ CODES = {
     "AF730": "no node matches the pods' selector, affinity and tolerations",
     "AF731": "more GPUs or MIG slices per pod than a node it may run on has",
 }
+
+MAX_OBJECTS = 1_000  # objects in one run: a workload is a few; admission policies take ~50 ms each
 
 Judge = Callable[[Submitted, ClusterView, Sequence[Submitted]], Iterable[Finding]]
 # After schema.judge, in the order the API server and then Kueue and the scheduler meet an object.
@@ -73,6 +75,12 @@ def admit(paths: Sequence[str], cluster: ClusterView) -> Report:
         found, unreadable = read(path)
         batch += found
         problems += unreadable
+    if len(batch) > MAX_OBJECTS:  # bounded work for files from a pull request
+        problems.append(Finding(
+            batch[MAX_OBJECTS].file, batch[MAX_OBJECTS].line, 1, "AF700", Severity.ERROR,
+            f"{len(batch):,} objects in the files given; admit judges at most "
+            f"{MAX_OBJECTS:,} in one run", (), "split the files over several runs"))
+        batch = []
     verdicts = tuple(Verdict(obj, tuple(sorted_unique(obj.place(f) for f in _judged(obj,
                      cluster, batch)))) for obj in batch)
     return Report(cluster.name, verdicts, tuple(problems))

@@ -48,6 +48,8 @@ class ClusterView:
     objects: tuple[Mapping[str, Any], ...]
     releases: tuple[Release, ...]
     node_pools: tuple[Mapping[str, Any], ...] = field(repr=False)
+    # what judges worked out once for this cluster, by judge (policies.py: verdicts by object)
+    memo: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def pools(self) -> list[pool_records.Pool]:

@@ -7,6 +7,8 @@ judged at all: the findings say why, and admit exits 2.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,9 +61,17 @@ class Submitted:
 
 def read(path: str) -> tuple[list[Submitted], list[Finding]]:
     """The non-empty documents of one file, or the findings that stop it from being judged."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+    try:  # never blocks: a named pipe or a device is refused, not read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return [], [Finding(path, 1, 1, "AF700", Severity.ERROR,
+                                    f"{path} is not a regular file", (),
+                                    "pass files of Kubernetes objects (YAML or JSON)")]
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                raw = fh.read(MAX_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as exc:
         return [], [Finding(path, 1, 1, "AF700", Severity.ERROR,
                             f"cannot read {path}: {exc.strerror or exc}", (),

@@ -9,7 +9,8 @@ Pods: a refused template means the object is accepted and its pods never run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from aifab.admit.cluster import ClusterView
@@ -18,7 +19,7 @@ from aifab.admit.objects import Submitted
 from aifab.admit.schema import is_namespaced
 from aifab.admit.workloads import pod_sets
 from aifab.diagnostics import Finding, finding
-from aifab.verify.vap import refusals
+from aifab.verify.vap import Refusal, refusals
 
 
 def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
@@ -32,16 +33,29 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
         namespace = namespace_of(obj, cluster, batch)
         if namespace is None:  # the namespace judge said so (AF710)
             return
-    for refusal in refusals(policies, bindings, obj.data, namespace):
+    for refusal in _refusals(cluster, policies, bindings, obj.data, namespace):
         yield _refused(refusal.policy, refusal.message, ("metadata",), cluster)
     if obj.kind == "Pod":
         return
     for pods in pod_sets(obj.data):
         pod = _pod(obj, pods.metadata, pods.spec)
-        for refusal in refusals(policies, bindings, pod, namespace):
+        for refusal in _refusals(cluster, policies, bindings, pod, namespace):
             yield _refused(refusal.policy, f"the {obj.kind} is accepted, but the {pods.count} "
                            f"pod(s) its controller creates from this template would be "
                            f"refused: {refusal.message}", pods.path, cluster)
+
+
+def _refusals(cluster: ClusterView, policies: list, bindings: list, obj: Mapping[str, Any],
+              namespace: Mapping[str, Any] | None) -> list[Refusal]:
+    """`refusals`, once per distinct object and namespace of a run (the pods of a JobSet's
+    replicated jobs, a file of copies): the policies read neither the object's name nor
+    anything outside it and its namespace."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "name"}
+    key = json.dumps([{**obj, "metadata": meta}, namespace], sort_keys=True, default=str)
+    memo = cluster.memo.setdefault("policies", {})
+    if key not in memo:
+        memo[key] = refusals(policies, bindings, obj, namespace)
+    return memo[key]
 
 
 def _pod(obj: Submitted, metadata: Any, spec: Any) -> dict[str, Any]:
