@@ -157,6 +157,10 @@ REFUSED = {  # name: (objects, the refused object's index, the code it must carr
     "no-toleration-for-the-gpu-taint": ([_job(**{f"{POD}__tolerations": None,
                                                  "metadata__labels": None})], 0, "AF730"),
     "not-an-object": ([["a", "list"]], 0, "AF706"),
+    # "A null or empty node selector term matches no objects" (k8s.io/api NodeSelectorTerm)
+    "empty-node-selector-term": ([_job(**{f"{POD}__affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}}}})],
+        0, "AF730"),
     # outside Kueue (no queue label) only the ResourceQuota stands between it and the nodes
     "over-the-resource-quota": ([_job(metadata__labels=None, spec__parallelism=300,
                                       spec__completions=300)], 0, "AF724"),
@@ -194,7 +198,7 @@ def test_admission_policies_of_a_workload_name_the_pods(tmp_path: Path,
                                                       gwangju: ClusterView) -> None:
     report = admit([_write(tmp_path, REFUSED["privileged"][0])], gwangju)
     [reason] = [r for r in report.verdicts[0].reasons if r.code == "AF712"]
-    assert "the Job is accepted, but the 2 pod(s) its controller creates" in reason.message
+    assert "the Job is accepted, but the 2 pods its controller creates" in reason.message
     assert "aifab-tenant-baseline" in reason.message
     assert reason.json_path == "spec.template.spec"
 
@@ -286,3 +290,10 @@ def test_kueue_leaves_namespaces_it_does_not_manage_alone(tmp_path: Path,
                metadata__labels={"kueue.x-k8s.io/queue-name": "nowhere"})
     [verdict] = admit([_write(tmp_path, [job])], gwangju).verdicts
     assert verdict.admitted, verdict.reasons
+
+
+def test_pod_counts_are_exact_and_counted_in_words(tmp_path: Path, gwangju: ClusterView) -> None:
+    job = _job(metadata__labels=None, spec__parallelism=10**9, spec__completions=10**9)
+    report = admit([_write(tmp_path, [job])], gwangju)
+    [reason] = [r for r in report.verdicts[0].reasons if r.code == "AF724"]
+    assert "its 1,000,000,000 pods ask for" in reason.message

@@ -17,6 +17,7 @@ from aifab.admit.objects import Submitted
 from aifab.admit.schema import is_namespaced
 from aifab.admit.workloads import pod_sets
 from aifab.diagnostics import Finding, finding
+from aifab.terminal import count
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
 
@@ -54,7 +55,7 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
     for pods in pod_sets(obj.data):
         for path, what in podsecurity.violations(level, pods.spec, pods.metadata, version):
             who = "" if obj.kind == "Pod" else (
-                f"the {obj.kind} is accepted, but the {pods.count} pod(s) its controller "
+                f"the {obj.kind} is accepted, but the {count(pods.count, 'pod')} its controller "
                 "creates from this template would be refused: ")
             yield finding("AF711", f"{who}Pod Security {level!r} (namespace {name}) forbids "
                           f"this: {what}", pods.path + path,

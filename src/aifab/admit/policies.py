@@ -19,6 +19,7 @@ from aifab.admit.objects import Submitted
 from aifab.admit.schema import is_namespaced
 from aifab.admit.workloads import pod_sets
 from aifab.diagnostics import Finding, finding
+from aifab.terminal import count
 from aifab.verify.vap import Refusal, refusals
 
 
@@ -40,9 +41,9 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
     for pods in pod_sets(obj.data):
         pod = _pod(obj, pods.metadata, pods.spec)
         for refusal in _refusals(cluster, policies, bindings, pod, namespace):
-            yield _refused(refusal.policy, f"the {obj.kind} is accepted, but the {pods.count} "
-                           f"pod(s) its controller creates from this template would be "
-                           f"refused: {refusal.message}", pods.path, cluster)
+            yield _refused(refusal.policy, f"the {obj.kind} is accepted, but the "
+                           f"{count(pods.count, 'pod')} its controller creates from this "
+                           f"template would be refused: {refusal.message}", pods.path, cluster)
 
 
 def _refusals(cluster: ClusterView, policies: list, bindings: list, obj: Mapping[str, Any],

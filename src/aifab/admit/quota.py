@@ -16,6 +16,7 @@ from aifab.admit.objects import Submitted
 from aifab.admit.quantity import parse, shown
 from aifab.admit.workloads import pod_requests, pod_sets
 from aifab.diagnostics import Finding, finding
+from aifab.terminal import count
 
 _BARE = ("cpu", "memory", "ephemeral-storage")  # `hard` keys that mean their requests
 
@@ -68,7 +69,8 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
                 continue
             if asked > limit:
                 yield finding(
-                    "AF724", f"its {pods} pod(s) ask for {shown(asked)} {key.removeprefix('requests.')} "
+                    "AF724", f"its {count(pods, 'pod')} ask for {shown(asked)} "
+                    f"{key.removeprefix('requests.')} "
                     f"in all; ResourceQuota {quota_name} of namespace {namespace} allows "
                     f"{shown(limit)}, so some pods would be refused at creation",
                     ("spec",), hint="ask for less, or have the quota raised in the blueprint "

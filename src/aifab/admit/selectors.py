@@ -57,10 +57,17 @@ def node_affinity(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) -> boo
     if not required:
         return True
     fields = {"metadata.name": labels.get("kubernetes.io/hostname", "")}
-    return any(
-        all(_expression(_as_map(e), labels) for e in _as_list(_as_map(t).get("matchExpressions")))
-        and all(_expression(_as_map(e), fields) for e in _as_list(_as_map(t).get("matchFields")))
-        for t in terms)
+    return any(_term(_as_map(term), labels, fields) for term in terms)
+
+
+def _term(term: Mapping[str, Any], labels: Mapping[str, str], fields: Mapping[str, str]) -> bool:
+    """One node selector term: all its expressions and fields hold. "A null or empty node
+    selector term matches no objects" (k8s.io/api core/v1 types.go, NodeSelectorTerm)."""
+    expressions = _as_list(term.get("matchExpressions"))
+    matched = _as_list(term.get("matchFields"))
+    return bool(expressions or matched) and all(
+        _expression(_as_map(e), labels) for e in expressions) and all(
+        _expression(_as_map(e), fields) for e in matched)
 
 
 def tolerates(tolerations: Iterable[Any], taint: Mapping[str, Any]) -> bool:

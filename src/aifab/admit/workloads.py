@@ -18,8 +18,6 @@ from typing import Any
 from aifab.admit.quantity import parse
 from aifab.diagnostics import Path
 
-MAX_PODS = 10**6  # beyond any cluster; keeps totals bounded on hostile replica counts
-
 
 @dataclass(frozen=True)
 class PodSet:
@@ -36,7 +34,7 @@ def _map(value: Any) -> Mapping[str, Any]:
 
 
 def _count(value: Any, default: int = 1) -> int:
-    return min(value, MAX_PODS) if isinstance(value, int) and not isinstance(value, bool) \
+    return value if isinstance(value, int) and not isinstance(value, bool) \
         and value >= 0 else default
 
 
@@ -46,7 +44,7 @@ def _job(spec: Mapping[str, Any], path: Path, times: int) -> Iterator[PodSet]:
     if "completions" in spec and spec["completions"] is not None:
         count = min(count, _count(spec.get("completions")))
     yield PodSet(path + ("template", "spec"), _map(template.get("spec")),
-                 _map(template.get("metadata")), min(count * times, MAX_PODS))
+                 _map(template.get("metadata")), count * times)
 
 
 def pod_sets(data: Mapping[str, Any]) -> list[PodSet]:
