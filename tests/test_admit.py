@@ -297,3 +297,30 @@ def test_pod_counts_are_exact_and_counted_in_words(tmp_path: Path, gwangju: Clus
     report = admit([_write(tmp_path, [job])], gwangju)
     [reason] = [r for r in report.verdicts[0].reasons if r.code == "AF724"]
     assert "its 1,000,000,000 pods ask for" in reason.message
+
+
+def test_a_pod_set_must_fit_one_flavor(tmp_path: Path, gwangju: ClusterView) -> None:
+    """Kueue admits a pod set on one flavor (kueue v0.19.2 pkg/scheduler/flavorassigner). Split
+    in two flavors of 384 GPUs, the queue holds 1,152 with what its cohort lends on gb200
+    (public-research's 384), but one template's 800 GPUs never fit the largest, gb200 (768)."""
+    import dataclasses
+
+    def split(obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["kind"] != "ClusterQueue" or obj["metadata"]["name"] != "foundation-models":
+            return obj
+        obj = copy.deepcopy(obj)
+        group = obj["spec"]["resourceGroups"][0]
+        group["flavors"] = [{"name": name, "resources": [
+            {"name": r, "nominalQuota": "384"} for r in group["coveredResources"]]}
+            for name in ("gb200", "gb200-spare")]
+        return obj
+
+    view = dataclasses.replace(gwangju, objects=tuple(split(o) for o in gwangju.objects),
+                               memo={})
+    one = _job(spec__parallelism=200, spec__completions=200)  # 800 GPUs in one pod set
+    report = admit([_write(tmp_path, [one])], view)
+    messages = [r.message for r in report.verdicts[0].reasons if r.code == "AF722"]
+    assert messages and "the largest, gb200, holds at most 768" in messages[0]
+    small = _job(spec__parallelism=150, spec__completions=150)  # 600 GPUs: fits gb200
+    report = admit([_write(tmp_path, [small])], view)
+    assert "AF722" not in {r.code for r in report.verdicts[0].reasons}

@@ -21,11 +21,12 @@ from aifab.admit.cluster import ClusterView
 from aifab.admit.namespace import namespace_of
 from aifab.admit.objects import Submitted
 from aifab.admit.quantity import parse, shown
-from aifab.admit.quota import totals
+from aifab.admit.quota import container_defaults, totals
 from aifab.admit.selectors import label_selector
-from aifab.admit.workloads import pod_sets
+from aifab.admit.workloads import pod_requests, pod_sets
 from aifab.diagnostics import Finding, finding
 from aifab.expand.kueue import CHANNEL_DEVICE_CLASS
+from aifab.terminal import count as counted
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 LABEL_PATH = ("metadata", "labels", QUEUE_LABEL)
@@ -92,8 +93,10 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
     yield from problems
     for resource, count in devices.items():
         total[resource] = total.get(resource, Fraction(0)) + count
-    capacity = _capacity(queue_spec, cluster)
+    flavored = _capacity(queue_spec, cluster)
+    capacity = {resource: sum(held.values(), Fraction(0)) for resource, held in flavored.items()}
     queue_name = _map(queue_spec.get("metadata")).get("name")
+    yield from _one_flavor_per_pod_set(obj, cluster, flavored, excluded, str(queue_name))
     for resource in sorted(total):
         if total[resource] <= 0 or resource.startswith(excluded):
             continue
@@ -108,6 +111,29 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
                           f"{shown(capacity[resource])} (nominal quota plus what its cohort "
                           "lends): Kueue never admits it", _requesting(obj, resource),
                           hint="ask for fewer pods or fewer devices per pod")
+
+
+def _one_flavor_per_pod_set(obj: Submitted, cluster: ClusterView,
+                            flavored: Mapping[str, Mapping[str, Fraction]],
+                            excluded: tuple[str, ...], queue_name: str) -> Iterator[Finding]:
+    """Kueue gives all pods of a pod set one flavor (kueue v0.19.2 pkg/scheduler/flavorassigner):
+    a pod set must fit the largest flavor, however much the flavors hold together."""
+    defaults = container_defaults(cluster, obj.namespace or "default")
+    for pods in pod_sets(obj.data):
+        for resource, each in sorted(pod_requests(pods.spec, defaults).items()):
+            held = flavored.get(resource)
+            asked = each * pods.count
+            if not held or resource.startswith(excluded) or len(held) < 2:
+                continue  # not covered (AF721), or one flavor: the total check says it
+            flavor, most = max(held.items(), key=lambda item: item[1])
+            if asked > most:
+                yield finding("AF722", f"{counted(pods.count, 'pod')} of one template ask for "
+                              f"{shown(asked)} {resource}; Kueue admits a pod set on one "
+                              f"flavor of ClusterQueue {queue_name}, and the largest, {flavor}, "
+                              f"holds at most {shown(most)}: Kueue never admits it",
+                              _requesting(obj, resource),
+                              hint="split the pods over several templates (replicated jobs), "
+                                   "or ask for fewer")
 
 
 def _requesting(obj: Submitted, resource: str) -> tuple[Any, ...]:
@@ -176,8 +202,9 @@ def _device_requests(template: str, namespace: str, cluster: ClusterView,
             for request in _list(_map(_map(spec.get("spec")).get("devices")).get("requests")):
                 request = _map(request)  # resource.k8s.io/v1 `exactly`; v1beta1 inline
                 exact = _map(request.get("exactly")) or request
+                # firstAvailable: alternatives, one of which is allocated; count the first
                 options = [exact] if exact.get("deviceClassName") else [
-                    _map(o) for o in _list(request.get("firstAvailable"))]
+                    _map(o) for o in _list(request.get("firstAvailable"))][:1]
                 for option in options:
                     count = option.get("count", 1)
                     found.append((str(option.get("deviceClassName")),
@@ -186,8 +213,8 @@ def _device_requests(template: str, namespace: str, cluster: ClusterView,
     return None
 
 
-def _capacity(queue: Mapping[str, Any], cluster: ClusterView) -> dict[str, Fraction]:
-    """Resource -> the most the ClusterQueue can ever admit of it, over its flavors."""
+def _capacity(queue: Mapping[str, Any], cluster: ClusterView) -> dict[str, dict[str, Fraction]]:
+    """Resource -> flavor -> the most the ClusterQueue can ever admit of it on that flavor."""
     spec = _map(queue.get("spec"))
     cohort = spec.get("cohortName", spec.get("cohort"))
     name = _map(queue.get("metadata")).get("name")
@@ -195,7 +222,7 @@ def _capacity(queue: Mapping[str, Any], cluster: ClusterView) -> dict[str, Fract
                _map(q.get("spec")).get("cohortName", _map(q.get("spec")).get("cohort")) == cohort
                and _map(q.get("metadata")).get("name") != name]
     cohort_object = cluster.find("Cohort", str(cohort)) if cohort else None
-    capacity: dict[str, Fraction] = {}
+    capacity: dict[str, dict[str, Fraction]] = {}
     for flavor, resource, quota in _quotas(spec):
         nominal = parse(quota.get("nominalQuota")) or Fraction(0)
         lendable = sum((_lendable(q, flavor, resource) for q in lenders), Fraction(0))
@@ -205,7 +232,8 @@ def _capacity(queue: Mapping[str, Any], cluster: ClusterView) -> dict[str, Fract
                              if f == flavor and res == resource), Fraction(0))
         limit = parse(quota.get("borrowingLimit"))
         borrow = lendable if limit is None else min(limit, lendable)
-        capacity[resource] = capacity.get(resource, Fraction(0)) + nominal + borrow
+        held = capacity.setdefault(resource, {})
+        held[flavor] = held.get(flavor, Fraction(0)) + nominal + borrow
     return capacity
 
 
