@@ -109,7 +109,7 @@ def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
     shown = repr(text if len(text) <= 200 else text[:200] + "...")
     try:
         result = _evaluate(text, value, old_self)
-    except _NotEvaluated as exc:
+    except NotEvaluated as exc:
         yield path, False, f"rule {shown} {exc}"
         return
     if result is True:
@@ -121,15 +121,15 @@ def _rule(rule: Mapping[str, Any], value: Any, path: tuple[Any, ...]
     if rule.get("messageExpression"):
         try:
             computed = _evaluate(str(rule["messageExpression"]), value, old_self)
-        except _NotEvaluated:
+        except NotEvaluated:
             computed = None
         if isinstance(computed, str) and computed.strip():
             message = computed
     yield path, True, str(message)
 
 
-class _NotEvaluated(Exception):
-    pass
+class NotEvaluated(Exception):
+    """The engine could not compile or evaluate an expression; the message says why."""
 
 
 class _NoValue:
@@ -151,7 +151,7 @@ MAX_RESULTS = 4096  # kept outcomes; the oldest goes first (a watching process r
 
 
 def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
-    """The rule's result for `self` = value; raises _NotEvaluated. A rule's outcome depends on
+    """The rule's result for `self` = value; raises NotEvaluated. A rule's outcome depends on
     its text and `self` only, so it is kept by both: the clusters of a fleet repeat the same
     values (charts, policies), and the engine takes milliseconds per rule. Kept by a digest, so
     a large or hostile value (`aifab admit`) costs 32 bytes, not a copy."""
@@ -162,11 +162,11 @@ def _evaluate(expression: str, value: Any, old_self: bool = False) -> Any:
     if key in _RESULTS:
         done, outcome = _RESULTS[key]
         if not done:
-            raise _NotEvaluated(outcome)
+            raise NotEvaluated(outcome)
         return outcome
     try:
         outcome = _run(expression, value, old_self)
-    except _NotEvaluated as exc:
+    except NotEvaluated as exc:
         _keep(key, (False, str(exc)))
         raise
     if isinstance(outcome, bool) or (isinstance(outcome, str) and len(outcome) <= 1000):
@@ -196,18 +196,28 @@ def _frozen(value: Any) -> Any:
 def _run(expression: str, value: Any, old_self: bool) -> Any:
     import celpy
 
-    program = _program(expression, old_self)
+    program = compiled(expression, OPTIONAL_OLD_SELF if old_self else CRD)
     if isinstance(program, str):
-        raise _NotEvaluated(program)
+        raise NotEvaluated(program)
     activation = {"self": celpy.json_to_cel(value)}
     if old_self:
         activation["oldSelf"] = _NoValue()
+    return evaluated(program, activation)
+
+
+def evaluated(program: Any, activation: Mapping[str, Any], raw: bool = False) -> Any:
+    """The value of a compiled program: a Python bool or str, else (or when `raw`) the CEL
+    value; NotEvaluated when the engine fails, whatever the failure."""
+    import celpy
+
     try:
         result = program.evaluate(activation)
     except Exception as exc:  # noqa: BLE001 - any failure of the engine is reported as such
-        raise _NotEvaluated(f"cannot be evaluated ({_short(exc)})") from None
+        raise NotEvaluated(f"cannot be evaluated ({_short(exc)})") from None
     if isinstance(result, celpy.CELEvalError):
-        raise _NotEvaluated(f"cannot be evaluated ({_short(result)})")
+        raise NotEvaluated(f"cannot be evaluated ({_short(result)})")
+    if raw:
+        return result
     if isinstance(result, celpy.celtypes.BoolType):
         return bool(result)
     if isinstance(result, celpy.celtypes.StringType):
@@ -230,14 +240,28 @@ def environment() -> Any:
     return celpy.Environment()
 
 
+def _join(items: Any, separator: Any = "") -> Any:
+    """The Kubernetes list library's `join` (k8s.io/apiserver pkg/cel/library, ext strings)."""
+    import celpy
+
+    return celpy.celtypes.StringType(str(separator).join(str(item) for item in items))
+
+
+# The functions each kind of expression may call beyond celpy's own: CRD rules, CRD rules
+# under optionalOldSelf (optionals), and admission policies (lists' join).
+CRD, OPTIONAL_OLD_SELF, ADMISSION = "crd", "optional-old-self", "admission"
+LIBRARIES: dict[str, dict[str, Callable[..., Any]]] = {
+    CRD: {}, OPTIONAL_OLD_SELF: {"hasValue": _has_value, "orValue": _or_value},
+    ADMISSION: {"join": _join}}
+
+
 @cache
-def _program(expression: str, optional_old_self: bool = False) -> Any:
+def compiled(expression: str, library: str = CRD) -> Any:
     """A compiled program, or why there is none (a string)."""
     if len(expression) > MAX_EXPRESSION:
         return f"is longer than {MAX_EXPRESSION} characters"
     env = environment()
-    functions = {"hasValue": _has_value, "orValue": _or_value} if optional_old_self else None
     try:
-        return env.program(env.compile(expression), functions=functions)
+        return env.program(env.compile(expression), functions=LIBRARIES[library] or None)
     except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
         return f"cannot be compiled ({_short(exc)})"

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from aifab.verify.cel import MAX_EXPRESSION, environment
+from aifab.verify.cel import ADMISSION, NotEvaluated, compiled, evaluated
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 # kind -> resource for the kinds whose plural is not the kind lower-cased plus "s"
@@ -72,7 +71,7 @@ def refusals(policies: Sequence[Mapping], bindings: Sequence[Mapping], obj: Mapp
 def compile_problems(policy: Mapping) -> list[str]:
     """Why an expression of the policy cannot be compiled, one line per expression."""
     return [f"{where}: {program}" for where, text in expressions(policy)
-            if isinstance(program := _program(text), str)]
+            if isinstance(program := compiled(text, ADMISSION), str)]
 
 
 def expressions(policy: Mapping) -> Iterator[tuple[str, str]]:
@@ -109,7 +108,7 @@ def _judge(spec: Mapping[str, Any], request: _Request) -> list[str]:
                 continue
             messages.append(_message(validation, expression, activation))
         return messages
-    except _NotEvaluated as exc:
+    except NotEvaluated as exc:
         return [str(exc)]
 
 
@@ -117,15 +116,11 @@ def _message(validation: Mapping[str, Any], expression: str, activation: dict[st
     if validation.get("messageExpression"):
         try:
             computed = _evaluate(str(validation["messageExpression"]), activation)
-        except _NotEvaluated:
+        except NotEvaluated:
             computed = None
         if isinstance(computed, str) and computed.strip():
             return computed
     return str(validation.get("message") or f"failed expression: {expression}")
-
-
-class _NotEvaluated(Exception):
-    pass
 
 
 def _text(item: Any, key: str) -> str:
@@ -134,50 +129,14 @@ def _text(item: Any, key: str) -> str:
 
 def _evaluate(expression: str, activation: Mapping[str, Any], raw: bool = False) -> Any:
     """The value of an expression: a Python bool or str, or the CEL value when `raw`."""
-    import celpy
-
-    program = _program(expression)
+    program = compiled(expression, ADMISSION)
     shown = repr(expression if len(expression) <= 120 else expression[:120] + "...")
     if isinstance(program, str):
-        raise _NotEvaluated(f"expression {shown} {program}")
+        raise NotEvaluated(f"expression {shown} {program}")
     try:
-        result = program.evaluate(activation)
-    except Exception as exc:  # noqa: BLE001 - any failure of the engine is reported as such
-        raise _NotEvaluated(f"expression {shown} cannot be evaluated ({_short(exc)})") from None
-    if isinstance(result, celpy.CELEvalError):
-        raise _NotEvaluated(f"expression {shown} cannot be evaluated ({_short(result)})")
-    if raw:
-        return result
-    if isinstance(result, celpy.celtypes.BoolType):
-        return bool(result)
-    if isinstance(result, celpy.celtypes.StringType):
-        return str(result)
-    return result
-
-
-def _short(error: Any) -> str:
-    args = getattr(error, "args", ())
-    text = (str(args[0]) if args else str(error)).split(" (in activation")[0]
-    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
-
-
-def _join(items: Any, separator: Any = "") -> Any:
-    """The Kubernetes list library's `join` (k8s.io/apiserver pkg/cel/library, ext strings)."""
-    import celpy
-
-    return celpy.celtypes.StringType(str(separator).join(str(item) for item in items))
-
-
-@cache
-def _program(expression: str) -> Any:
-    """A compiled program, or why there is none (a string)."""
-    if len(expression) > MAX_EXPRESSION:
-        return f"is longer than {MAX_EXPRESSION} characters"
-    env = environment()
-    try:
-        return env.program(env.compile(expression), functions={"join": _join})
-    except Exception as exc:  # noqa: BLE001 - a parse error, an unknown function
-        return f"cannot be compiled ({_short(exc)})"
+        return evaluated(program, activation, raw)
+    except NotEvaluated as exc:
+        raise NotEvaluated(f"expression {shown} {exc}") from None
 
 
 @dataclass(frozen=True)
