@@ -39,6 +39,9 @@ CLUSTER_SCOPED = frozenset({
     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterQueue",
     "ResourceFlavor", "Cohort", "Topology", "WorkloadPriorityClass", "RuntimeClass",
     "IngressClass", "ClusterPolicy", "NVIDIADriver", "NicClusterPolicy", "HostDeviceNetwork",
+    "IPoIBNetwork", "MacvlanNetwork", "NodeFeatureRule", "ResourceSlice", "VolumeAttachment",
+    "CSIDriver", "CSINode", "APIService", "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
 })
 
 
