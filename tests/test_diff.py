@@ -27,6 +27,10 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
+    return reference_repo(tmp_path)
+
+
+def reference_repo(tmp_path: Path) -> Path:
     """A repository whose HEAD holds the reference blueprint (only: others may be mid-change)."""
     repo = tmp_path / "repo"
     (repo / "blueprints").mkdir(parents=True)

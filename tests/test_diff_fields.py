@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
+
+from test_diff import REFERENCE, reference_repo
 
 from aifab.diff import EXIT_OK, run
 from aifab.diff.fields import MAX_FIELDS, FieldChange, field_changes
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = "gwangju-gb200.yaml"
 QUOTA = "tenants/public-research/resourcequota-gpu.yaml"
 
 
@@ -61,21 +58,8 @@ def test_bounded_and_long_values_cut():
     assert len(long) < 100 and long.endswith("...")
 
 
-def git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "HOME": str(repo.parent), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    subprocess.run(["git", "-C", str(repo), *args], capture_output=True, timeout=30, env=env,
-                   check=True)
-
-
-def test_diff_shows_the_fields_of_changed_objects_in_every_format(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "blueprints").mkdir(parents=True)
-    shutil.copy(ROOT / "blueprints" / REFERENCE, repo / "blueprints")
-    git(repo, "init", "-q")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "reference")
+def test_diff_shows_the_fields_of_changed_objects_in_every_format(tmp_path: Path) -> None:
+    repo = reference_repo(tmp_path)
     path = repo / "blueprints" / REFERENCE
     path.write_text(path.read_text().replace("racks: 16 ", "racks: 18 ", 1))
 

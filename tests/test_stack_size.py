@@ -7,10 +7,8 @@ and its parent)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,13 +17,10 @@ from test_deploy import (
     PROVIDER_TYPE,
     Run,
     by_kind,
-    copy_tree,
     deploy,
     helm_releases,
-    relock,
 )
 
-from aifab.deploy import resources
 from aifab.deploy.resources import (
     COMPONENT_TYPE,
     OPERATOR_RELEASES,
@@ -50,24 +45,22 @@ def largest_national_cluster() -> str:
 
 
 @cache
-def stack(cluster: str) -> tuple[Run, float]:
-    start = time.monotonic()
+def stack(cluster: str) -> Run:
     outcome = deploy(cluster)
     assert outcome.error is None, outcome.error
-    return outcome, time.monotonic() - start
+    return outcome
 
 
 @pytest.mark.parametrize("cluster", ["reference", "largest national"])
-def test_a_stack_declares_at_most_1000_resources_in_seconds(cluster: str) -> None:
+def test_a_stack_declares_at_most_1000_resources(cluster: str) -> None:
     name = REFERENCE_CLUSTER if cluster == "reference" else largest_national_cluster()
-    outcome, seconds = stack(name)
+    outcome = stack(name)
     assert not [n for n in outcome.resources if n.startswith("node/")]
     assert 0 < outcome.count <= MAX_RESOURCES, (name, outcome.count)
-    assert seconds < 20, (name, seconds)  # a few seconds on a quiet machine
 
 
 def test_every_resource_has_a_component_parent() -> None:
-    outcome, _ = stack(REFERENCE_CLUSTER)
+    outcome = stack(REFERENCE_CLUSTER)
     components = {n for n, r in outcome.resources.items() if r.typ == COMPONENT_TYPE}
     assert {"namespaces", "gpu-operator", "network-operator", "kueue", "jobset", "monitoring",
             "compute-domains", "storage", "tenants/foundation-models",
@@ -85,7 +78,7 @@ def test_every_resource_has_a_component_parent() -> None:
 
 
 def test_the_dra_driver_release_waits_for_the_gpu_operator() -> None:
-    outcome, _ = stack(REFERENCE_CLUSTER)
+    outcome = stack(REFERENCE_CLUSTER)
     assert "release/gpu-operator" in outcome.dependencies["release/nvidia-dra-driver-gpu"]
     assert outcome.resources["release/nvidia-dra-driver-gpu"].inputs["timeout"] == 1800
 
@@ -94,7 +87,7 @@ def test_the_network_operator_release_waits_for_the_gpu_operator() -> None:
     """Its chart creates NodeFeatureRules (Mellanox/network-operator v26.4.0
     deployment/network-operator/templates/nodefeaturerules.yaml) while its own NFD subchart is
     off: their CRD comes with the GPU Operator's NFD, so Helm would refuse it before."""
-    outcome, _ = stack(REFERENCE_CLUSTER)
+    outcome = stack(REFERENCE_CLUSTER)
     assert "release/gpu-operator" in outcome.dependencies["release/network-operator"]
     release = yaml.safe_load((GENERATED / REFERENCE_CLUSTER / "network-operator"
                               / "helmrelease-network-operator.yaml").read_text())
@@ -102,7 +95,7 @@ def test_the_network_operator_release_waits_for_the_gpu_operator() -> None:
 
 
 def test_custom_resources_wait_for_the_release_that_serves_their_crd() -> None:
-    outcome, _ = stack(REFERENCE_CLUSTER)
+    outcome = stack(REFERENCE_CLUSTER)
     objects, _, _ = by_kind(REFERENCE_CLUSTER)
     served = 0
     for data in objects:
@@ -115,7 +108,7 @@ def test_custom_resources_wait_for_the_release_that_serves_their_crd() -> None:
 
 
 def test_flux_objects_are_read_into_releases_not_applied() -> None:
-    outcome, _ = stack(REFERENCE_CLUSTER)
+    outcome = stack(REFERENCE_CLUSTER)
     releases = helm_releases(REFERENCE_CLUSTER)
     assert {f"release/{r.name}" for r in releases} == {
         n for n, r in outcome.resources.items() if r.typ == "kubernetes:helm.sh/v3:Release"}
@@ -126,7 +119,7 @@ def test_flux_objects_are_read_into_releases_not_applied() -> None:
 def test_node_feature_rules_wait_for_the_gpu_operator() -> None:
     """A pool's NodeFeatureRule (nfd.k8s-sigs.io) is served by the NFD subchart of the GPU
     Operator; no node is a resource of its own."""
-    outcome, _ = stack(REFERENCE_CLUSTER)
+    outcome = stack(REFERENCE_CLUSTER)
     rules = [n for n, r in outcome.resources.items()
              if r.typ == "kubernetes:nfd.k8s-sigs.io/v1alpha1:NodeFeatureRule"]
     assert rules == ["NodeFeatureRule/aifab-pool-b200-infer", "NodeFeatureRule/aifab-pool-gb200"]

@@ -26,7 +26,7 @@ from aifab.admit.selectors import label_selector
 from aifab.admit.workloads import pod_requests, pod_sets
 from aifab.diagnostics import Finding, finding
 from aifab.expand.kueue import CHANNEL_DEVICE_CLASS
-from aifab.terminal import count as counted
+from aifab.terminal import count
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 LABEL_PATH = ("metadata", "labels", QUEUE_LABEL)
@@ -91,8 +91,8 @@ def judge(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted]
     total, _ = totals(obj, cluster)
     devices, problems = _claimed(obj, cluster, batch, resources)
     yield from problems
-    for resource, count in devices.items():
-        total[resource] = total.get(resource, Fraction(0)) + count
+    for resource, amount in devices.items():
+        total[resource] = total.get(resource, Fraction(0)) + amount
     flavored = _capacity(queue_spec, cluster)
     capacity = {resource: sum(held.values(), Fraction(0)) for resource, held in flavored.items()}
     queue_name = _map(queue_spec.get("metadata")).get("name")
@@ -127,7 +127,7 @@ def _one_flavor_per_pod_set(obj: Submitted, cluster: ClusterView,
                 continue  # not covered (AF721), or one flavor: the total check says it
             flavor, most = max(held.items(), key=lambda item: item[1])
             if asked > most:
-                yield finding("AF722", f"{counted(pods.count, 'pod')} of one template ask for "
+                yield finding("AF722", f"{count(pods.count, 'pod')} of one template ask for "
                               f"{shown(asked)} {resource}; Kueue admits a pod set on one "
                               f"flavor of ClusterQueue {queue_name}, and the largest, {flavor}, "
                               f"holds at most {shown(most)}: Kueue never admits it",
@@ -171,10 +171,10 @@ def _claimed(obj: Submitted, cluster: ClusterView, batch: Sequence[Submitted],
                     path, hint="create it (or the ComputeDomain whose channel names it) "
                     "before the workload"))
                 continue
-            for device_class, count in requests:
+            for device_class, amount in requests:
                 if device_class in mapped:
                     resource = mapped[device_class]
-                    devices[resource] = devices.get(resource, Fraction(0)) + count * pods.count
+                    devices[resource] = devices.get(resource, Fraction(0)) + amount * pods.count
                     continue
                 problems.append(finding(
                     "AF723", f"DeviceClass {device_class!r} of ResourceClaimTemplate "

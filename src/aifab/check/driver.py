@@ -105,31 +105,25 @@ def _listed(cluster: Cluster) -> Iterator[Finding]:
 
 
 def _operator(cluster: Cluster) -> Iterator[Finding]:
+    """One finding per GPU the release does not support (AF348), or not with MIG (AF349)."""
     version = cluster.gpu_operator.version
-    pools: dict[str, list[str]] = defaultdict(list)
-    mig: dict[str, list[str]] = defaultdict(list)
+    short: dict[tuple[str, str], list[str]] = defaultdict(list)  # (code, GPU id) -> pools
     for pool in cluster.node_pools:
         gpu = pool.system.gpu
         if version_tuple(version) < version_tuple(gpu.min_gpu_operator):
-            pools[gpu.id].append(pool.name)
+            short[("AF348", gpu.id)].append(pool.name)
         elif pool.uses_mig and version_tuple(version) < version_tuple(gpu.min_gpu_operator_mig):
-            mig[gpu.id].append(pool.name)
-    for gpu_id, names in pools.items():
+            short[("AF349", gpu.id)].append(pool.name)
+    for (code, gpu_id), names in sorted(short.items()):
         gpu = cluster.catalog.gpus[gpu_id]
-        yield finding(
-            "AF348",
-            f"GPU Operator {version} does not support the {gpu.name} (pools: {', '.join(names)}); "
-            f"support starts with {gpu.min_gpu_operator}",
-            OPERATOR,
-            hint=f"set gpuOperator.version to {gpu.min_gpu_operator} or later",
-        )
-    for gpu_id, names in mig.items():
-        gpu = cluster.catalog.gpus[gpu_id]
-        yield finding(
-            "AF349",
-            f"GPU Operator {version} runs the {gpu.name} without MIG only (MIG pools: "
-            f"{', '.join(names)}); MIG on it starts with {gpu.min_gpu_operator_mig}",
-            OPERATOR,
-            hint=f"set gpuOperator.version to {gpu.min_gpu_operator_mig} or later, or remove "
-                 "mig.config from those pools",
-        )
+        pools = ", ".join(names)
+        if code == "AF348":
+            message = (f"GPU Operator {version} does not support the {gpu.name} (pools: "
+                       f"{pools}); support starts with {gpu.min_gpu_operator}")
+            hint = f"set gpuOperator.version to {gpu.min_gpu_operator} or later"
+        else:
+            message = (f"GPU Operator {version} runs the {gpu.name} without MIG only (MIG "
+                       f"pools: {pools}); MIG on it starts with {gpu.min_gpu_operator_mig}")
+            hint = (f"set gpuOperator.version to {gpu.min_gpu_operator_mig} or later, or "
+                    "remove mig.config from those pools")
+        yield finding(code, message, OPERATOR, hint=hint)
