@@ -206,9 +206,10 @@ def _device_requests(template: str, namespace: str, cluster: ClusterView,
                 options = [exact] if exact.get("deviceClassName") else [
                     _map(o) for o in _list(request.get("firstAvailable"))][:1]
                 for option in options:
-                    count = option.get("count", 1)
+                    wanted = option.get("count", 1)
                     found.append((str(option.get("deviceClassName")),
-                                  count if isinstance(count, int) and 0 < count < 10**6 else 1))
+                                  wanted if isinstance(wanted, int) and 0 < wanted < 10**6
+                                  else 1))
             return found
     return None
 
