@@ -149,3 +149,16 @@ def test_a_folder_that_cannot_be_made_is_a_finding(tmp_path):
     assert done.returncode == 1 and "AF013 cannot write notes/mine" in done.stderr
     assert "Traceback" not in done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["notes"]
+
+
+def test_a_failed_init_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """The hint says nothing was written: the parent folders made for the new one go too."""
+    from aifab import scaffold
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scaffold.tempfile, "mkdtemp", full)
+    written, findings = scaffold.init(tmp_path / "a" / "b" / "mine")
+    assert not written and [f.code for f in findings] == ["AF013"]
+    assert list(tmp_path.iterdir()) == []

@@ -83,6 +83,7 @@ def init(folder: Path) -> tuple[list[str], list[Finding]]:
             "another path, e.g. `aifab init my-clusters`"))]
     written = files(project_name(target))
     existing = target.is_dir()  # empty: the files are staged inside it, and the folder kept
+    new_parents = [p for p in target.parents if not p.exists()]  # deepest first
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".aifab-init",
@@ -99,6 +100,11 @@ def init(folder: Path) -> tuple[list[str], list[Finding]]:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     except OSError as e:
+        for parent in new_parents:  # nothing left behind: the folders made for it too
+            try:
+                parent.rmdir()
+            except OSError:
+                break
         return [], [_at(folder, finding(
             "AF013", f"cannot write {folder}: {e.strerror or e}",
             hint="nothing was written; free space, fix the permissions, or give an empty "
