@@ -32,17 +32,6 @@ PLURALS = {"Endpoints": "endpoints", "NetworkPolicy": "networkpolicies",
            "PriorityClass": "priorityclasses", "IngressClass": "ingressclasses",
            "DeviceClass": "deviceclasses", "RuntimeClass": "runtimeclasses",
            "WorkloadPriorityClass": "workloadpriorityclasses"}
-# Cluster-scoped kinds an admitted file may hold (everything else is namespaced)
-CLUSTER_SCOPED = frozenset({
-    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
-    "StorageClass", "PriorityClass", "CustomResourceDefinition", "DeviceClass",
-    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterQueue",
-    "ResourceFlavor", "Cohort", "Topology", "WorkloadPriorityClass", "RuntimeClass",
-    "IngressClass", "ClusterPolicy", "NVIDIADriver", "NicClusterPolicy", "HostDeviceNetwork",
-    "IPoIBNetwork", "MacvlanNetwork", "NodeFeatureRule", "ResourceSlice", "VolumeAttachment",
-    "CSIDriver", "CSINode", "APIService", "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
-})
 
 
 @dataclass(frozen=True)
@@ -161,9 +150,7 @@ class _Request:
         kind = str(obj.get("kind", ""))
         resource = PLURALS.get(kind) or _plural(kind.lower())
         meta = _mapping(namespace.get("metadata")) if namespace is not None else {}
-        name = str(meta.get("name") or _mapping(obj.get("metadata")).get("namespace") or "")
-        if kind in CLUSTER_SCOPED:
-            name = ""
+        name = str(meta.get("name") or "")  # "" for a cluster-scoped object (no namespace)
         labels = {str(k): v for k, v in _mapping(meta.get("labels")).items()}
         if name:
             labels[NAME_LABEL] = name  # the API server sets it on every namespace, over any label
@@ -215,7 +202,7 @@ class _Request:
             return "*" in listed or value in listed
 
         scope = rule.get("scope") or "*"
-        namespaced = self.kind not in CLUSTER_SCOPED
+        namespaced = self.namespace_name is not None
         names = rule.get("resourceNames") or ()
         name = str(_mapping(self.obj.get("metadata")).get("name", ""))
         return (has("apiGroups", self.group) and has("apiVersions", self.version)
