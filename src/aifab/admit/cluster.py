@@ -17,6 +17,7 @@ import yaml
 
 from aifab.admit import pools as pool_records
 from aifab.diagnostics import Finding, Severity
+from aifab.expand.flux import ChartRelease, is_source, releases_by_path
 from aifab.naming import LABEL_POOL
 
 # What every cluster has before anything is applied (kube-apiserver's system namespaces).
@@ -32,21 +33,13 @@ class Unusable(Exception):
 
 
 @dataclass(frozen=True)
-class Release:
-    chart: str
-    version: str
-    namespace: str
-    values: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class ClusterView:
     """A cluster's deployed objects, Helm releases and node pools, and its Kubernetes minor."""
 
     name: str
     kubernetes: str  # "1.35"
     objects: tuple[Mapping[str, Any], ...]
-    releases: tuple[Release, ...]
+    releases: tuple[ChartRelease, ...]  # each Flux HelmRelease read with its source
     node_pools: tuple[Mapping[str, Any], ...] = field(repr=False)
     # what judges worked out once for this cluster, by judge (policies.py: verdicts by object)
     memo: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
@@ -71,7 +64,7 @@ class ClusterView:
             if k == kind and (namespace is None or ns == namespace):
                 yield obj
 
-    def release(self, chart: str) -> Release | None:
+    def release(self, chart: str) -> ChartRelease | None:
         return next((r for r in self.releases if r.chart == chart), None)
 
     @cached_property
@@ -95,7 +88,7 @@ def from_tree(generated: Path, cluster: str) -> ClusterView:
     except TreeError as exc:
         raise Unusable([_usage(str(generated / cluster), str(exc),
                                "pass --blueprint to judge against a blueprint instead")]) from None
-    releases = tuple(Release(e.chart, e.version, e.namespace, e.values) for e in tree.releases)
+    releases = tuple(e.helm for e in tree.releases)
     objects = tuple(e.data for e in tree.objects)
     return ClusterView(cluster, _minor(objects), objects, releases, _node_rules(objects))
 
@@ -104,7 +97,6 @@ def from_blueprint(path: Path) -> ClusterView:
     """The cluster a blueprint makes, expanded in memory (nothing written)."""
     from aifab.deploy.tree import EXAMPLES
     from aifab.expand import expand
-    from aifab.expand.flux import is_source, releases_by_path
     from aifab.pipeline import flatten, run
 
     results = list(flatten([run(path)]))
@@ -121,8 +113,7 @@ def from_blueprint(path: Path) -> ClusterView:
     outputs = [o for o in expand(cluster) if not o.path.startswith(EXAMPLES)]
     objects = tuple(o.data for o in outputs
                     if o.kind in ("object", "nodes") and not is_source(o.data))
-    releases = tuple(Release(r.chart, r.version, r.namespace, r.values)
-                     for r in releases_by_path(outputs).values())
+    releases = tuple(releases_by_path(outputs).values())
     return ClusterView(cluster.name, ".".join(cluster.kubernetes.version.split(".")[:2]),
                        objects, releases, _node_rules(objects))
 
