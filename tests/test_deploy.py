@@ -243,7 +243,7 @@ def test_air_gapped_clusters_pull_every_chart_from_their_mirror(cluster: str, mi
     assert outcome.error is None
     for entry in tree.releases:
         chart = outcome.resources[f"release/{entry.name}"].inputs["chart"]
-        assert chart == f"{mirror}/{entry.chart}"
+        assert chart == f"{mirror}/{entry.helm.chart}"
 
 
 def test_no_resource_per_node(deployed: tuple[str, Run]) -> None:

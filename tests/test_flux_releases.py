@@ -111,11 +111,12 @@ def test_the_deploy_tree_gives_each_release_its_chart() -> None:
     assert [s.kind for s in loaded.sources] == ["OCIRepository"] * len(loaded.releases)
     by_name = {r.name: r for r in loaded.releases}
     kueue = by_name["kueue"]
-    assert (kueue.namespace, kueue.chart, kueue.version) == ("kueue-system", "kueue", "0.19.2")
-    assert kueue.repository == "oci://registry.gwangju-1.ai.example.kr/charts"
+    helm = kueue.helm
+    assert (kueue.namespace, helm.chart, helm.version) == ("kueue-system", "kueue", "0.19.2")
+    assert helm.repository == "oci://registry.gwangju-1.ai.example.kr/charts"
     assert kueue.source_path == "kueue/ocirepository-kueue.yaml"
-    assert kueue.values["controllerManager"]["replicas"] == 2
-    assert kueue.timeout == 900 and kueue.depends_on == ()
+    assert helm.values["controllerManager"]["replicas"] == 2
+    assert helm.timeout == 900 and helm.depends_on == ()
     assert not any(e.kind in ("OCIRepository", "HelmRepository") for e in loaded.objects)
 
 

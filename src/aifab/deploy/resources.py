@@ -183,7 +183,7 @@ def declare(tree: ClusterTree, provider: k8s.Provider | None) -> dict[str, pulum
     by_key = {(r.name, r.namespace): r for r in tree.releases}
     for entry in _release_order(tree.releases):
         deps = namespace_of(entry) + core.get(entry.namespace, [])
-        deps += [releases[by_key[key].name] for key in entry.depends_on
+        deps += [releases[by_key[key].name] for key in entry.helm.depends_on
                  if key in by_key and by_key[key].name in releases]  # (not in a cycle)
         releases[entry.name] = add(release_name(entry), _release(entry, options(entry, deps)))
 
@@ -209,7 +209,7 @@ def _release_order(releases: Sequence[ReleaseEntry]) -> list[ReleaseEntry]:
     def visit(entry: ReleaseEntry, seen: frozenset[str]) -> None:
         if entry.path in done or entry.path in seen:
             return
-        for key in entry.depends_on:
+        for key in entry.helm.depends_on:
             if key in by_key:
                 visit(by_key[key], seen | {entry.path})
         done[entry.path] = entry
@@ -251,7 +251,7 @@ def oci(repository: str) -> bool:
 
 
 def _release(entry: ReleaseEntry, opts: pulumi.ResourceOptions) -> Release:
-    chart, repository = entry.chart, entry.repository
+    chart, repository = entry.helm.chart, entry.helm.repository
     if oci(repository):
         chart, repository_opts = f"{repository.rstrip('/')}/{chart}", None
     else:
@@ -260,13 +260,13 @@ def _release(entry: ReleaseEntry, opts: pulumi.ResourceOptions) -> Release:
         release_name(entry),
         name=entry.name,
         chart=chart,
-        version=entry.version,
+        version=entry.helm.version,
         repository_opts=repository_opts,
         namespace=entry.namespace,
         create_namespace=False,
-        values=dict(entry.values),
+        values=dict(entry.helm.values),
         skip_await=False,
-        timeout=entry.timeout,
+        timeout=entry.helm.timeout,
         opts=opts,
     )
 

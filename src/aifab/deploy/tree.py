@@ -84,9 +84,8 @@ class ReleaseEntry(Entry):
     HelmRepository file of the tree): `helm` has everything `helm install` needs.
 
     `name` and `namespace` are the Helm release's (spec.releaseName, spec.targetNamespace);
-    `chart`, `version`, `repository` (`oci://...` or `https://...`) and `values` say what is
-    installed; `timeout` is in seconds; `depends_on` names the (name, namespace) of the
-    HelmReleases that must be ready first; `source_path` is the source's file."""
+    the rest of what is installed is `helm`'s (chart, version, repository, values, timeout,
+    depends_on); `source_path` is the source's file."""
 
     helm: ChartRelease
     source_path: str
@@ -99,40 +98,17 @@ class ReleaseEntry(Entry):
     def namespace(self) -> str:
         return self.helm.namespace
 
-    @property
-    def chart(self) -> str:
-        return self.helm.chart
-
-    @property
-    def version(self) -> str:
-        return self.helm.version
-
-    @property
-    def repository(self) -> str:
-        return self.helm.repository
-
-    @property
-    def values(self) -> Any:
-        return self.helm.values
-
-    @property
-    def timeout(self) -> int:
-        return self.helm.timeout
-
-    @property
-    def depends_on(self) -> tuple[tuple[str, str], ...]:
-        return self.helm.depends_on
-
 
 @dataclass(frozen=True)
 class ClusterTree:
     """A verified generated/<cluster>/: its lock, and its files grouped by what is done with them.
 
     `objects` are Kubernetes objects applied as they are; `releases` are the Flux HelmReleases,
-    each a ReleaseEntry read with its source (`entry.name`, `.namespace`, `.chart`, `.version`,
-    `.repository`, `.values`; the objects in `entry.data` and `entry.helm.source`); `sources`
-    the Flux OCIRepository and HelmRepository files the releases take their charts from (Flux
-    reads them; the Pulumi program installs the charts itself); `documents` are review files (SUMMARY.md, SVG, the `examples/` templates) that are
+    each a ReleaseEntry read with its source (`entry.name`, `.namespace`, and in `entry.helm`
+    the chart, version, repository and values; the objects in `entry.data` and
+    `entry.helm.source`); `sources` the Flux OCIRepository and HelmRepository files the releases
+    take their charts from (Flux reads them; the Pulumi program installs the charts itself);
+    `documents` are review files (SUMMARY.md, SVG, the `examples/` templates) that are
     verified like the rest but never deployed. Every list is in path order.
     """
 
