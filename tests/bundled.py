@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aifab.expand.flux import ChartRelease, is_release, is_source, read_release, source_key
 from aifab.model import Cluster
 from aifab.pipeline import run
 
@@ -98,3 +99,10 @@ def variant(tmp_path: Path, edit: Callable[[Any], None]) -> Cluster:
     path = tmp_path / "variant.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return cluster_of(path)
+
+
+def chart_releases(objects: Iterable[Any]) -> list[ChartRelease]:
+    """Every Flux HelmRelease among the objects of a tree, joined with its source, in order."""
+    objects = list(objects)
+    sources = {source_key(o): o for o in objects if is_source(o)}
+    return [read_release(o, sources) for o in objects if is_release(o)]

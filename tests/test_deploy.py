@@ -35,10 +35,10 @@ from aifab.deploy.resources import (
 )
 from aifab.deploy.stack_config import stack_config
 from aifab.deploy.tree import TreeError, load_cluster_tree
-from aifab.expand.flux import chart_releases, is_release, is_source
+from aifab.expand.flux import is_release, is_source
 from aifab.expand.node_pools import nodes_of
 from aifab.render import LOCK, digest
-from bundled import CLUSTER_FILES
+from bundled import CLUSTER_FILES, chart_releases
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"

@@ -15,7 +15,6 @@ from aifab.deploy.tree import load_cluster_tree
 from aifab.expand.flux import (
     HELM_CHART_LAYER,
     FluxError,
-    chart_releases,
     duration,
     is_release,
     is_source,
@@ -24,7 +23,7 @@ from aifab.expand.flux import (
 )
 from aifab.verify import chart_data
 from aifab.verify.crds import CRDs, from_folder
-from bundled import ROOT, reference
+from bundled import ROOT, chart_releases, reference
 
 GENERATED = ROOT / "generated"
 CLUSTERS = sorted(p.name for p in GENERATED.iterdir() if p.is_dir())

@@ -182,13 +182,6 @@ def read_release(data: Mapping[str, Any],
                         f"(missing {exc})") from None
 
 
-def chart_releases(objects: Iterable[Mapping[str, Any]]) -> list[ChartRelease]:
-    """Every HelmRelease among `objects`, joined with its source among them, in order."""
-    objects = list(objects)
-    sources = {source_key(o): o for o in objects if is_source(o)}
-    return [read_release(o, sources) for o in objects if is_release(o)]
-
-
 def releases_by_path(outputs: Iterable[Output]) -> dict[str, ChartRelease]:
     """The release outputs of one cluster, each read with its source: path -> ChartRelease."""
     outputs = list(outputs)
