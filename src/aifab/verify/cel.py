@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
+from importlib import resources
 from typing import Any
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
@@ -234,10 +236,47 @@ def _short(error: Any) -> str:
 
 @cache
 def environment() -> Any:
-    """One CEL environment: building its parser takes a good part of a second."""
+    """One CEL environment, with its parser from the shipped tables where they fit (_parser)."""
     import celpy
+    from celpy.celparser import CELParser
 
+    if CELParser.CEL_PARSER is None:
+        CELParser.CEL_PARSER = _parser()  # None: celpy builds its own, as it always did
     return celpy.Environment()
+
+
+def _parser() -> Any:
+    """celpy's Lark parser loaded from the tables tools/cel_parser.py derived from celpy's
+    grammar (10 ms; celpy builds it in 0.15-0.25 s, in every process), or None when they were
+    not made from the installed celpy's grammar and parser code by the installed Lark. Loaded
+    the way Lark's standalone parsers load theirs (`Lark._load_from_dict`)."""
+    import celpy
+    import lark
+    from celpy.celparser import CELParser
+
+    shipped = json.loads((resources.files("aifab") / "data" / "cel-parser.json").read_bytes())
+    tree = celpy.InterpretedRunner.tree_node_class
+    installed = {name: hashlib.sha256((resources.files("celpy") / name).read_bytes()).hexdigest()
+                 for name in shipped["source"]["sha256"]}
+    if (shipped["lark"], shipped["source"]["sha256"], shipped["treeClass"]) != (
+            lark.__version__, installed, f"{tree.__module__}.{tree.__qualname__}"):
+        return None
+    return lark.Lark._load_from_dict(decoded(shipped["data"]), decoded(shipped["memo"]),
+                                     lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
+                                     tree_class=tree)
+
+
+def decoded(value: Any) -> Any:
+    """Lark's serialisation from its JSON form (tools/cel_parser.py `encoded`)."""
+    if isinstance(value, dict):
+        if value.keys() == {"pairs"}:
+            return {decoded(key): decoded(item) for key, item in value["pairs"]}
+        if value.keys() == {"tuple"}:
+            return tuple(decoded(item) for item in value["tuple"])
+        return {key: decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decoded(item) for item in value]
+    return value
 
 
 def _join(items: Any, separator: Any = "") -> Any:
