@@ -8,6 +8,7 @@ A run with any error removes the staging again: it writes nothing.
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 from collections.abc import Iterator, Sequence
@@ -204,12 +205,14 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     others = set(multiprocessing.active_children())
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, worker.STOPPED_BY_PARENT)  # may raise one
+        gc.freeze()  # the parent's objects: the workers' collections never walk (copy) them
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_set_work,
                                  initargs=((builds, sources, stage_in),)) as pool:
             try:
                 biggest_first = sorted(range(len(builds)), key=lambda i: -builds[i].cluster.gpus)
                 futures = {i: pool.submit(_build_index, i) for i in biggest_first}
+                gc.unfreeze()  # the workers are forked (a fork pool starts all at once)
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 for i in range(len(builds)):
                     yield futures[i].result()
@@ -218,6 +221,7 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
                 pool.shutdown(wait=True, cancel_futures=True)  # none runs; no more starts
                 raise
     finally:
+        gc.unfreeze()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 

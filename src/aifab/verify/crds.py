@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError
 
 from aifab.diagnostics import Finding, Severity, format_path
+from aifab.verify.plain import Plain
 
 
 def to_json_schema(node: Any) -> Any:
@@ -68,56 +69,6 @@ def _items(validator: Any, items: Any, instance: Any, schema: Mapping[str, Any])
 
 CRDValidator = validators.extend(Draft202012Validator, {"items": _items})
 
-_PLAIN_TYPES = {"string": str, "object": dict, "array": list}  # jsonschema's own tests for them
-
-
-def _clearly_valid(validator: Any, schema: Any, instance: Any) -> bool:
-    """Whether jsonschema would find no error in `instance`, decided without it where the schema
-    node is plain: `type`, `properties`, `additionalProperties`, `items`, `required`, and `enum`
-    of a string, whose meaning is simple, and keywords jsonschema does not check (annotations
-    such as `default`). A node with any other keyword (`pattern`, `anyOf`, `format`, ...) is
-    judged by jsonschema itself (its subtree alone: no `$ref` survives to_json_schema). True only
-    when the object is valid; False sends the whole object to jsonschema for its errors and
-    their paths. jsonschema walks a validator per node; this walks the data, about six times
-    faster over a fleet's custom resources (bench/verify_throughput.py), which is what makes
-    verifying a NodeFeatureRule of thousands of hostnames cheap."""
-    if not isinstance(schema, Mapping):
-        return schema is True
-    if not schema.keys() <= _PLAIN_KEYWORDS and any(
-            key in validator.VALIDATORS for key in schema.keys() - _PLAIN_KEYWORDS):
-        return bool(validator.evolve(schema=schema).is_valid(instance))
-    if "type" in schema and not _has_type(validator, instance, schema["type"]):
-        return False
-    if "enum" in schema and not (isinstance(instance, str) and instance in schema["enum"]):
-        return not isinstance(instance, str) and validator.evolve(schema=schema).is_valid(instance)
-    if isinstance(instance, dict):
-        properties = schema.get("properties") or {}
-        if any(key not in instance for key in schema.get("required") or ()):
-            return False
-        extra = schema.get("additionalProperties", True)
-        for key, value in instance.items():
-            sub = properties.get(key, extra) if properties else extra
-            if sub is not True and not _clearly_valid(validator, sub, value):
-                return False
-    elif isinstance(instance, list) and "items" in schema:
-        items = schema["items"]
-        if isinstance(items, Mapping) and items.keys() == {"type"} and items["type"] == "string":
-            return all(isinstance(item, str) for item in instance)
-        return all(_clearly_valid(validator, items, item) for item in instance)
-    return True
-
-
-def _has_type(validator: Any, instance: Any, types: str | list[str]) -> bool:
-    if isinstance(types, str):
-        wanted = _PLAIN_TYPES.get(types)
-        return isinstance(instance, wanted) if wanted else validator.is_type(instance, types)
-    return any(_has_type(validator, instance, one) for one in types)
-
-
-_PLAIN_KEYWORDS = frozenset({"type", "properties", "additionalProperties", "items", "required",
-                             "enum"})
-
-
 @dataclass(frozen=True)
 class Definition:
     """One CRD as verification needs it: where it came from, and its versions' schemas."""
@@ -135,6 +86,7 @@ class CRDs:
                  problems: Iterable[Finding] = ()) -> None:
         self.problems = tuple(problems)  # files of --crds that cannot be used
         self._validators: dict[tuple[str, str], Any] = {}
+        self._plain: dict[tuple[str, str], Plain] = {}
         self._schemas: dict[tuple[str, str], Mapping[str, Any]] = {}  # with the CEL rules
         self._served: dict[str, list[str]] = {}  # kind -> the apiVersions its CRD serves
         self._origin: dict[str, str] = {}
@@ -169,7 +121,7 @@ class CRDs:
                           "pass --crds DIR with the CRD of the operator version that serves "
                           "them (it ships in the chart's crds/ folder)")
             return
-        errors = [] if _clearly_valid(validator, validator.schema, data) else sorted(
+        errors = [] if self._plain[(api, kind)].valid(data) else sorted(  # fast when valid
             validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
         for error in errors:
             path = tuple(error.absolute_path)
@@ -181,10 +133,12 @@ class CRDs:
             yield from self._rules(self._schemas[(api, kind)], data, file, kind, name)
 
     def _validator(self, api: str, kind: str) -> Any:
-        """Compiled on first use: a cluster uses a few of the CRDs its charts bring."""
+        """Compiled on first use, with its Plain verdict: a cluster uses a few of the CRDs
+        its charts bring."""
         if (api, kind) not in self._validators and (api, kind) in self._schemas:
-            schema = to_json_schema(self._schemas[(api, kind)])
-            self._validators[(api, kind)] = CRDValidator(schema)
+            validator = CRDValidator(to_json_schema(self._schemas[(api, kind)]))
+            self._validators[(api, kind)] = validator
+            self._plain[(api, kind)] = Plain(validator)
         return self._validators.get((api, kind))
 
     def _rules(self, schema: Mapping[str, Any], data: Mapping[str, Any], file: str, kind: str,

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from aifab.diagnostics import Finding, Severity, format_path
+from aifab.verify.plain import Plain
 
 _VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.\d+-local-strict$")
 
@@ -62,7 +63,10 @@ class Validators:
         return _has_schema(self.version, _file_name(data))
 
     def check(self, data: Mapping[str, Any], file: str) -> Iterator[Finding]:
-        validator = _validator(self.version, _file_name(data))
+        name = _file_name(data)
+        if _plain(self.version, name).valid(data):  # plain.py: decided fast when valid
+            return
+        validator = _validator(self.version, name)
         for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
             path = tuple(error.absolute_path)
             yield Finding(file, 1, 1, "AF401", Severity.ERROR,
@@ -80,3 +84,8 @@ def _has_schema(version: str, name: str) -> bool:
 def _validator(version: str, name: str) -> Draft202012Validator:
     schema = json.loads((_schema_dir(version) / name).read_text())
     return Draft202012Validator(schema, registry=_registry(version))
+
+
+@cache
+def _plain(version: str, name: str) -> Plain:
+    return Plain(_validator(version, name), _registry(version))
