@@ -200,3 +200,26 @@ def test_pod_policies_judge_creation_and_spec_changes_only(operation: str, sub: 
         [condition] = policy["spec"]["matchConditions"]
         result = env.program(env.compile(condition["expression"])).evaluate(activation)
         assert bool(result) is judged, policy["metadata"]["name"]
+
+
+def test_prepare_compiles_what_the_policy_check_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aifab generate prepares the admission policies' programs before its workers fork; the
+    check then compiles nothing the workers would each compile again."""
+    from aifab.verify import cel, policies, vap
+    from aifab.verify.policies import admission_policies
+
+    cluster = cluster_of(BLUEPRINTS / "daejeon-b200.yaml")  # air-gapped: the mirror policy too
+    outputs = list(expand(cluster))
+    compiled: list[str] = []
+
+    def counted(text: str, library: str = cel.CRD) -> Any:
+        compiled.append(text)
+        return cel.compiled.__wrapped__(text, library)
+
+    monkeypatch.setattr(vap, "compiled", counted)
+    admission_policies.prepare([cluster])
+    prepared = set(compiled)
+    assert len(prepared) > 30
+    compiled.clear()
+    assert list(policies.check(outputs, cluster, "out")) == []
+    assert set(compiled) <= prepared and compiled

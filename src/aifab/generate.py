@@ -38,6 +38,7 @@ from aifab.render import (
 from aifab.scan import read_regular, scan_tree
 from aifab.trusted import remember, trusted
 from aifab.verify import Sources, policies, verify
+from aifab.verify.policies import admission_policies
 
 if TYPE_CHECKING:
     from aifab.memo import Memo
@@ -198,6 +199,11 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
         yield from (build(job, sources, stage_in, memo) for job in builds)
         return
+    # The validated fleet is frozen: no collection walks it again, in the parent or (copying
+    # it page by page) in the forked workers. Then what every build would otherwise compute
+    # first, in each worker, is computed once here and shared by them all.
+    gc.freeze()
+    admission_policies.prepare(job.cluster for job in builds)
     # Ctrl-C and SIGTERM are blocked while the workers are forked, until each ignores them
     # (_set_work): one in between would otherwise print a traceback per worker. The parent
     # gets it once all are submitted, where it stops the pool like any other.
@@ -205,7 +211,6 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     others = set(multiprocessing.active_children())
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, worker.STOPPED_BY_PARENT)  # may raise one
-        gc.freeze()  # the parent's objects: the workers' collections never walk (copy) them
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_set_work,
                                  initargs=((builds, sources, stage_in),)) as pool:

@@ -13,11 +13,13 @@ label of tenant namespaces (aifab.expand.namespaces); fix the expression the fin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from aifab.diagnostics import Finding
+from aifab.expand import admission
 from aifab.expand.admission import TENANT_BASELINE
+from aifab.model import Cluster
 from aifab.verify.policies._context import Context, describe, name_of
 from aifab.verify.vap import compile_problems, expressions, selects
 
@@ -65,6 +67,16 @@ def check(ctx: Context) -> Iterator[Finding]:
                               _path(where) if where in paths else ("spec",),
                               "write the expression in CEL the API server compiles "
                               "(https://kubernetes.io/docs/reference/using-api/cel/)")
+
+
+def prepare(clusters: Iterable[Cluster]) -> None:
+    """Compile the expressions of the clusters' admission policies ahead of `check` (compiled
+    programs are kept by their text: cel.compiled). aifab generate calls it before its build
+    workers fork, which then share them: 0.1-0.15 s of parsing that each would do again."""
+    for cluster in clusters:
+        for out in admission.expand(cluster):
+            if out.data.get("kind") == "ValidatingAdmissionPolicy":
+                compile_problems(out.data)
 
 
 def _path(where: str) -> tuple[str | int, ...]:
