@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from aifab.diagnostics import Finding, Severity
@@ -17,6 +18,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
 
 
+@lru_cache(maxsize=4096)  # a pool's rules repeat the same few keys thousands of times
 def label_key_ok(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
     return bool(_LABEL_NAME.match(name)) and (

@@ -2,10 +2,11 @@
 
 jsonschema builds a validator object for every schema node it descends into. Most of what
 aifab verifies is plain: `type`, `properties`, `additionalProperties`, `items`, `required`, an
-`enum` of strings, `$ref`. Walking the data along such a schema decides it several times faster.
-A node with any other keyword that jsonschema checks (`pattern`, `oneOf`, `maxLength`, ...) is
-judged by jsonschema itself, that node alone, resolving references from where the node sits
-(as jsonschema's own descent does). Keywords jsonschema does not check are ignored as it
+`enum` of strings, `$ref`, `pattern`, lengths, sizes and bounds, `anyOf`, `oneOf`, `allOf`,
+`not`. Walking the data along such a schema decides it several times faster. A node with any
+other keyword that jsonschema checks (`patternProperties`, `uniqueItems`, `if`, ...) is judged
+by jsonschema itself, that node alone, resolving references from where the node sits (as
+jsonschema's own descent does). Keywords jsonschema does not check are ignored as it
 ignores them: annotations (`description`, `default`, `x-kubernetes-*`), and `format` without a
 format checker. Anything else in doubt (a nested `$id`, a reference that cannot be resolved) is
 left to jsonschema too.
@@ -18,6 +19,8 @@ on thousands of broken copies of them, and on each keyword.
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin
@@ -25,8 +28,13 @@ from urllib.parse import urljoin
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+# The keywords judged here (their meaning in jsonschema/_keywords.py); a node with any other
+# keyword jsonschema checks is judged by jsonschema.
+_COMBINED = {"anyOf", "oneOf", "allOf", "not"}
+_LIMITS = {"pattern", "minLength", "maxLength", "minItems", "maxItems", "minProperties",
+           "maxProperties", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 _PLAIN = frozenset({"type", "properties", "additionalProperties", "items", "required", "enum",
-                    "$ref"})
+                    "$ref", *_COMBINED, *_LIMITS})
 _TYPES = {"string": str, "object": dict, "array": list}  # jsonschema's own tests for these
 _STRING = {"type": "string"}
 
@@ -97,9 +105,59 @@ class Plain:
             parts.append(self._mapping(schema, base))
         if "items" in schema:
             parts.append(self._sequence(schema["items"], base))
+        if _LIMITS & schema.keys():
+            try:
+                parts += self._limits(schema)
+            except re.error:  # jsonschema's to report, as it does
+                return lambda instance: self._by_jsonschema(schema, instance, base)
+        if _COMBINED & schema.keys():
+            parts += self._combined(schema, base)
         if len(parts) == 1:
             return parts[0]
         return lambda instance: all(part(instance) for part in parts)
+
+    def _limits(self, schema: Mapping[str, Any]) -> list[Check]:
+        """The limits, each as jsonschema tests it (`not (x < minimum)` is not `x >= minimum`
+        for a NaN)."""
+        is_number = self._validator.is_type
+        found: list[Check] = []
+        if "pattern" in schema:
+            pattern = re.compile(schema["pattern"])  # jsonschema: re.search(pattern, instance)
+            found.append(lambda v: not isinstance(v, str) or pattern.search(v) is not None)
+        for keyword, kind in (("minLength", str), ("minItems", list), ("minProperties", dict)):
+            if keyword in schema:
+                least = schema[keyword]
+                found.append(lambda v, kind=kind, least=least: not isinstance(v, kind)
+                             or not len(v) < least)
+        for keyword, kind in (("maxLength", str), ("maxItems", list), ("maxProperties", dict)):
+            if keyword in schema:
+                most = schema[keyword]
+                found.append(lambda v, kind=kind, most=most: not isinstance(v, kind)
+                             or not len(v) > most)
+        for keyword, refused in (("minimum", operator.lt), ("maximum", operator.gt),
+                                 ("exclusiveMinimum", operator.le),
+                                 ("exclusiveMaximum", operator.ge)):
+            if keyword in schema:
+                limit = schema[keyword]
+                found.append(lambda v, refused=refused, limit=limit:
+                             not is_number(v, "number") or not refused(v, limit))
+        return found
+
+    def _combined(self, schema: Mapping[str, Any], base: str) -> list[Check]:
+        found: list[Check] = []
+        if "allOf" in schema:
+            each = [self._late(sub, base) for sub in schema["allOf"]]
+            found.append(lambda v: all(check(v) for check in each))
+        if "anyOf" in schema:
+            some = [self._late(sub, base) for sub in schema["anyOf"]]
+            found.append(lambda v: any(check(v) for check in some))
+        if "oneOf" in schema:
+            one = [self._late(sub, base) for sub in schema["oneOf"]]
+            found.append(lambda v: sum(1 for check in one if check(v)) == 1)
+        if "not" in schema:
+            negated = self._late(schema["not"], base)
+            found.append(lambda v: not negated(v))
+        return found
 
     def _late(self, schema: Any, base: str) -> Check:
         """The check of another node, built when first needed (references form cycles)."""
