@@ -13,7 +13,8 @@ folder in memory (/dev/shm; the disk's wait is noise, see (b)):
                    a copy of this tree's blueprints/, this aifab on a copy of the baseline's;
                    each left out, and said so, when that aifab refuses that fleet
 Each ratio is the median of the rounds' ratios current / baseline, for wall time and for CPU
-time (the process and its build workers: what a loaded machine distorts least).
+time (the process and its build workers: what a loaded machine distorts least); beside it, the
+ratio of each side's best round (a shared machine's noise only ever adds time).
     python bench/fleet_vs_baseline.py [--baseline COMMIT ...] [--runs N] [--jobs N]
 """
 
@@ -169,7 +170,8 @@ def main() -> None:
         for what, times in (("wall", wall), ("cpu ", cpu)):
             ratios = sorted(c / b for c, b in zip(times[mine], times[theirs], strict=True))
             print(f"    vs {label:<30} {what} {statistics.median(ratios):.2f} "
-                  f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})")
+                  f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}; best of each "
+                  f"{min(times[mine]) / min(times[theirs]):.2f})")
 
 
 if __name__ == "__main__":
