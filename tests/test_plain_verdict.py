@@ -196,3 +196,20 @@ def test_references_are_followed_as_jsonschema_follows_them(instance: Any) -> No
     except Unresolvable:
         expected = None
     assert Plain(validator, registry).valid(instance) is bool(expected)
+
+
+def test_a_keyword_the_validator_checks_its_own_way_is_left_to_it() -> None:
+    """Plain judges a keyword only where the validator uses Draft 2020-12's own function for it
+    (or one named equivalent: crds.py's `items`)."""
+    from jsonschema import validators
+    from jsonschema.exceptions import ValidationError
+
+    def strict_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, str) and not instance.startswith("x"):
+            yield ValidationError("not an x")
+
+    custom = validators.extend(Draft202012Validator, {"pattern": strict_pattern})
+    validator = custom({"type": "string", "pattern": ".*"})
+    assert not validator.is_valid("abc")
+    assert Plain(validator).valid("abc") is False
+    assert Plain(validator).valid("xyz") is True

@@ -138,7 +138,7 @@ class CRDs:
         if (api, kind) not in self._validators and (api, kind) in self._schemas:
             validator = CRDValidator(to_json_schema(self._schemas[(api, kind)]))
             self._validators[(api, kind)] = validator
-            self._plain[(api, kind)] = Plain(validator)
+            self._plain[(api, kind)] = Plain(validator, same=frozenset({"items"}))  # _items
         return self._validators.get((api, kind))
 
     def _rules(self, schema: Mapping[str, Any], data: Mapping[str, Any], file: str, kind: str,

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
+from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
@@ -56,11 +57,18 @@ def _is_string(instance: Any) -> bool:
 
 class Plain:
     """The verdict for one validator's schema (and the registry its references name). Each
-    schema node becomes a check (a closure) the first time data reaches it, and is kept."""
+    schema node becomes a check (a closure) the first time data reaches it, and is kept.
 
-    def __init__(self, validator: Any, registry: Registry | None = None) -> None:
+    A keyword is judged here only where the validator checks it with Draft 2020-12's own
+    function, or with one the caller names as equivalent (`same`: crds.py's faster `items`)."""
+
+    def __init__(self, validator: Any, registry: Registry | None = None,
+                 same: frozenset[str] = frozenset()) -> None:
         self._validator = validator
         self._registry = registry if registry is not None else Registry()
+        own = Draft202012Validator.VALIDATORS
+        self._plain = frozenset(key for key in _PLAIN if key in same
+                                or validator.VALIDATORS.get(key) is own.get(key))
         self._ignored = frozenset({"format"} if validator.format_checker is None else ())
         self._checks: dict[tuple[int, str], tuple[Any, Check]] = {}  # (id, base): (node, check)
         schema = validator.schema
@@ -84,7 +92,7 @@ class Plain:
     def _compiled(self, schema: Any, base: str) -> Check:
         if not isinstance(schema, Mapping):
             return _always if schema is True else _never
-        if not schema.keys() <= _PLAIN:
+        if not schema.keys() <= self._plain:
             if "$id" in schema and schema is not self._validator.schema:
                 return _never  # another base for what is below: jsonschema's to follow
             if self._judged_by_jsonschema(schema):
@@ -215,7 +223,8 @@ class Plain:
 
     def _judged_by_jsonschema(self, schema: Mapping[str, Any]) -> bool:
         checked = self._validator.VALIDATORS
-        return any(key in checked and key not in self._ignored for key in schema.keys() - _PLAIN)
+        return any(key in checked and key not in self._ignored
+                   for key in schema.keys() - self._plain)
 
     def _by_jsonschema(self, schema: Mapping[str, Any], instance: Any, base: str) -> bool:
         """jsonschema's verdict on one node, its references resolved from `base` (as
