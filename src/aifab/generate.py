@@ -199,17 +199,19 @@ def _build_all(builds: list[Build], sources: Sources, jobs: int, stage_in: FsPat
     if jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
         yield from (build(job, sources, stage_in, memo) for job in builds)
         return
-    # The validated fleet is frozen: no collection walks it again, in the parent or (copying
-    # it page by page) in the forked workers. Then what every build would otherwise compute
-    # first, in each worker, is computed once here and shared by them all.
-    gc.freeze()
-    admission_policies.prepare(job.cluster for job in builds)
-    # Ctrl-C and SIGTERM are blocked while the workers are forked, until each ignores them
-    # (_set_work): one in between would otherwise print a traceback per worker. The parent
-    # gets it once all are submitted, where it stops the pool like any other.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # as it is: restored in `finally`
     others = set(multiprocessing.active_children())
     try:
+        # The validated fleet is frozen: no collection walks it again, in the parent or
+        # (copying it page by page) in the forked workers. Then what every build would
+        # otherwise compute first, in each worker, is computed once here, frozen too, and
+        # shared by them all.
+        gc.freeze()
+        admission_policies.prepare(job.cluster for job in builds)
+        gc.freeze()
+        # Ctrl-C and SIGTERM are blocked while the workers are forked, until each ignores
+        # them (_set_work): one in between would otherwise print a traceback per worker. The
+        # parent gets it once all are submitted, where it stops the pool like any other.
         signal.pthread_sigmask(signal.SIG_BLOCK, worker.STOPPED_BY_PARENT)  # may raise one
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_set_work,
