@@ -31,7 +31,7 @@ from aifab.load import _SAME_IN_BOTH, load_text
 from aifab.pipeline import run
 from aifab.render import read_tree, to_yaml
 from aifab.verify import Sources
-from aifab.yamlscalars import _LONG_WORD, _needs_quotes, disagreement, needs_quotes
+from aifab.yamlscalars import LONG_WORD, _needs_quotes, disagreement, needs_quotes
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -301,12 +301,12 @@ def test_numbers_the_loader_reads_without_the_yaml11_check_mean_the_same_in_both
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(text=st.from_regex(_LONG_WORD, fullmatch=True) | st.sampled_from(
+@given(text=st.from_regex(LONG_WORD, fullmatch=True) | st.sampled_from(
     ["yes", "no", "on", "off", "y", "n", "true", "false", "null", "nullx", "falsey", "on-off"]))
 def test_words_the_renderer_leaves_plain_without_the_full_check_are_strings_everywhere(text):
     """render.py skips the (slow) full check for long lower-case words: it must be right to."""
     assert needs_quotes(text) == _needs_quotes(text)
-    assert not _LONG_WORD.match(text) or yaml.safe_load(text) == text
+    assert not LONG_WORD.match(text) or yaml.safe_load(text) == text
 
 
 YAML_DATA = st.recursive(

@@ -114,12 +114,12 @@ def disagreement(text: str) -> str | None:
 # 1.1 and 1.2 rule that reads a plain scalar as something else needs a digit, sign or dot
 # first, or is one of the short words true/false/yes/no/on/off/y/n/null. Node names are such
 # words, 60,000 of them in a national fleet, each different: they skip the full check.
-_LONG_WORD = re.compile(r"[a-z][a-z0-9-]{5,}\Z")
+LONG_WORD = re.compile(r"[a-z][a-z0-9-]{5,}\Z")
 
 
 def needs_quotes(text: str) -> bool:
     """True when some YAML reader (1.1 or 1.2) would not read `text`, unquoted, as a string."""
-    return not _LONG_WORD.match(text) and _needs_quotes(text)
+    return not LONG_WORD.match(text) and _needs_quotes(text)
 
 
 @lru_cache(maxsize=1 << 16)  # generated trees repeat the same label keys and values
