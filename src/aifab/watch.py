@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import stat
 import sys
 import time
@@ -162,10 +163,17 @@ def watch(run: Callable[[], bool], given: Sequence[str], memo: Memo[Entry]) -> i
 
 def _collect_garbage() -> None:
     """Collect garbage while idle, then freeze what is kept (the memo, the modules): the
-    collections during a run then scan only what the run made (2-3 ms less a run)."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    collections during a run then scan only what the run made (2-3 ms less a run).
+    Ctrl-C and SIGTERM wait until it is done: the collection runs finalizers (a finished pool's
+    pipes and queues), and an exception raised inside one is ignored by Python, so a Ctrl-C
+    arriving then would be lost, and the watch (deaf to a second one) would go on for ever."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    try:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one that came is delivered now
 
 
 def _say(message: str) -> None:
