@@ -212,11 +212,12 @@ class Plain:
 
     def _sequence(self, items: Any, base: str) -> Check:
         item_check = self._late(items, base)
+        strings = items == _STRING  # a list of node names: no call per item
 
         def check(instance: Any) -> bool:
             if not isinstance(instance, list):
                 return True  # `items` applies to arrays only
-            if items == _STRING:
+            if strings:
                 return all(isinstance(item, str) for item in instance)
             return all(item_check(item) for item in instance)
         return check
